@@ -1,0 +1,675 @@
+//! The export request as a client sends it, and its validation into an [`ExportCondition`].
+//!
+//! [`ExportRequest`] is the unchecked body (every field optional, JSON types checked one by one
+//! so a wrong type names its field); [`ExportRequest::validate`] turns it into the condition that
+//! everything after the API trusts.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::granularity::Granularity;
+use crate::log::{LogRecord, Scheme};
+use crate::table::Language;
+use crate::time::DAY_MS;
+
+/// What a task exports (the Huawei CDN `action` values plus `origin_detail` and `logs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Flux or request count per interval.
+    ReportsDetail,
+    /// Top URLs.
+    TopUrlDetail,
+    /// Top paths (without query).
+    TopPathDetail,
+    /// Top referers.
+    TopRefererDetail,
+    /// Top user agents.
+    TopUaDetail,
+    /// Top client IPs.
+    TopIpDetail,
+    /// Per ISP.
+    IspDetail,
+    /// Distinct client IPs per interval.
+    Uv,
+    /// Back-to-origin bytes per interval.
+    OriginDetail,
+    /// Raw log rows.
+    Logs,
+}
+
+impl Action {
+    const ALL: [(&'static str, Action); 10] = [
+        ("reports_detail", Action::ReportsDetail),
+        ("top_url_detail", Action::TopUrlDetail),
+        ("top_path_detail", Action::TopPathDetail),
+        ("top_referer_detail", Action::TopRefererDetail),
+        ("top_ua_detail", Action::TopUaDetail),
+        ("top_ip_detail", Action::TopIpDetail),
+        ("isp_detail", Action::IspDetail),
+        ("uv", Action::Uv),
+        ("origin_detail", Action::OriginDetail),
+        ("logs", Action::Logs),
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("reports_detail", |(n, _)| n)
+    }
+
+    fn parse(s: &str) -> Option<Action> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, a)| *a)
+    }
+
+    /// True when the workers can run this action today.
+    pub fn is_available(self) -> bool {
+        matches!(self, Action::ReportsDetail)
+    }
+}
+
+/// The value a `reports_detail` export counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatType {
+    /// Bytes sent to viewers.
+    #[default]
+    Flux,
+    /// Requests.
+    ReqNum,
+}
+
+/// Which protocols to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemeFilter {
+    /// HTTP and HTTPS.
+    #[default]
+    All,
+    /// HTTP only.
+    Http,
+    /// HTTPS only.
+    Https,
+}
+
+impl SchemeFilter {
+    /// True when a request over `scheme` is counted.
+    pub fn accepts(self, scheme: Scheme) -> bool {
+        match self {
+            SchemeFilter::All => true,
+            SchemeFilter::Http => scheme == Scheme::Http,
+            SchemeFilter::Https => scheme == Scheme::Https,
+        }
+    }
+}
+
+/// The service area (Huawei `service_area`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceArea {
+    /// Everywhere (our default: the logs carry no area unless an IP database is configured).
+    #[default]
+    Global,
+    /// Mainland China.
+    MainlandChina,
+    /// Outside mainland China.
+    OutsideMainlandChina,
+}
+
+/// The file format of the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// Comma-separated values with a header row.
+    #[default]
+    Csv,
+    /// One JSON array of objects (JSON Lines for `logs`).
+    Json,
+    /// An Excel workbook.
+    Xlsx,
+}
+
+impl ExportFormat {
+    /// The file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+            ExportFormat::Xlsx => "xlsx",
+        }
+    }
+
+    /// The MIME type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Json => "application/json",
+            ExportFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+        }
+    }
+}
+
+/// One entry of `domain_name`: an exact host or a `*.` wildcard.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DomainPattern {
+    /// Matches this host exactly.
+    Exact(String),
+    /// `*.suffix`: matches any host ending in `.suffix` (not `suffix` itself).
+    Wildcard {
+        /// The part after `*.`, e.g. `example.com`.
+        suffix: String,
+    },
+}
+
+/// Which domains a task selects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainFilter {
+    /// Every domain in the tenant's logs.
+    All,
+    /// These hosts and wildcards.
+    List(Vec<DomainPattern>),
+}
+
+impl DomainFilter {
+    /// Parses `domain_name` (`all`, or a comma list of hosts and `*.` wildcards).
+    pub fn parse(text: &str) -> Result<Self, ApiError> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("all") {
+            return Ok(DomainFilter::All);
+        }
+        let mut patterns = BTreeSet::new();
+        let mut bad = Vec::new();
+        for item in text.split(',').map(str::trim) {
+            let lower = item.to_ascii_lowercase();
+            match lower.strip_prefix("*.") {
+                Some(suffix) if is_hostname(suffix) => {
+                    patterns.insert(DomainPattern::Wildcard {
+                        suffix: suffix.to_string(),
+                    });
+                }
+                None if is_hostname(&lower) => {
+                    patterns.insert(DomainPattern::Exact(lower));
+                }
+                _ => bad.push(item.to_string()),
+            }
+        }
+        if !bad.is_empty() {
+            let list = bad
+                .iter()
+                .map(|b| format!("'{b}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ApiError::new(
+                ErrorCode::InvalidHostnames,
+                format!("Invalid hostname(s): {list}."),
+            ));
+        }
+        Ok(DomainFilter::List(patterns.into_iter().collect()))
+    }
+
+    /// True when `host` (lowercase) is selected.
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            DomainFilter::All => true,
+            DomainFilter::List(patterns) => patterns.iter().any(|p| match p {
+                DomainPattern::Exact(h) => h == host,
+                DomainPattern::Wildcard { suffix } => {
+                    host.len() > suffix.len() + 1
+                        && host.ends_with(suffix.as_str())
+                        && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                }
+            }),
+        }
+    }
+
+    /// The exact hosts named: they get rows (zeros when idle) even without traffic.
+    pub fn exact_hosts(&self) -> Vec<String> {
+        match self {
+            DomainFilter::All => Vec::new(),
+            DomainFilter::List(p) => p
+                .iter()
+                .filter_map(|p| match p {
+                    DomainPattern::Exact(h) => Some(h.clone()),
+                    DomainPattern::Wildcard { .. } => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// True for a DNS host name: dot-separated labels of letters, digits and inner hyphens
+/// (underscores tolerated), at most 253 characters, at least two labels.
+pub fn is_hostname(s: &str) -> bool {
+    if s.is_empty() || s.len() > 253 || !s.contains('.') {
+        return false;
+    }
+    s.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+    })
+}
+
+/// A validated export condition: what the worker runs, stored in the task record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportCondition {
+    /// What to export.
+    pub action: Action,
+    /// Which domains.
+    pub domains: DomainFilter,
+    /// The start as submitted (ms).
+    pub start_time: i64,
+    /// The end as submitted (ms).
+    pub end_time: i64,
+    /// `start_time` floored to the granularity: the first row's time.
+    pub range_start: i64,
+    /// `end_time` ceiled to the granularity: the end of the last row's interval.
+    pub range_end: i64,
+    /// The interval size.
+    pub granularity: Granularity,
+    /// One series per domain when true.
+    pub group_by_domain: bool,
+    /// The value of `reports_detail`.
+    pub stat_type: StatType,
+    /// Service area.
+    pub service_area: ServiceArea,
+    /// Protocols counted.
+    pub scheme: SchemeFilter,
+    /// Rows of a `top_*` export.
+    pub top_n: u32,
+    /// The file format.
+    pub export_format: ExportFormat,
+    /// The header language.
+    pub language: Language,
+    /// POSTed the final task object when the task ends.
+    pub callback_url: Option<String>,
+}
+
+impl ExportCondition {
+    /// True when `record` counts towards this export: inside `[range_start, range_end)`, an
+    /// accepted scheme and a selected domain.
+    pub fn selects(&self, record: &LogRecord<'_>) -> bool {
+        record.timestamp_ms >= self.range_start
+            && record.timestamp_ms < self.range_end
+            && self.scheme.accepts(record.scheme)
+            && self.domains.matches(&record.host)
+    }
+}
+
+/// Longest range per granularity, in days (only `daily`'s 366 comes from the Wangsu seed; the
+/// others keep a file to a sensible size and are documented in the README).
+pub fn max_span_days(g: Granularity) -> i64 {
+    match g {
+        Granularity::FiveMinutes => 31,
+        Granularity::Hourly => 186,
+        Granularity::Daily { .. } => 366,
+        Granularity::Monthly { .. } => 3660,
+    }
+}
+
+/// The unchecked body of `POST /v1/cdn/statistics/export-tasks`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportRequest {
+    /// Optional label.
+    pub task_name: Option<String>,
+    /// Action name.
+    pub action: Option<String>,
+    /// Domains.
+    pub domain_name: Option<String>,
+    /// ms.
+    pub start_time: Option<i64>,
+    /// ms.
+    pub end_time: Option<i64>,
+    /// Seconds (Huawei form).
+    pub interval: Option<i64>,
+    /// Wangsu form (`daily+8`).
+    pub granularity: Option<String>,
+    /// `domain` or absent.
+    pub group_by: Option<String>,
+    /// `flux` / `req_num`.
+    pub stat_type: Option<String>,
+    /// Service area.
+    pub service_area: Option<String>,
+    /// Country codes or `all`.
+    pub country: Option<String>,
+    /// Province codes or `all`.
+    pub province: Option<String>,
+    /// ISP names or `all`.
+    pub isp: Option<String>,
+    /// `http` / `https` / `all`.
+    pub scheme: Option<String>,
+    /// Rows of a top export.
+    pub top_n: Option<i64>,
+    /// `logs` filter.
+    pub query: Option<String>,
+    /// `logs` row cap.
+    pub count: Option<i64>,
+    /// `logs` order.
+    pub order: Option<String>,
+    /// `csv`, `json`, `xlsx` (`xls`).
+    pub export_format: Option<String>,
+    /// `zh` / `en`.
+    pub language: Option<String>,
+    /// Where to POST the final task.
+    pub callback_url: Option<String>,
+}
+
+const INTEGER_FIELDS: [&str; 5] = ["start_time", "end_time", "interval", "top_n", "count"];
+const STRING_FIELDS: [&str; 16] = [
+    "task_name",
+    "action",
+    "domain_name",
+    "granularity",
+    "group_by",
+    "stat_type",
+    "service_area",
+    "country",
+    "province",
+    "isp",
+    "scheme",
+    "query",
+    "order",
+    "export_format",
+    "language",
+    "callback_url",
+];
+
+impl ExportRequest {
+    /// Reads the JSON body, naming the field when one has the wrong type or is unknown.
+    /// `null` counts as absent. Integers may also be sent as decimal strings (`"1700000000000"`),
+    /// as some SDKs do.
+    pub fn from_json(body: &Value) -> Result<Self, ApiError> {
+        let map: &Map<String, Value> = body
+            .as_object()
+            .ok_or_else(|| ApiError::invalid("the request body must be a JSON object"))?;
+        let mut req = ExportRequest::default();
+        for (key, value) in map {
+            if value.is_null() {
+                continue;
+            }
+            if INTEGER_FIELDS.contains(&key.as_str()) {
+                let n = match value {
+                    Value::Number(n) => n.as_i64(),
+                    Value::String(s) => s.trim().parse::<i64>().ok(),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("the parameter '{key}' must be an integer"))
+                })?;
+                match key.as_str() {
+                    "start_time" => req.start_time = Some(n),
+                    "end_time" => req.end_time = Some(n),
+                    "interval" => req.interval = Some(n),
+                    "top_n" => req.top_n = Some(n),
+                    _ => req.count = Some(n),
+                }
+            } else if STRING_FIELDS.contains(&key.as_str()) {
+                let s = value
+                    .as_str()
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!("the parameter '{key}' must be a string"))
+                    })?
+                    .to_string();
+                let slot = match key.as_str() {
+                    "task_name" => &mut req.task_name,
+                    "action" => &mut req.action,
+                    "domain_name" => &mut req.domain_name,
+                    "granularity" => &mut req.granularity,
+                    "group_by" => &mut req.group_by,
+                    "stat_type" => &mut req.stat_type,
+                    "service_area" => &mut req.service_area,
+                    "country" => &mut req.country,
+                    "province" => &mut req.province,
+                    "isp" => &mut req.isp,
+                    "scheme" => &mut req.scheme,
+                    "query" => &mut req.query,
+                    "order" => &mut req.order,
+                    "export_format" => &mut req.export_format,
+                    "language" => &mut req.language,
+                    _ => &mut req.callback_url,
+                };
+                *slot = Some(s);
+            } else {
+                return Err(ApiError::invalid(format!("unknown parameter '{key}'")));
+            }
+        }
+        Ok(req)
+    }
+
+    /// Validates every field into an [`ExportCondition`]; the first problem found is returned.
+    pub fn validate(&self) -> Result<ExportCondition, ApiError> {
+        let action = match non_empty(&self.action) {
+            None => Action::ReportsDetail,
+            Some(a) => Action::parse(a).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "unknown action '{a}'; known actions: {}",
+                    Action::ALL
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+        };
+        if !action.is_available() {
+            return Err(ApiError::invalid(format!(
+                "the action '{}' is not available yet; available: reports_detail",
+                action.as_str()
+            )));
+        }
+        let domains = DomainFilter::parse(
+            non_empty(&self.domain_name).ok_or_else(|| ApiError::missing("domain_name"))?,
+        )?;
+        let start_time = self
+            .start_time
+            .ok_or_else(|| ApiError::missing("start_time"))?;
+        let end_time = self.end_time.ok_or_else(|| ApiError::missing("end_time"))?;
+        if start_time < 0 {
+            return Err(ApiError::invalid(
+                "the parameter 'start_time' must not be negative",
+            ));
+        }
+        if end_time <= start_time {
+            return Err(ApiError::new(
+                ErrorCode::InvalidTimeSpan,
+                "'end_time' must be later than 'start_time'",
+            ));
+        }
+        let granularity = self.granularity()?;
+        let range_start = granularity.floor(start_time);
+        let range_end = granularity.ceil(end_time);
+        let max_days = max_span_days(granularity);
+        if range_end - range_start > max_days * DAY_MS {
+            return Err(ApiError::new(
+                ErrorCode::InvalidTimeSpan,
+                format!("The max time span of '{granularity}' report must be no more than {max_days} days."),
+            ));
+        }
+        let group_by_domain = match non_empty(&self.group_by) {
+            None => false,
+            Some("domain") => true,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "'group_by' must be 'domain' or absent, not '{other}'"
+                )))
+            }
+        };
+        let stat_type = match non_empty(&self.stat_type) {
+            None | Some("flux") => StatType::Flux,
+            Some("req_num") => StatType::ReqNum,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "'stat_type' must be 'flux' or 'req_num', not '{other}'"
+                )))
+            }
+        };
+        let service_area = match non_empty(&self.service_area) {
+            None | Some("global") => ServiceArea::Global,
+            Some("mainland_china") | Some("outside_mainland_china") => {
+                return Err(ApiError::invalid(
+                    "'service_area' filtering needs the IP database, which is not available yet; use 'global'",
+                ))
+            }
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "'service_area' must be 'mainland_china', 'outside_mainland_china' or 'global', not '{other}'"
+                )))
+            }
+        };
+        for (name, value) in [
+            ("country", &self.country),
+            ("province", &self.province),
+            ("isp", &self.isp),
+        ] {
+            if let Some(v) = non_empty(value) {
+                if !v.eq_ignore_ascii_case("all") {
+                    return Err(ApiError::invalid(format!(
+                        "'{name}' filtering needs the IP database, which is not available yet; use 'all'"
+                    )));
+                }
+            }
+        }
+        let scheme = match non_empty(&self.scheme) {
+            None | Some("all") => SchemeFilter::All,
+            Some("http") => SchemeFilter::Http,
+            Some("https") => SchemeFilter::Https,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "'scheme' must be 'http', 'https' or 'all', not '{other}'"
+                )))
+            }
+        };
+        let top_n = match self.top_n {
+            None => 100,
+            Some(n) if (1..=1000).contains(&n) => n as u32,
+            Some(n) => {
+                return Err(ApiError::invalid(format!(
+                    "'top_n' must be between 1 and 1000, not {n}"
+                )))
+            }
+        };
+        for (name, present) in [
+            ("query", self.query.is_some()),
+            ("count", self.count.is_some()),
+            ("order", self.order.is_some()),
+        ] {
+            if present && action != Action::Logs {
+                return Err(ApiError::invalid(format!(
+                    "'{name}' applies only to the 'logs' action"
+                )));
+            }
+        }
+        let export_format = match non_empty(&self.export_format)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("csv") => ExportFormat::Csv,
+            Some("json") => ExportFormat::Json,
+            Some("xlsx") | Some("xls") => ExportFormat::Xlsx,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "'export_format' must be 'csv', 'json' or 'xlsx', not '{other}'"
+                )))
+            }
+        };
+        let language = match non_empty(&self.language) {
+            None | Some("zh") => Language::Zh,
+            Some("en") => Language::En,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "'language' must be 'zh' or 'en', not '{other}'"
+                )))
+            }
+        };
+        let callback_url = match non_empty(&self.callback_url) {
+            None => None,
+            Some(u)
+                if (u.starts_with("http://") || u.starts_with("https://")) && u.len() <= 2048 =>
+            {
+                Some(u.to_string())
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "'callback_url' must be an http:// or https:// URL",
+                ))
+            }
+        };
+        if let Some(name) = &self.task_name {
+            if name.chars().count() > 128 || name.chars().any(char::is_control) {
+                return Err(ApiError::invalid(
+                    "'task_name' must be at most 128 printable characters",
+                ));
+            }
+        }
+        Ok(ExportCondition {
+            action,
+            domains,
+            start_time,
+            end_time,
+            range_start,
+            range_end,
+            granularity,
+            group_by_domain,
+            stat_type,
+            service_area,
+            scheme,
+            top_n,
+            export_format,
+            language,
+            callback_url,
+        })
+    }
+
+    fn granularity(&self) -> Result<Granularity, ApiError> {
+        let from_interval = match self.interval {
+            None => None,
+            Some(secs) => Some(Granularity::from_interval_secs(secs).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "'interval' must be 300, 3600 or 86400 seconds, not {secs}"
+                ))
+            })?),
+        };
+        let from_text = match non_empty(&self.granularity) {
+            None => None,
+            Some(text) => Some(text.parse::<Granularity>().map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidType,
+                    format!(
+                        "Invalid parameter 'granularity': '{text}'. The report type must be 'fiveminutes', 'hourly', 'daily'(with optional timezone) or 'monthly'(with optional timezone)."
+                    ),
+                )
+            })?),
+        };
+        match (from_interval, from_text) {
+            (Some(a), Some(b)) if a != b => Err(ApiError::invalid(format!(
+                "'interval' and 'granularity' disagree ({} vs '{b}'); give one of them",
+                self.interval.unwrap_or_default()
+            ))),
+            (Some(g), _) | (None, Some(g)) => Ok(g),
+            (None, None) => Err(ApiError::new(
+                ErrorCode::MissingParameter,
+                "give 'interval' (300, 3600 or 86400) or 'granularity' ('fiveminutes', 'hourly', 'daily[+H]', 'monthly[+H]')",
+            )),
+        }
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+use serde_json::json;
+
+use super::*;
+use crate::time::ms_from_civil;
+
+fn day(y: i64, m: u32, d: u32) -> i64 {
+    ms_from_civil(y, m, d, 0, 0, 0).expect("valid test date")
+}
+
+fn base() -> Value {
+    json!({
+        "domain_name": "www.example.com,*.img.example.com",
+        "start_time": day(2026, 11, 1),
+        "end_time": day(2026, 11, 2),
+        "interval": 300,
+    })
+}
+
+fn validate(v: Value) -> Result<ExportCondition, ApiError> {
+    ExportRequest::from_json(&v)?.validate()
+}
+
+fn code_of(v: Value) -> ErrorCode {
+    match validate(v) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.code,
+    }
+}
+
+fn with(mut v: Value, key: &str, value: Value) -> Value {
+    v[key] = value;
+    v
+}
+
+#[test]
+fn defaults_fill_in() {
+    let c = validate(base()).expect("valid");
+    assert_eq!(c.action, Action::ReportsDetail);
+    assert_eq!(c.stat_type, StatType::Flux);
+    assert_eq!(c.scheme, SchemeFilter::All);
+    assert_eq!(c.export_format, ExportFormat::Csv);
+    assert_eq!(c.language, Language::Zh);
+    assert_eq!(c.granularity, Granularity::FiveMinutes);
+    assert!(!c.group_by_domain);
+    assert_eq!(
+        c.domains,
+        DomainFilter::List(vec![
+            DomainPattern::Exact("www.example.com".into()),
+            DomainPattern::Wildcard {
+                suffix: "img.example.com".into()
+            }
+        ])
+    );
+}
+
+#[test]
+fn missing_fields_are_named() {
+    for field in ["domain_name", "start_time", "end_time"] {
+        let mut v = base();
+        v.as_object_mut().expect("object").remove(field);
+        let err = validate(v).expect_err("missing");
+        assert_eq!(err.code, ErrorCode::MissingParameter);
+        assert!(err.message.contains(field), "{}", err.message);
+    }
+    let mut v = base();
+    v.as_object_mut().expect("object").remove("interval");
+    assert_eq!(code_of(v), ErrorCode::MissingParameter);
+}
+
+#[test]
+fn wrong_types_and_unknown_fields() {
+    let err = validate(with(base(), "start_time", json!("yesterday"))).expect_err("bad type");
+    assert_eq!(err.code, ErrorCode::InvalidParameter);
+    assert!(err.message.contains("start_time"));
+    assert_eq!(
+        code_of(with(base(), "domain_name", json!(["a.com"]))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "colour", json!("red"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(code_of(json!([1, 2])), ErrorCode::InvalidParameter);
+    // numbers as strings and nulls are tolerated
+    let c = validate(with(
+        with(base(), "start_time", json!(day(2026, 11, 1).to_string())),
+        "group_by",
+        Value::Null,
+    ))
+    .expect("valid");
+    assert_eq!(c.start_time, day(2026, 11, 1));
+}
+
+#[test]
+fn time_spans() {
+    assert_eq!(
+        code_of(with(base(), "end_time", json!(day(2026, 11, 1)))),
+        ErrorCode::InvalidTimeSpan
+    );
+    assert_eq!(
+        code_of(with(base(), "end_time", json!(day(2026, 10, 1)))),
+        ErrorCode::InvalidTimeSpan
+    );
+    let long = with(
+        with(base(), "interval", json!(86_400)),
+        "end_time",
+        json!(day(2027, 11, 3)),
+    );
+    let err = validate(long).expect_err("too long");
+    assert_eq!(err.code, ErrorCode::InvalidTimeSpan);
+    assert!(err.message.contains("366 days"), "{}", err.message);
+    let ok = with(
+        with(base(), "interval", json!(86_400)),
+        "end_time",
+        json!(day(2027, 11, 2)),
+    );
+    assert!(validate(ok).is_ok());
+    assert_eq!(
+        code_of(with(base(), "start_time", json!(-5))),
+        ErrorCode::InvalidParameter
+    );
+}
+
+#[test]
+fn start_is_floored_and_end_ceiled() {
+    let v = with(
+        with(
+            with(base(), "start_time", json!(day(2026, 11, 1) + 61_000)),
+            "end_time",
+            json!(day(2026, 11, 1) + 3_600_001),
+        ),
+        "interval",
+        json!(3600),
+    );
+    let c = validate(v).expect("valid");
+    assert_eq!(c.range_start, day(2026, 11, 1));
+    assert_eq!(c.range_end, day(2026, 11, 1) + 2 * 3_600_000);
+}
+
+#[test]
+fn granularity_forms() {
+    let mut v = base();
+    v.as_object_mut().expect("object").remove("interval");
+    let c = validate(with(v.clone(), "granularity", json!("daily+8"))).expect("valid");
+    assert_eq!(c.granularity, Granularity::Daily { offset_hours: 8 });
+    assert_eq!(c.range_start, day(2026, 10, 31) + 16 * 3_600_000);
+    assert_eq!(
+        code_of(with(v.clone(), "granularity", json!("weekly"))),
+        ErrorCode::InvalidType
+    );
+    assert_eq!(
+        code_of(with(base(), "granularity", json!("hourly"))),
+        ErrorCode::InvalidParameter
+    );
+    assert!(validate(with(base(), "granularity", json!("fiveminutes"))).is_ok());
+    assert_eq!(
+        code_of(with(base(), "interval", json!(60))),
+        ErrorCode::InvalidParameter
+    );
+}
+
+#[test]
+fn hostnames() {
+    let err = validate(with(
+        base(),
+        "domain_name",
+        json!("ok.example.com,bad host,-x.com"),
+    ))
+    .expect_err("bad");
+    assert_eq!(err.code, ErrorCode::InvalidHostnames);
+    assert_eq!(err.message, "Invalid hostname(s): 'bad host', '-x.com'.");
+    assert_eq!(
+        code_of(with(base(), "domain_name", json!("*.*.com"))),
+        ErrorCode::InvalidHostnames
+    );
+    assert_eq!(
+        code_of(with(base(), "domain_name", json!("localhost"))),
+        ErrorCode::InvalidHostnames
+    );
+    assert_eq!(
+        validate(with(base(), "domain_name", json!("ALL")))
+            .expect("valid")
+            .domains,
+        DomainFilter::All
+    );
+    let c = validate(with(
+        base(),
+        "domain_name",
+        json!(" WWW.Example.com , www.example.com"),
+    ))
+    .expect("valid");
+    assert_eq!(
+        c.domains,
+        DomainFilter::List(vec![DomainPattern::Exact("www.example.com".into())])
+    );
+}
+
+#[test]
+fn wildcard_matching() {
+    let f = DomainFilter::parse("*.example.com,static.cdn.net").expect("valid");
+    assert!(f.matches("a.example.com"));
+    assert!(f.matches("b.a.example.com"));
+    assert!(!f.matches("example.com"));
+    assert!(!f.matches("badexample.com"));
+    assert!(f.matches("static.cdn.net"));
+    assert!(!f.matches("x.static.cdn.net"));
+    assert_eq!(f.exact_hosts(), vec!["static.cdn.net".to_string()]);
+}
+
+#[test]
+fn enumerations() {
+    assert_eq!(
+        validate(with(base(), "export_format", json!("xls")))
+            .expect("valid")
+            .export_format,
+        ExportFormat::Xlsx
+    );
+    assert_eq!(
+        code_of(with(base(), "export_format", json!("pdf"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "stat_type", json!("bandwidth"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "scheme", json!("ftp"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "language", json!("fr"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "group_by", json!("isp"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "action", json!("dance"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "action", json!("top_url_detail"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "top_n", json!(1001))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "query", json!("status:200"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "service_area", json!("mainland_china"))),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        code_of(with(base(), "country", json!("cn"))),
+        ErrorCode::InvalidParameter
+    );
+    assert!(validate(with(base(), "country", json!("all"))).is_ok());
+    assert_eq!(
+        code_of(with(base(), "callback_url", json!("ftp://x"))),
+        ErrorCode::InvalidParameter
+    );
+    let c = validate(with(
+        with(base(), "scheme", json!("https")),
+        "stat_type",
+        json!("req_num"),
+    ))
+    .expect("valid");
+    assert_eq!(
+        (c.scheme, c.stat_type),
+        (SchemeFilter::Https, StatType::ReqNum)
+    );
+}
+
+#[test]
+fn condition_round_trips_through_json() {
+    let c = validate(with(base(), "granularity", json!("fiveminutes"))).expect("valid");
+    let text = serde_json::to_string(&c).expect("serialize");
+    let back: ExportCondition = serde_json::from_str(&text).expect("deserialize");
+    assert_eq!(back, c);
+}

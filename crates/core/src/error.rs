@@ -1,0 +1,120 @@
+//! The error codes clients see, each with its HTTP status.
+//!
+//! One enum for every code, so the API renders all of them through one path and a code never
+//! drifts from its status.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A stable, documented error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// A required field is absent.
+    MissingParameter,
+    /// A field has a value we do not accept (wrong JSON type, unknown value, out of range).
+    InvalidParameter,
+    /// The granularity (`granularity` / Wangsu `type`) is not one we know.
+    InvalidType,
+    /// The time range is empty, reversed or longer than the granularity allows.
+    InvalidTimeSpan,
+    /// A domain in `domain_name` / `hostnames` is not a valid host name or wildcard.
+    InvalidHostnames,
+    /// The body is not valid JSON.
+    MalformedBody,
+    /// No API key, or an unknown one.
+    Unauthorized,
+    /// The task does not exist (or belongs to another tenant).
+    TaskNotFound,
+    /// The task has no file to download (yet).
+    FileNotReady,
+    /// The download link is malformed, altered or expired.
+    InvalidLink,
+    /// Too many unfinished tasks.
+    LimitExceededExport,
+    /// Too many calls or downloads in a short time.
+    TooManyRequests,
+    /// A server-side dependency (Redis, object store) is not reachable.
+    ServiceUnavailable,
+    /// Our fault.
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The code as it appears in `error_code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MissingParameter => "MissingParameter",
+            ErrorCode::InvalidParameter => "InvalidParameter",
+            ErrorCode::InvalidType => "InvalidType",
+            ErrorCode::InvalidTimeSpan => "InvalidTimeSpan",
+            ErrorCode::InvalidHostnames => "InvalidHostnames",
+            ErrorCode::MalformedBody => "StatPort.MalformedBody",
+            ErrorCode::Unauthorized => "StatPort.Unauthorized",
+            ErrorCode::TaskNotFound => "StatPort.TaskNotFound",
+            ErrorCode::FileNotReady => "StatPort.FileNotReady",
+            ErrorCode::InvalidLink => "StatPort.InvalidLink",
+            ErrorCode::LimitExceededExport => "LimitExceeded.Export",
+            ErrorCode::TooManyRequests => "StatPort.TooManyRequests",
+            ErrorCode::ServiceUnavailable => "StatPort.ServiceUnavailable",
+            ErrorCode::InternalError => "StatPort.InternalError",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::MissingParameter
+            | ErrorCode::InvalidParameter
+            | ErrorCode::InvalidType
+            | ErrorCode::InvalidTimeSpan
+            | ErrorCode::InvalidHostnames
+            | ErrorCode::MalformedBody => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::InvalidLink => 403,
+            ErrorCode::TaskNotFound => 404,
+            ErrorCode::FileNotReady => 409,
+            ErrorCode::LimitExceededExport | ErrorCode::TooManyRequests => 429,
+            ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::InternalError => 500,
+        }
+    }
+}
+
+/// A client-facing error: a code and a sentence. Internal details never go in `message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ApiError {
+    /// Which error.
+    pub code: ErrorCode,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `MissingParameter` for `field`.
+    pub fn missing(field: &str) -> Self {
+        Self::new(
+            ErrorCode::MissingParameter,
+            format!("the parameter '{field}' is required"),
+        )
+    }
+
+    /// `InvalidParameter` with a sentence.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParameter, message)
+    }
+}

@@ -1,0 +1,29 @@
+//! The statport domain: what an export task asks for and how log lines become statistics.
+//!
+//! Pure code only: no I/O, no async runtime. Everything here is a plain function over bytes
+//! and structs, unit-tested without any server.
+//!
+//! # Layout
+//! - [`time`]: civil-date arithmetic and RFC 3339 formatting over epoch milliseconds.
+//! - [`granularity`]: statistics intervals (5 min, hour, day, month with a UTC offset) and bucketing.
+//! - [`condition`]: the export request as submitted, and its validation into an [`ExportCondition`].
+//! - [`error`]: the error codes clients see.
+//! - [`log`]: one parsed access-log line ([`LogRecord`]).
+//! - [`cloudfront`]: the CloudFront standard-log parser driven by the `#Fields` header.
+//! - [`aggregate`]: mergeable partial aggregates and the rows they finish into.
+//! - [`table`]: the column / cell model shared by every output writer.
+//! - [`task`]: the stored task record, its states and the job that carries it through the queue.
+
+pub mod aggregate;
+pub mod cloudfront;
+pub mod condition;
+pub mod error;
+pub mod granularity;
+pub mod log;
+pub mod table;
+pub mod task;
+pub mod time;
+
+pub use condition::{ExportCondition, ExportRequest};
+pub use error::{ApiError, ErrorCode};
+pub use log::LogRecord;

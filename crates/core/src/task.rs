@@ -1,0 +1,109 @@
+//! The stored task record, its life-cycle states and the job message that travels the queue.
+
+use serde::{Deserialize, Serialize};
+
+use crate::condition::{Action, ExportCondition, ExportFormat};
+
+/// Where a task is in its life: `waiting → processing → success | fail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Accepted and queued; no worker has started it.
+    Waiting,
+    /// A worker is reading logs for it.
+    Processing,
+    /// The file is written; `download_link` is available.
+    Success,
+    /// It ended without a file; `error` says why.
+    Fail,
+}
+
+impl TaskStatus {
+    /// True for `success` and `fail`: nothing will change the task any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskStatus::Success | TaskStatus::Fail)
+    }
+
+    /// The wire name (`waiting`, `processing`, `success`, `fail`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Waiting => "waiting",
+            TaskStatus::Processing => "processing",
+            TaskStatus::Success => "success",
+            TaskStatus::Fail => "fail",
+        }
+    }
+}
+
+/// Why a task failed, as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskError {
+    /// A stable code, e.g. `StatPort.SourceNotFound`.
+    pub error_code: String,
+    /// A sentence for a person.
+    pub error_msg: String,
+}
+
+/// The stored form of an export task: the one source of truth for its state.
+///
+/// The API shows a [`TaskRecord`] through its own view type; workers change it only through the
+/// guarded transitions of the status store (see `run_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Opaque id, 32 lowercase hex characters.
+    pub task_id: String,
+    /// The tenant that owns the task.
+    pub tenant_id: String,
+    /// The client's label.
+    pub task_name: String,
+    /// Current state.
+    pub status: TaskStatus,
+    /// 0–100, share of the log bytes read so far.
+    pub progress: u8,
+    /// Rows written to the file (on success).
+    pub export_count: u64,
+    /// Log lines that could not be parsed and were skipped.
+    pub skipped_lines: u64,
+    /// Log lines read (parsed or not).
+    pub read_lines: u64,
+    /// Size of the result file in bytes (on success).
+    pub file_size: Option<u64>,
+    /// Object-store key of the result file (on success).
+    pub file_key: Option<String>,
+    /// ms since epoch.
+    pub create_time: i64,
+    /// ms since epoch of the last change.
+    pub update_time: i64,
+    /// ms since epoch when the task reached `success` or `fail`.
+    pub end_time: Option<i64>,
+    /// Why it failed (on `fail`).
+    pub error: Option<TaskError>,
+    /// How many times a worker has claimed the task (crash recovery counts too).
+    pub attempts: u32,
+    /// The id of the run that currently owns the task; a worker whose run id no longer matches
+    /// has been superseded and may not change the record.
+    pub run_id: Option<String>,
+    /// The validated condition the task exports.
+    pub condition: ExportCondition,
+}
+
+impl TaskRecord {
+    /// The action, for display and routing.
+    pub fn action(&self) -> Action {
+        self.condition.action
+    }
+
+    /// The output format.
+    pub fn export_format(&self) -> ExportFormat {
+        self.condition.export_format
+    }
+}
+
+/// The message that goes through the queue: which task to run. Everything else is in the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportJob {
+    /// Owner of the task.
+    pub tenant_id: String,
+    /// The task to run.
+    pub task_id: String,
+}

@@ -1,0 +1,39 @@
+//! Task records after they leave the API: where they live, how they change, and who may read them.
+//!
+//! The ingest side creates, lists, reads and deletes [`TaskRecord`]s; workers move them through
+//! `waiting → processing → success | fail` with *guarded* transitions ([`TaskStore::claim`],
+//! [`TaskStore::progress`], [`TaskStore::finish`]) keyed by a run id, so a worker that has been
+//! superseded (a redelivered job after a crash, a takeover) or whose task was deleted (cancelled)
+//! finds out on its next report and stops, without ever overwriting a newer state.
+//!
+//! Two small pure helpers sit beside the store: signed, expiring download links and hashed API
+//! keys.
+//!
+//! # Layout
+//! - [`store`]: the [`TaskStore`] port, its queries ([`ListQuery`], [`TaskPage`]) and the
+//!   transition inputs and outputs ([`Claim`], [`Outcome`]).
+//! - `transition`: the pure rules every store applies, so all implementations agree.
+//! - [`redis_store`]: [`RedisTaskStore`], the store shared by any number of processes.
+//! - [`memory`]: [`MemoryTaskStore`], the same semantics in one process (tests, embedded default).
+//! - [`links`]: [`LinkSigner`], HMAC-SHA256 signatures for download links.
+//! - [`keys`]: [`hash_api_key`] and [`KeyRing`], API key to tenant.
+//! - [`error`]: [`StatusError`].
+//!
+//! Every store passes the same conformance suite (`tests/common/suite.rs`).
+//!
+//! [`TaskRecord`]: statport_core::task::TaskRecord
+
+pub mod error;
+pub mod keys;
+pub mod links;
+pub mod memory;
+pub mod redis_store;
+pub mod store;
+mod transition;
+
+pub use error::StatusError;
+pub use keys::{hash_api_key, KeyRing, KeyRingError};
+pub use links::{LinkError, LinkSigner, SignedLink};
+pub use memory::MemoryTaskStore;
+pub use redis_store::{RedisTaskStore, DEFAULT_NAMESPACE};
+pub use store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};

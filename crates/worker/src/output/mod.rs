@@ -1,0 +1,143 @@
+//! Export file writers: rows of [`Cell`]s under [`Column`]s, streamed to a csv, json, json lines
+//! or xlsx file.
+//!
+//! Each format has one [`RowWriter`] implementation, made by its constructor
+//! ([`csv_writer`], [`json_writer`], [`json_lines_writer`], [`xlsx_writer`]). The caller feeds
+//! rows one at a time with [`RowWriter::write_row`] and ends with [`RowWriter::finish`]; no
+//! writer holds more than a row (plus its file buffer) in memory.
+//!
+//! In every format a [`Cell::Count`] is a number and a [`Cell::Text`] a string.
+
+mod csv;
+mod json;
+mod xlsx;
+
+use statport_core::table::{Cell, Column};
+
+pub use self::csv::csv_writer;
+pub use self::json::{json_lines_writer, json_writer};
+pub use self::xlsx::xlsx_writer;
+
+/// Writes the rows of one export file, in one format.
+///
+/// Rows must have exactly one cell per column, in column order. Dropping a writer without
+/// calling [`RowWriter::finish`] leaves an incomplete file behind (for xlsx, none at all).
+pub trait RowWriter {
+    /// Appends one row; fails with [`OutputError::RowLength`] when the row does not have one
+    /// cell per column.
+    fn write_row(&mut self, row: &[Cell]) -> Result<(), OutputError>;
+
+    /// Finishes the file (flushes; for xlsx saves the workbook); returns rows written.
+    fn finish(self: Box<Self>) -> Result<u64, OutputError>;
+}
+
+/// Why an export file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The export was given no columns.
+    #[error("an export needs at least one column")]
+    NoColumns,
+    /// A row's length differs from the number of columns.
+    #[error("row has {actual} cells but the export has {expected} columns")]
+    RowLength {
+        /// The number of columns.
+        expected: usize,
+        /// The number of cells in the row.
+        actual: usize,
+    },
+    /// Creating, writing or flushing the file failed.
+    #[error("writing the export file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The csv writer failed (usually an I/O error underneath).
+    #[error("writing csv: {0}")]
+    Csv(#[from] ::csv::Error),
+    /// Serializing or writing json failed (usually an I/O error underneath).
+    #[error("writing json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The xlsx writer reported an error.
+    #[error("writing xlsx: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    /// The xlsx library panicked (it panics when its constant-memory temporary file cannot be
+    /// written, e.g. on a full disk); the workbook is unusable afterwards.
+    #[error("writing xlsx failed: {0}")]
+    XlsxAborted(String),
+}
+
+/// Checks that an export has columns and copies them for a writer to keep.
+fn owned_columns(columns: &[Column]) -> Result<Vec<Column>, OutputError> {
+    if columns.is_empty() {
+        return Err(OutputError::NoColumns);
+    }
+    Ok(columns.to_vec())
+}
+
+/// Checks that `row` has one cell per column.
+fn check_row(columns: &[Column], row: &[Cell]) -> Result<(), OutputError> {
+    if row.len() == columns.len() {
+        Ok(())
+    } else {
+        Err(OutputError::RowLength {
+            expected: columns.len(),
+            actual: row.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Temporary files for the writers' tests.
+
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+
+    /// A unique path in the temp dir, removed when dropped.
+    pub(crate) struct TempPath(PathBuf);
+
+    impl TempPath {
+        /// A fresh path ending in `.{extension}`; the file is not created.
+        pub(crate) fn new(extension: &str) -> Self {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let name = format!(
+                "statport-output-test-{}-{n}.{extension}",
+                std::process::id()
+            );
+            TempPath(std::env::temp_dir().join(name))
+        }
+
+        /// The path.
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_row_accepts_matching_length_only() {
+        let columns = [Column::Time, Column::Flux];
+        assert!(check_row(&columns, &[Cell::Text("t".into()), Cell::Count(1)]).is_ok());
+        assert!(matches!(
+            check_row(&columns, &[Cell::Count(1)]),
+            Err(OutputError::RowLength {
+                expected: 2,
+                actual: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn no_columns_is_an_error() {
+        assert!(matches!(owned_columns(&[]), Err(OutputError::NoColumns)));
+    }
+}
