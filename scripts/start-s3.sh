@@ -15,6 +15,8 @@ tmp="${TMPDIR:-/tmp}"
 log="${tmp%/}/statport-moto-${port}.log"
 pidfile="${tmp%/}/statport-moto-${port}.pid"
 wait_secs=30
+moto_min=5.2.2
+moto_requirement="moto[server]>=${moto_min}"
 
 # True when an HTTP server answers on $url (any status code counts).
 answers() {
@@ -31,23 +33,40 @@ PY
     fi
 }
 
+# True when python3 can import moto's server at version >= $moto_min.
+moto_usable() {
+    python3 - "${moto_min}" >/dev/null 2>&1 <<'PY'
+import sys
+
+import moto
+import moto.server  # noqa: F401 (fails without the [server] extra)
+
+
+def parse(version):
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
+sys.exit(0 if parse(moto.__version__) >= parse(sys.argv[1]) else 1)
+PY
+}
+
 if answers; then
     echo "start-s3: something already answers on ${url}, leaving it alone"
     exit 0
 fi
 
-if command -v moto_server >/dev/null 2>&1; then
-    server=(moto_server)
-else
-    echo "start-s3: moto_server not found, installing moto[server] with pip"
-    python3 -m pip install --quiet 'moto[server]'
-    if command -v moto_server >/dev/null 2>&1; then
-        server=(moto_server)
-    else
-        # pip may have put the entry point outside PATH (e.g. ~/.local/bin).
-        server=(python3 -m moto.server)
+# moto 5.2.0 and 5.2.1 answer CompleteMultipartUpload with the wrong XML root element,
+# which aws-sdk-s3 rejects (getmoto/moto#10055); 5.2.2 is the first release that works.
+if ! moto_usable; then
+    echo "start-s3: installing ${moto_requirement} with pip (moto missing or older than ${moto_min})"
+    python3 -m pip install --quiet "${moto_requirement}"
+    if ! moto_usable; then
+        echo "start-s3: ${moto_requirement} is still not importable by python3 after pip install" >&2
+        exit 1
     fi
 fi
+# Run the module with the same interpreter that was checked, whatever moto_server is on PATH.
+server=(python3 -m moto.server)
 
 echo "start-s3: starting ${server[*]} on 127.0.0.1:${port} (log: ${log})"
 nohup "${server[@]}" --host 127.0.0.1 --port "${port}" >"${log}" 2>&1 &

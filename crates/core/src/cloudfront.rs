@@ -13,8 +13,6 @@
 use std::borrow::Cow;
 use std::str;
 
-use percent_encoding::percent_decode;
-
 use crate::log::{LogRecord, Scheme};
 use crate::time::{ms_from_civil, HOUR_MS, MINUTE_MS};
 
@@ -159,6 +157,8 @@ enum Col {
 const COLS: usize = 15;
 /// Slot value of a column we do not read.
 const UNUSED: u8 = u8::MAX;
+/// Columns past this index are never read (the standard layouts need the first 17).
+const MAX_SLOTS: usize = 64;
 /// The value a column holds when the layout lacks it: the same as a logged `-`.
 const DASH: &[u8] = b"-";
 
@@ -204,7 +204,7 @@ impl Layout {
         let mut fields = 0;
         for (i, name) in names.enumerate() {
             fields = i + 1;
-            if let Some(col) = Col::from_name(name) {
+            if let Some(col) = Col::from_name(name).filter(|_| i < MAX_SLOTS) {
                 if !seen[col as usize] {
                     seen[col as usize] = true;
                     slots.resize(i + 1, UNUSED);
@@ -326,7 +326,8 @@ impl CloudFrontParser {
     }
 
     fn record<'a>(&mut self, line: &'a [u8]) -> Result<LogRecord<'a>, BadLine> {
-        let fields = count_tabs(line) + 1;
+        let mut tabs = [0u32; MAX_SLOTS];
+        let fields = scan_tabs(line, &mut tabs) + 1;
         let layout = match &self.layout {
             Some(layout) => layout,
             None if fields == FIELDS_26.len() => &self.std26,
@@ -341,16 +342,17 @@ impl CloudFrontParser {
         }
 
         let mut v: [&'a [u8]; COLS] = [DASH; COLS];
-        let mut rest = line;
-        for &slot in &layout.slots {
-            let (field, tail) = match rest.iter().position(|b| *b == b'\t') {
-                Some(p) => (&rest[..p], &rest[p + 1..]),
-                None => (rest, &rest[rest.len()..]),
+        let mut start = 0;
+        for (i, &slot) in layout.slots.iter().enumerate() {
+            let end = if i + 1 < fields {
+                tabs[i] as usize
+            } else {
+                line.len()
             };
             if slot != UNUSED {
-                v[usize::from(slot)] = field;
+                v[usize::from(slot)] = &line[start..end];
             }
-            rest = tail;
+            start = end + 1;
         }
         let get = |c: Col| v[c as usize];
 
@@ -412,9 +414,41 @@ impl CloudFrontParser {
     }
 }
 
-/// Number of tabs in `line`; a plain counting loop the compiler vectorizes.
-fn count_tabs(line: &[u8]) -> usize {
-    line.iter().filter(|b| **b == b'\t').count()
+/// Counts the tabs of `line` and records the positions of the first [`MAX_SLOTS`] of them.
+///
+/// Eight bytes at a time: [`tab_mask`] turns a word into a bit per tab, then the set bits are
+/// walked, so a line of ~400 bytes costs ~50 word steps plus one step per tab.
+fn scan_tabs(line: &[u8], tabs: &mut [u32; MAX_SLOTS]) -> usize {
+    let (words, tail) = line.as_chunks::<8>();
+    let mut n = 0;
+    let mut take = |mut mask: u32, base: u32| {
+        while mask != 0 {
+            if let Some(slot) = tabs.get_mut(n) {
+                *slot = base + mask.trailing_zeros();
+            }
+            n += 1;
+            mask &= mask - 1;
+        }
+    };
+    let mut base = 0u32;
+    for word in words {
+        take(tab_mask(u64::from_le_bytes(*word)), base);
+        base += 8;
+    }
+    let mut last = [0u8; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    take(tab_mask(u64::from_le_bytes(last)), base);
+    n
+}
+
+/// Bit `i` set when byte `i` (little-endian) of `word` is a tab.
+fn tab_mask(word: u64) -> u32 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ 0x0909_0909_0909_0909;
+    // High bit of each byte set exactly where `x` has a zero byte (no carries across bytes).
+    let zero = !(((x & LOW7) + LOW7) | x | LOW7);
+    // Gather the eight high bits into the low byte.
+    ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
 }
 
 /// A short run of ASCII digits (date and time parts).
@@ -456,15 +490,45 @@ fn plain(b: &[u8]) -> Result<&str, BadLine> {
 }
 
 /// A URL-encoded field, decoded once; borrowed unless it holds a `%`.
+///
+/// Same rules as `percent_encoding::percent_decode` (a `%` not followed by two hex digits stays
+/// as it is), but copies the runs between escapes in bulk, which is twice as fast on user agents.
 fn decode(b: &[u8]) -> Result<Cow<'_, str>, BadLine> {
-    if b.contains(&b'%') {
-        percent_decode(b)
-            .decode_utf8()
-            .map_err(|_| BadLine::NotUtf8)
-    } else {
-        str::from_utf8(b)
+    if !b.contains(&b'%') {
+        return str::from_utf8(b)
             .map(Cow::Borrowed)
-            .map_err(|_| BadLine::NotUtf8)
+            .map_err(|_| BadLine::NotUtf8);
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut rest = b;
+    while let Some(p) = rest.iter().position(|c| *c == b'%') {
+        out.extend_from_slice(&rest[..p]);
+        let escape = rest
+            .get(p + 1..p + 3)
+            .and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?));
+        match escape {
+            Some(byte) => {
+                out.push(byte);
+                rest = &rest[p + 3..];
+            }
+            None => {
+                out.push(b'%');
+                rest = &rest[p + 1..];
+            }
+        }
+    }
+    out.extend_from_slice(rest);
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| BadLine::NotUtf8)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -902,38 +966,68 @@ mod tests {
         assert_eq!(b.timestamp_ms, ms(2025, 1, 1, 0, 0, 0));
     }
 
+    #[test]
+    fn scan_tabs_finds_every_tab() {
+        for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 200, 801] {
+            for every in [1usize, 2, 3, 9, 17] {
+                let line: Vec<u8> = (0..len)
+                    .map(|i| if i % every == 0 { b'\t' } else { b'x' })
+                    .collect();
+                let expected: Vec<u32> = (0..len as u32)
+                    .filter(|i| line[*i as usize] == b'\t')
+                    .collect();
+                let mut tabs = [0u32; MAX_SLOTS];
+                let n = scan_tabs(&line, &mut tabs);
+                assert_eq!(n, expected.len(), "len {len} every {every}");
+                let kept = n.min(MAX_SLOTS);
+                assert_eq!(&tabs[..kept], &expected[..kept], "len {len} every {every}");
+            }
+        }
+        assert_eq!(
+            tab_mask(u64::from_le_bytes(*b"\t\x89\x08\n\t\0\xff\t")),
+            0b1001_0001
+        );
+    }
+
     /// `cargo test -p statport-core --release cloudfront::tests::speed -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn speed() {
-        let lines: Vec<String> = (0..1000)
-            .map(|i| {
-                let mut f: Vec<String> = aws33().iter().map(|s| s.to_string()).collect();
-                f[3] = (1000 + i * 37).to_string();
-                if i % 10 == 0 {
-                    f[7] = "/images/summer%20sale/banner.jpg".to_string();
-                }
-                f.join("\t")
-            })
-            .collect();
-        let mut p = CloudFrontParser::new();
-        let rounds = 3000;
-        let start = std::time::Instant::now();
-        let mut sum = 0u64;
-        for _ in 0..rounds {
-            for l in &lines {
-                if let ParsedLine::Record(r) = p.parse_line(l.as_bytes()) {
-                    sum += r.bytes + r.path.len() as u64;
+        fn run(name: &str, lines: &[String]) {
+            let mut p = CloudFrontParser::new();
+            let rounds = 3000;
+            let start = std::time::Instant::now();
+            let mut sum = 0u64;
+            for _ in 0..rounds {
+                for l in lines {
+                    if let ParsedLine::Record(r) = p.parse_line(l.as_bytes()) {
+                        sum += r.bytes + r.path.len() as u64;
+                    }
                 }
             }
+            let secs = start.elapsed().as_secs_f64();
+            let n = (rounds * lines.len()) as f64;
+            let mb = (rounds * lines.iter().map(|l| l.len() + 1).sum::<usize>()) as f64 / 1e6;
+            println!(
+                "{name}: {:.2} M lines/s, {:.0} MB/s (checksum {sum})",
+                n / secs / 1e6,
+                mb / secs
+            );
         }
-        let secs = start.elapsed().as_secs_f64();
-        let n = (rounds * lines.len()) as f64;
-        let mb = (rounds * lines.iter().map(|l| l.len() + 1).sum::<usize>()) as f64 / 1e6;
-        println!(
-            "{:.2} M lines/s, {:.0} MB/s (checksum {sum})",
-            n / secs / 1e6,
-            mb / secs
-        );
+        let make = |ua: &str| -> Vec<String> {
+            (0..1000)
+                .map(|i| {
+                    let mut f: Vec<String> = aws33().iter().map(|s| s.to_string()).collect();
+                    f[3] = (1000 + i * 37).to_string();
+                    f[10] = ua.to_string();
+                    if i % 10 == 0 {
+                        f[7] = "/images/summer%20sale/banner.jpg".to_string();
+                    }
+                    f.join("\t")
+                })
+                .collect()
+        };
+        run("encoded user agent", &make(aws33()[10]));
+        run("plain user agent", &make(&aws33()[10].replace("%20", "+")));
     }
 }

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// The task does not exist (or belongs to another tenant).
     TaskNotFound,
+    /// No such endpoint.
+    NotFound,
     /// The task has no file to download (yet).
     FileNotReady,
     /// The download link is malformed, altered or expired.
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::MalformedBody => "StatPort.MalformedBody",
             ErrorCode::Unauthorized => "StatPort.Unauthorized",
             ErrorCode::TaskNotFound => "StatPort.TaskNotFound",
+            ErrorCode::NotFound => "StatPort.NotFound",
             ErrorCode::FileNotReady => "StatPort.FileNotReady",
             ErrorCode::InvalidLink => "StatPort.InvalidLink",
             ErrorCode::LimitExceededExport => "LimitExceeded.Export",
@@ -72,7 +75,7 @@ impl ErrorCode {
             | ErrorCode::MalformedBody => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
-            ErrorCode::TaskNotFound => 404,
+            ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,
             ErrorCode::FileNotReady => 409,
             ErrorCode::LimitExceededExport | ErrorCode::TooManyRequests => 429,
             ErrorCode::ServiceUnavailable => 503,

@@ -10,11 +10,13 @@
 //! - [`error`]: the error codes clients see.
 //! - [`log`]: one parsed access-log line ([`LogRecord`]).
 //! - [`cloudfront`]: the CloudFront standard-log parser driven by the `#Fields` header.
+//! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into.
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
 
 pub mod aggregate;
+pub mod clock;
 pub mod cloudfront;
 pub mod condition;
 pub mod error;

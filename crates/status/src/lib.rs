@@ -17,7 +17,7 @@
 //! - [`memory`]: [`MemoryTaskStore`], the same semantics in one process (tests, embedded default).
 //! - [`links`]: [`LinkSigner`], HMAC-SHA256 signatures for download links.
 //! - [`keys`]: [`hash_api_key`] and [`KeyRing`], API key to tenant.
-//! - [`error`]: [`StatusError`].
+//! - [`error`]: [`StatusError`], why a store call failed.
 //!
 //! Every store passes the same conformance suite (`tests/common/suite.rs`).
 //!

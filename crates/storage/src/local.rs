@@ -62,7 +62,11 @@ impl LocalStore {
     }
 
     /// The object's path, in a bucket that must exist.
-    async fn object_path(&self, bucket: &str, key: &str) -> Result<(PathBuf, PathBuf), StorageError> {
+    async fn object_path(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(PathBuf, PathBuf), StorageError> {
         let relative = names::key_to_relative_path(key)?;
         let bucket_dir = self.bucket_dir(bucket).await?;
         let path = bucket_dir.join(relative);
@@ -202,7 +206,9 @@ impl ObjectStore for LocalStore {
                 file.write_all(&body).await?;
                 file.sync_all().await
             };
-            write.await.map_err(|err| io_error("cannot write", tmp, err))
+            write
+                .await
+                .map_err(|err| io_error("cannot write", tmp, err))
         })
         .await?;
         debug!(bucket, key, size = body.len(), "object stored");
@@ -236,7 +242,12 @@ impl ObjectStore for LocalStore {
 
 /// Collects the regular files under `dir` whose keys (`key_prefix` + relative path) start
 /// with `filter`, descending only into directories that can hold such keys.
-fn walk(dir: &Path, key_prefix: &str, filter: &str, out: &mut Vec<ObjectMeta>) -> Result<(), StorageError> {
+fn walk(
+    dir: &Path,
+    key_prefix: &str,
+    filter: &str,
+    out: &mut Vec<ObjectMeta>,
+) -> Result<(), StorageError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         // Removed by a concurrent delete since its parent was read.
@@ -261,7 +272,10 @@ fn walk(dir: &Path, key_prefix: &str, filter: &str, out: &mut Vec<ObjectMeta>) -
             }
         } else if file_type.is_file() && key.starts_with(filter) {
             match entry.metadata() {
-                Ok(meta) => out.push(ObjectMeta { key, size: meta.len() }),
+                Ok(meta) => out.push(ObjectMeta {
+                    key,
+                    size: meta.len(),
+                }),
                 Err(err) if is_missing(&err) => {}
                 Err(err) => return Err(io_error("cannot stat", &entry.path(), err)),
             }
@@ -313,7 +327,9 @@ mod tests {
     use super::*;
 
     fn temp_store() -> LocalStore {
-        LocalStore::new(std::env::temp_dir().join(format!("statport-local-{}", uuid::Uuid::new_v4())))
+        LocalStore::new(
+            std::env::temp_dir().join(format!("statport-local-{}", uuid::Uuid::new_v4())),
+        )
     }
 
     #[tokio::test]
@@ -326,10 +342,16 @@ mod tests {
                 .await
                 .expect_err("invalid key must be rejected");
             assert!(matches!(err, StorageError::Other(_)), "{key}: {err:?}");
-            let err = store.get("bucket", key).await.expect_err("invalid key must be rejected");
+            let err = store
+                .get("bucket", key)
+                .await
+                .expect_err("invalid key must be rejected");
             assert!(matches!(err, StorageError::Other(_)), "{key}: {err:?}");
         }
-        let err = store.ensure_bucket("../up").await.expect_err("invalid bucket");
+        let err = store
+            .ensure_bucket("../up")
+            .await
+            .expect_err("invalid bucket");
         assert!(matches!(err, StorageError::Other(_)), "{err:?}");
         assert!(!store.root().join("escape").exists());
         let _ = std::fs::remove_dir_all(store.root());
@@ -340,7 +362,12 @@ mod tests {
         let store = temp_store();
         store.ensure_bucket("bucket").await.expect("ensure bucket");
         store
-            .put_bytes("bucket", "a/b/c.txt", Bytes::from_static(b"hello"), "text/plain")
+            .put_bytes(
+                "bucket",
+                "a/b/c.txt",
+                Bytes::from_static(b"hello"),
+                "text/plain",
+            )
             .await
             .expect("put");
         let staged = std::fs::read_dir(store.root().join(TMP_DIR))
@@ -366,9 +393,15 @@ mod tests {
             .await
             .expect_err("a is a directory");
         assert!(matches!(err, StorageError::Other(_)), "{err:?}");
-        let err = store.get("bucket", "a").await.expect_err("a is not an object");
+        let err = store
+            .get("bucket", "a")
+            .await
+            .expect_err("a is not an object");
         assert!(matches!(err, StorageError::NoSuchKey { .. }), "{err:?}");
-        store.delete("bucket", "a").await.expect("deleting a directory name is a no-op");
+        store
+            .delete("bucket", "a")
+            .await
+            .expect("deleting a directory name is a no-op");
         let _ = std::fs::remove_dir_all(store.root());
     }
 }

@@ -156,7 +156,9 @@ impl S3Store {
                 // Created concurrently, or taken by someone else: only usable if we can see it.
                 Some(service) if service.is_bucket_already_exists() => {
                     self.head_bucket(bucket).await.map_err(|_| {
-                        StorageError::Other(format!("bucket name '{bucket}' is taken by another account"))
+                        StorageError::Other(format!(
+                            "bucket name '{bucket}' is taken by another account"
+                        ))
                     })
                 }
                 _ => Err(map_sdk_error("create bucket", Target::Bucket(bucket), err)),
@@ -224,7 +226,10 @@ impl ObjectStore for S3Store {
             objects.extend(page.contents().iter().filter_map(|object| {
                 Some(ObjectMeta {
                     key: object.key()?.to_owned(),
-                    size: object.size().and_then(|size| u64::try_from(size).ok()).unwrap_or(0),
+                    size: object
+                        .size()
+                        .and_then(|size| u64::try_from(size).ok())
+                        .unwrap_or(0),
                 })
             }));
             match (page.is_truncated(), page.next_continuation_token()) {
@@ -237,7 +242,13 @@ impl ObjectStore for S3Store {
                 _ => break,
             }
         }
-        debug!(bucket, prefix, objects = objects.len(), pages, "listed objects");
+        debug!(
+            bucket,
+            prefix,
+            objects = objects.len(),
+            pages,
+            "listed objects"
+        );
         Ok(objects)
     }
 
@@ -250,7 +261,9 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|err| map_sdk_error("get", Target::Object(bucket, key), err))?;
-        let size = output.content_length().and_then(|size| u64::try_from(size).ok());
+        let size = output
+            .content_length()
+            .and_then(|size| u64::try_from(size).ok());
         Ok(ObjectReader::new(size, output.body.into_async_read()))
     }
 
@@ -282,7 +295,9 @@ impl ObjectStore for S3Store {
             .run()
             .await?;
         } else {
-            let body = ByteStream::from_path(path).await.map_err(|err| unreadable(&err))?;
+            let body = ByteStream::from_path(path)
+                .await
+                .map_err(|err| unreadable(&err))?;
             self.upload_client
                 .put_object()
                 .bucket(bucket)
@@ -319,7 +334,13 @@ impl ObjectStore for S3Store {
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
-        let deleted = self.client.delete_object().bucket(bucket).key(key).send().await;
+        let deleted = self
+            .client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await;
         match deleted.map_err(|err| map_sdk_error("delete", Target::Object(bucket, key), err)) {
             // S3 answers 204 for a missing key; some compatible servers answer NoSuchKey.
             Ok(_) | Err(StorageError::NoSuchKey { .. }) => Ok(()),
@@ -342,5 +363,124 @@ impl ObjectStore for S3Store {
                 PING_TIMEOUT.as_secs()
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::{
+        fresh_bucket, pattern, read_all, require_s3, s3_test_settings, s3_test_store, TempFile,
+    };
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let mut settings = s3_test_settings();
+        settings.secret_access_key = "hunter2-secret".to_owned();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let shown = format!("{:?}", S3Store::new(settings));
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+    }
+
+    #[test]
+    fn limits_are_clamped() {
+        let store = S3Store::new(s3_test_settings())
+            .with_list_page_size(0)
+            .with_part_size(1);
+        assert_eq!((store.list_page_size, store.part_size), (1, MIN_PART_SIZE));
+        let store = store.with_list_page_size(5000);
+        assert_eq!(store.list_page_size, 1000);
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_retryable() {
+        let mut settings = s3_test_settings();
+        // Port 1 (tcpmux) is closed on any sane test machine: connections are refused.
+        settings.endpoint = Some("http://127.0.0.1:1".to_owned());
+        let store = S3Store::new(settings);
+        let err = store
+            .ping("bucket")
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(err.is_retryable(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn big_files_go_up_in_parts() {
+        let Some(store) = s3_test_store() else { return };
+        require_s3(&store).await;
+        let bucket = fresh_bucket();
+        store.ensure_bucket(&bucket).await.expect("create bucket");
+
+        let data = pattern(2 * MIN_PART_SIZE as usize + 1, 3);
+        let file = TempFile::with_contents(&data);
+        let size = store
+            .put_file(
+                &bucket,
+                "parts/big.bin",
+                file.path(),
+                "application/octet-stream",
+            )
+            .await
+            .expect("put_file");
+        assert_eq!(size, data.len() as u64);
+
+        let head = store
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key("parts/big.bin")
+            .send()
+            .await
+            .expect("head object");
+        // A multipart ETag is "<md5 of part md5s>-<part count>".
+        let etag = head.e_tag().unwrap_or_default();
+        assert!(etag.trim_matches('"').ends_with("-3"), "etag {etag}");
+        assert_eq!(head.content_type(), Some("application/octet-stream"));
+        assert_eq!(read_all(&store, &bucket, "parts/big.bin").await, data);
+    }
+
+    #[tokio::test]
+    async fn failed_multipart_upload_is_aborted() {
+        let Some(store) = s3_test_store() else { return };
+        require_s3(&store).await;
+        let bucket = fresh_bucket();
+        store.ensure_bucket(&bucket).await.expect("create bucket");
+
+        // The file shrinks after its size was taken: the last part cannot be read.
+        let data = pattern(2 * MIN_PART_SIZE as usize + 1, 4);
+        let file = TempFile::with_contents(&data);
+        let upload = multipart::FileUpload {
+            client: &store.upload_client,
+            bucket: &bucket,
+            key: "parts/broken.bin",
+            path: file.path(),
+            content_type: "application/octet-stream",
+            size: data.len() as u64 + MIN_PART_SIZE,
+            part_size: MIN_PART_SIZE,
+            concurrency: 2,
+        };
+        let err = upload.run().await.expect_err("the file is too short");
+        assert!(matches!(err, StorageError::Other(_)), "{err:?}");
+
+        let uploads = store
+            .client
+            .list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("list multipart uploads");
+        assert!(
+            uploads.uploads().is_empty(),
+            "left behind: {:?}",
+            uploads.uploads()
+        );
+        let err = store
+            .get(&bucket, "parts/broken.bin")
+            .await
+            .expect_err("no object");
+        assert!(matches!(err, StorageError::NoSuchKey { .. }), "{err:?}");
     }
 }

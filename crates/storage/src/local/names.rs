@@ -25,7 +25,9 @@ pub(crate) fn check_bucket(bucket: &str) -> Result<(), StorageError> {
     if valid {
         Ok(())
     } else {
-        Err(StorageError::Other(format!("invalid bucket name '{bucket}'")))
+        Err(StorageError::Other(format!(
+            "invalid bucket name '{bucket}'"
+        )))
     }
 }
 
@@ -48,10 +50,7 @@ pub(crate) fn key_to_relative_path(key: &str) -> Result<PathBuf, StorageError> {
 /// Whether `segment` is usable as one path component: non-empty, not `.` or `..`, and free
 /// of `/`, `\` and NUL.
 pub(crate) fn is_plain_name(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment != "."
-        && segment != ".."
-        && !segment.contains(['/', '\\', '\0'])
+    !segment.is_empty() && segment != "." && segment != ".." && !segment.contains(['/', '\\', '\0'])
 }
 
 fn invalid_key(key: &str) -> StorageError {
@@ -72,7 +71,16 @@ mod tests {
     #[test]
     fn rejects_bad_bucket_names() {
         for name in [
-            "", "ab", "Upper", "a/b", "..", ".tmp", "a..b", "-abc", "abc-", "a b",
+            "",
+            "ab",
+            "Upper",
+            "a/b",
+            "..",
+            ".tmp",
+            "a..b",
+            "-abc",
+            "abc-",
+            "a b",
             &"a".repeat(64),
         ] {
             assert!(check_bucket(name).is_err(), "{name}");
@@ -82,7 +90,13 @@ mod tests {
     #[test]
     fn keys_become_plain_relative_paths() {
         let path = key_to_relative_path("logs/2024/01/a b+c=é.gz").expect("valid key");
-        assert_eq!(path, PathBuf::from("logs").join("2024").join("01").join("a b+c=é.gz"));
+        assert_eq!(
+            path,
+            PathBuf::from("logs")
+                .join("2024")
+                .join("01")
+                .join("a b+c=é.gz")
+        );
         assert_eq!(
             key_to_relative_path(".hidden/x..y").expect("valid key"),
             PathBuf::from(".hidden").join("x..y")
@@ -92,7 +106,16 @@ mod tests {
     #[test]
     fn keys_cannot_escape_or_be_ambiguous() {
         for key in [
-            "", "..", "../x", "a/../../x", "a/./b", "/abs", "a//b", "dir/", "a\\b", "nul\0",
+            "",
+            "..",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "/abs",
+            "a//b",
+            "dir/",
+            "a\\b",
+            "nul\0",
             &"k".repeat(MAX_KEY_LEN + 1),
         ] {
             assert!(key_to_relative_path(key).is_err(), "{key:?}");

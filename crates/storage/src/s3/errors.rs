@@ -2,7 +2,7 @@
 
 use std::error::Error;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::StorageError;
 
@@ -54,17 +54,36 @@ pub(crate) fn map_sdk_error<E>(op: &str, target: Target<'_>, err: SdkError<E>) -
 where
     E: ProvideErrorMetadata + Error + Send + Sync + 'static,
 {
-    let status = err.raw_response().map(|response| response.status().as_u16());
+    let status = err
+        .raw_response()
+        .map(|response| response.status().as_u16());
     let code = err.code().map(str::to_owned);
-    let message = format!("{op} {target}: {}", DisplayErrorContext(&err));
+    let message = format!("{op} {target}: {}", error_chain(&err));
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             StorageError::Unavailable(message)
         }
-        SdkError::ServiceError(_) => classify_service_error(target, code.as_deref(), status, message),
+        SdkError::ServiceError(_) => {
+            classify_service_error(target, code.as_deref(), status, message)
+        }
         // Construction failures and future variants: our request was at fault.
         _ => StorageError::Other(message),
     }
+}
+
+/// The error and its sources, `: `-separated, skipping segments that repeat the previous
+/// one (unlike `DisplayErrorContext`, which appends the whole `Debug` form).
+fn error_chain(err: &(dyn Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(err) = current {
+        let part = err.to_string();
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
 }
 
 fn classify_service_error(
@@ -82,15 +101,21 @@ fn classify_service_error(
             key: key.to_owned(),
         },
         // HEAD responses carry no body, so the SDK only sees the status ("NotFound").
-        (None | Some("NotFound"), Some(404), Target::Bucket(bucket)) => StorageError::NoSuchBucket {
-            bucket: bucket.to_owned(),
-        },
-        (None | Some("NotFound"), Some(404), Target::Object(bucket, key)) => StorageError::NoSuchKey {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        },
+        (None | Some("NotFound"), Some(404), Target::Bucket(bucket)) => {
+            StorageError::NoSuchBucket {
+                bucket: bucket.to_owned(),
+            }
+        }
+        (None | Some("NotFound"), Some(404), Target::Object(bucket, key)) => {
+            StorageError::NoSuchKey {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            }
+        }
         (Some(code), _, _) if TRANSIENT_CODES.contains(&code) => StorageError::Unavailable(message),
-        (_, Some(status), _) if status >= 500 || status == 429 => StorageError::Unavailable(message),
+        (_, Some(status), _) if status >= 500 || status == 429 => {
+            StorageError::Unavailable(message)
+        }
         _ => StorageError::Other(message),
     }
 }
@@ -107,12 +132,30 @@ mod tests {
     fn missing_things_are_recognised_by_code_or_bare_404() {
         let object = Target::Object("b", "k");
         let bucket = Target::Bucket("b");
-        assert!(matches!(classify(object, Some("NoSuchBucket"), 404), StorageError::NoSuchBucket { .. }));
-        assert!(matches!(classify(object, Some("NoSuchKey"), 404), StorageError::NoSuchKey { .. }));
-        assert!(matches!(classify(bucket, Some("NotFound"), 404), StorageError::NoSuchBucket { .. }));
-        assert!(matches!(classify(bucket, None, 404), StorageError::NoSuchBucket { .. }));
-        assert!(matches!(classify(object, None, 404), StorageError::NoSuchKey { .. }));
-        assert!(matches!(classify(object, Some("NoSuchUpload"), 404), StorageError::Other(_)));
+        assert!(matches!(
+            classify(object, Some("NoSuchBucket"), 404),
+            StorageError::NoSuchBucket { .. }
+        ));
+        assert!(matches!(
+            classify(object, Some("NoSuchKey"), 404),
+            StorageError::NoSuchKey { .. }
+        ));
+        assert!(matches!(
+            classify(bucket, Some("NotFound"), 404),
+            StorageError::NoSuchBucket { .. }
+        ));
+        assert!(matches!(
+            classify(bucket, None, 404),
+            StorageError::NoSuchBucket { .. }
+        ));
+        assert!(matches!(
+            classify(object, None, 404),
+            StorageError::NoSuchKey { .. }
+        ));
+        assert!(matches!(
+            classify(object, Some("NoSuchUpload"), 404),
+            StorageError::Other(_)
+        ));
     }
 
     #[test]

@@ -53,7 +53,9 @@ impl FileUpload<'_> {
             .map_err(|err| map_sdk_error("create multipart upload", target, err))?;
         let upload_id = created
             .upload_id()
-            .ok_or_else(|| StorageError::Other(format!("create multipart upload {target}: no upload id")))?
+            .ok_or_else(|| {
+                StorageError::Other(format!("create multipart upload {target}: no upload id"))
+            })?
             .to_owned();
 
         let result = self.upload_parts_and_complete(&upload_id).await;
@@ -66,7 +68,13 @@ impl FileUpload<'_> {
     async fn upload_parts_and_complete(&self, upload_id: &str) -> Result<(), StorageError> {
         let parts = split(self.size, self.part_size)?;
         let count = parts.len();
-        debug!(bucket = self.bucket, key = self.key, size = self.size, parts = count, "multipart upload started");
+        debug!(
+            bucket = self.bucket,
+            key = self.key,
+            size = self.size,
+            parts = count,
+            "multipart upload started"
+        );
         let completed: Vec<CompletedPart> = futures::stream::iter(parts)
             .map(|part| self.upload_part(upload_id, part))
             .buffered(self.concurrency.max(1))
@@ -77,15 +85,34 @@ impl FileUpload<'_> {
             .bucket(self.bucket)
             .key(self.key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
             .send()
             .await
-            .map_err(|err| map_sdk_error("complete multipart upload", Target::Object(self.bucket, self.key), err))?;
-        debug!(bucket = self.bucket, key = self.key, parts = count, "multipart upload completed");
+            .map_err(|err| {
+                map_sdk_error(
+                    "complete multipart upload",
+                    Target::Object(self.bucket, self.key),
+                    err,
+                )
+            })?;
+        debug!(
+            bucket = self.bucket,
+            key = self.key,
+            parts = count,
+            "multipart upload completed"
+        );
         Ok(())
     }
 
-    async fn upload_part(&self, upload_id: &str, part: Part) -> Result<CompletedPart, StorageError> {
+    async fn upload_part(
+        &self,
+        upload_id: &str,
+        part: Part,
+    ) -> Result<CompletedPart, StorageError> {
         let target = Target::Object(self.bucket, self.key);
         let body = ByteStream::read_from()
             .path(self.path)
@@ -93,7 +120,9 @@ impl FileUpload<'_> {
             .length(Length::Exact(part.len))
             .build()
             .await
-            .map_err(|err| StorageError::Other(format!("cannot read {}: {err}", self.path.display())))?;
+            .map_err(|err| {
+                StorageError::Other(format!("cannot read {}: {err}", self.path.display()))
+            })?;
         let content_length = i64::try_from(part.len)
             .map_err(|_| StorageError::Other(format!("part {} too large", part.number)))?;
         let uploaded = self
@@ -125,7 +154,11 @@ impl FileUpload<'_> {
             .send()
             .await;
         if let Err(err) = aborted {
-            let err = map_sdk_error("abort multipart upload", Target::Object(self.bucket, self.key), err);
+            let err = map_sdk_error(
+                "abort multipart upload",
+                Target::Object(self.bucket, self.key),
+                err,
+            );
             warn!(bucket = self.bucket, key = self.key, upload_id, error = %err, "cannot abort multipart upload");
         }
     }
@@ -162,9 +195,21 @@ mod tests {
         assert_eq!(
             parts,
             vec![
-                Part { number: 1, offset: 0, len: 5 * MIB },
-                Part { number: 2, offset: 5 * MIB, len: 5 * MIB },
-                Part { number: 3, offset: 10 * MIB, len: MIB },
+                Part {
+                    number: 1,
+                    offset: 0,
+                    len: 5 * MIB
+                },
+                Part {
+                    number: 2,
+                    offset: 5 * MIB,
+                    len: 5 * MIB
+                },
+                Part {
+                    number: 3,
+                    offset: 10 * MIB,
+                    len: MIB
+                },
             ]
         );
     }

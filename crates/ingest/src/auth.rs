@@ -1,0 +1,40 @@
+//! Bearer-key authentication: the `Authorization` header names exactly one tenant.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use statport_core::{ApiError, ErrorCode};
+
+use crate::error::Failure;
+use crate::AppState;
+
+/// The tenant a request acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant(pub String);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| unauthorized("the Authorization header is missing; send 'Authorization: Bearer <api key>'"))?;
+        let text = header.to_str().map_err(|_| unauthorized("the Authorization header is not valid text"))?;
+        let key = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <api key>'"))?;
+        state
+            .keys
+            .tenant_for(key)
+            .map(|t| Tenant(t.to_string()))
+            .ok_or_else(|| unauthorized("the API key is not valid"))
+    }
+}
+
+fn unauthorized(message: &str) -> Failure {
+    Failure(ApiError::new(ErrorCode::Unauthorized, message))
+}

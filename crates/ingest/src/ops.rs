@@ -1,0 +1,123 @@
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The API's counters, rendered in Prometheus text format.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Tasks accepted.
+    pub tasks_created: Counter,
+    /// Task requests refused by validation.
+    pub tasks_rejected: Counter,
+    /// Files served through download links.
+    pub downloads: Counter,
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: Redis and the object store answer.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let redis = state.tasks.ping().await.map_err(|e| e.to_string());
+    let objects = state.objects.ping(&state.results_bucket).await.map_err(|e| e.to_string());
+    let ok = redis.is_ok() && objects.is_ok();
+    let show = |r: &Result<(), String>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.clone(),
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"ready": ok, "task_store": show(&redis), "object_store": show(&objects)})))
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let body = format!(
+        "# HELP statport_tasks_created_total Export tasks accepted.\n# TYPE statport_tasks_created_total counter\nstatport_tasks_created_total {}\n\
+         # HELP statport_tasks_rejected_total Export task requests refused by validation.\n# TYPE statport_tasks_rejected_total counter\nstatport_tasks_rejected_total {}\n\
+         # HELP statport_downloads_total Result files served.\n# TYPE statport_downloads_total counter\nstatport_downloads_total {}\n",
+        m.tasks_created.get(),
+        m.tasks_rejected.get(),
+        m.downloads.get()
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// `GET /openapi.json`: a summary of the contract (the full text is `shared/design/API.md`).
+pub async fn openapi() -> Json<Value> {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let task = json!({"$ref": "#/components/schemas/Task"});
+    let id = json!({"name": "task_id", "in": "path", "required": true, "schema": {"type": "string"}});
+    Json(json!({
+        "openapi": "3.0.3",
+        "info": {"title": "statport", "version": env!("CARGO_PKG_VERSION"), "description": "CDN log statistics exports"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "error_code": {"type": "string"}, "error_msg": {"type": "string"}}}}},
+                "Task": {"type": "object", "properties": {
+                    "task_id": {"type": "string"}, "task_name": {"type": "string"}, "action": {"type": "string"},
+                    "status": {"type": "string", "enum": ["waiting", "processing", "success", "fail"]},
+                    "progress": {"type": "integer"}, "export_count": {"type": "integer"}, "export_format": {"type": "string"},
+                    "create_time": {"type": "integer"}, "update_time": {"type": "integer"}, "end_time": {"type": "integer"},
+                    "file_size": {"type": "integer"}, "download_link": {"type": "string"}, "error": {"type": "object"},
+                    "read_lines": {"type": "integer"}, "skipped_lines": {"type": "integer"}, "condition": {"type": "object"}}},
+                "CreateTask": {"type": "object", "required": ["domain_name", "start_time", "end_time"], "properties": {
+                    "task_name": {"type": "string"}, "action": {"type": "string"}, "domain_name": {"type": "string"},
+                    "start_time": {"type": "integer"}, "end_time": {"type": "integer"}, "interval": {"type": "integer", "enum": [300, 3600, 86400]},
+                    "granularity": {"type": "string"}, "group_by": {"type": "string"}, "stat_type": {"type": "string", "enum": ["flux", "req_num"]},
+                    "service_area": {"type": "string"}, "scheme": {"type": "string", "enum": ["http", "https", "all"]},
+                    "export_format": {"type": "string", "enum": ["csv", "json", "xlsx", "xls"]}, "language": {"type": "string", "enum": ["zh", "en"]},
+                    "callback_url": {"type": "string"}}}
+            }
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/cdn/statistics/export-tasks": {
+                "post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}}}},
+                         "responses": {"201": {"content": {"application/json": {"schema": task}}}, "4XX": {"content": {"application/json": {"schema": error}}}}},
+                "get": {"parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "task_id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "task_name", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "{total, data: [task]}"}}}
+            },
+            "/v1/cdn/statistics/export-tasks/{task_id}": {
+                "get": {"parameters": [id], "responses": {"200": {"content": {"application/json": {"schema": task}}}, "404": {"content": {"application/json": {"schema": error}}}}},
+                "delete": {"parameters": [id], "responses": {"204": {"description": "deleted"}, "404": {"content": {"application/json": {"schema": error}}}}}
+            },
+            "/v1/downloads/{tenant}/{task_id}": {"get": {"security": [], "description": "signed, expiring link from a task's download_link", "responses": {"200": {"description": "the file"}, "403": {"content": {"application/json": {"schema": error}}}}}},
+            "/healthz": {"get": {"security": [], "responses": {"200": {"description": "up"}}}},
+            "/readyz": {"get": {"security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+            "/metrics": {"get": {"security": [], "responses": {"200": {"description": "Prometheus text"}}}}
+        }
+    }))
+}

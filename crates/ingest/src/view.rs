@@ -1,0 +1,71 @@
+//! The task object clients see, built from the stored record by one conversion.
+
+use serde::Serialize;
+use statport_core::condition::{Action, ExportCondition, ExportFormat};
+use statport_core::task::{TaskError, TaskRecord, TaskStatus};
+
+/// The API view of a task (API.md "The task object").
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    /// Id.
+    pub task_id: String,
+    /// Label.
+    pub task_name: String,
+    /// Action.
+    pub action: Action,
+    /// State.
+    pub status: TaskStatus,
+    /// 0–100.
+    pub progress: u8,
+    /// Rows written.
+    pub export_count: u64,
+    /// Format.
+    pub export_format: ExportFormat,
+    /// ms.
+    pub create_time: i64,
+    /// ms.
+    pub update_time: i64,
+    /// ms, when ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<i64>,
+    /// Bytes, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    /// Signed link, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_link: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskError>,
+    /// Log lines read.
+    pub read_lines: u64,
+    /// Log lines skipped as unparsable.
+    pub skipped_lines: u64,
+    /// The validated condition.
+    pub condition: ExportCondition,
+}
+
+impl TaskView {
+    /// The view of `record`; `download_link` only when the task succeeded.
+    pub fn new(record: TaskRecord, download_link: Option<String>) -> Self {
+        let link = if record.status == TaskStatus::Success { download_link } else { None };
+        TaskView {
+            task_id: record.task_id,
+            task_name: record.task_name,
+            action: record.condition.action,
+            status: record.status,
+            progress: record.progress,
+            export_count: record.export_count,
+            export_format: record.condition.export_format,
+            create_time: record.create_time,
+            update_time: record.update_time,
+            end_time: record.end_time,
+            file_size: record.file_size,
+            download_link: link,
+            error: record.error,
+            read_lines: record.read_lines,
+            skipped_lines: record.skipped_lines,
+            condition: record.condition,
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Settings: `config/default.toml` (built in) < a `--config` file < `STATPORT__…` environment
+//! variables < command-line flags. Unknown keys are rejected; secrets are redacted in `Debug`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Deserializer};
+
+/// The built-in defaults; every key is documented there and in the README.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// All settings of a statport process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP API.
+    pub api: ApiSettings,
+    /// Redis (task records and the queue).
+    pub redis: RedisSettings,
+    /// The job queue.
+    pub queue: QueueConfig,
+    /// The S3-compatible object store.
+    pub s3: S3Config,
+    /// Where result files go.
+    pub results: ResultsSettings,
+    /// Download links.
+    pub links: LinkSettings,
+    /// Export runs.
+    pub worker: WorkerConfig,
+    /// Tenants by id.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Address to listen on.
+    pub listen: String,
+    /// Base URL clients reach the API at (used in download links); empty = `http://<listen>`.
+    #[serde(default)]
+    pub public_url: String,
+}
+
+/// `[redis]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Key prefix of task records.
+    pub namespace: String,
+}
+
+/// `[queue]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Queue name.
+    pub name: String,
+    /// Worker heartbeat period, seconds.
+    pub heartbeat_secs: u64,
+    /// Missed beats before a worker's jobs are re-queued.
+    pub missed_heartbeats: usize,
+    /// Jobs run at once per worker process.
+    pub concurrency: usize,
+    /// Longest run of one job, seconds.
+    pub job_timeout_secs: u64,
+    /// Longest wait for running jobs at shutdown, seconds.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// `[s3]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL; empty = AWS.
+    #[serde(default)]
+    pub endpoint: String,
+    /// Region.
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret key (redacted in Debug).
+    pub secret_access_key: String,
+    /// Path-style addressing (needed by most S3-compatible servers).
+    pub path_style: bool,
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("path_style", &self.path_style)
+            .finish()
+    }
+}
+
+/// `[results]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsSettings {
+    /// Bucket for result files (created at start if missing).
+    pub bucket: String,
+    /// Key prefix.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// `[links]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSettings {
+    /// HMAC secret; empty = random per process (links then only work on the process that made
+    /// them: set it when running several API processes).
+    #[serde(default)]
+    pub secret: String,
+    /// Link lifetime, seconds.
+    pub ttl_secs: u64,
+}
+
+impl fmt::Debug for LinkSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkSettings")
+            .field("secret", &if self.secret.is_empty() { "<random>" } else { "<redacted>" })
+            .field("ttl_secs", &self.ttl_secs)
+            .finish()
+    }
+}
+
+/// `[worker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Hours after a range whose log files may still hold its lines.
+    pub late_hours: u32,
+    /// Claims after which a task fails instead of running again.
+    pub max_attempts: u32,
+    /// Progress report period, ms.
+    pub progress_interval_ms: u64,
+    /// Log files read at once per task; 0 = number of cores.
+    pub scan_parallelism: usize,
+    /// Directory for result files before upload; empty = the system temp dir.
+    #[serde(default)]
+    pub temp_dir: String,
+}
+
+/// `[tenants.<id>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// SHA-256 hex of each API key (a list, or one comma-separated string from the environment).
+    #[serde(deserialize_with = "string_or_list")]
+    pub api_key_hashes: Vec<String>,
+    /// Bucket of the tenant's logs.
+    pub log_bucket: String,
+    /// Prefix of the tenant's log files.
+    #[serde(default)]
+    pub log_prefix: String,
+    /// `cloudfront` or `huawei`.
+    pub log_format: statport_worker::LogFormat,
+}
+
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+impl Settings {
+    /// Loads the defaults, then `file` if given, then the `STATPORT__…` environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("the config file '{}' does not exist", path.display());
+            }
+            builder = builder.add_source(config::File::from(path.to_path_buf()).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("STATPORT").prefix_separator("__").separator("__").try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .context("reading the configuration")?
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot, naming the key at fault.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
+            bail!("invalid configuration: redis.url must start with redis:// or rediss://, not '{}'", self.redis.url);
+        }
+        if self.results.bucket.is_empty() {
+            bail!("invalid configuration: results.bucket must not be empty");
+        }
+        if self.links.ttl_secs == 0 {
+            bail!("invalid configuration: links.ttl_secs must be at least 1");
+        }
+        if self.queue.concurrency == 0 || self.queue.heartbeat_secs == 0 || self.queue.missed_heartbeats == 0 {
+            bail!("invalid configuration: queue.concurrency, queue.heartbeat_secs and queue.missed_heartbeats must be at least 1");
+        }
+        for (id, t) in &self.tenants {
+            if t.log_bucket.is_empty() {
+                bail!("invalid configuration: tenants.{id}.log_bucket must not be empty");
+            }
+            for h in &t.api_key_hashes {
+                if h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    bail!("invalid configuration: tenants.{id}.api_key_hashes must hold SHA-256 hex digests (64 hex characters); hash a key with `statport hash-key <key>`");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `api.listen` parsed.
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.api
+            .listen
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid configuration: api.listen must be an address like 127.0.0.1:8080, not '{}'", self.api.listen))
+    }
+
+    /// The base URL for download links.
+    pub fn public_url(&self) -> String {
+        if self.api.public_url.is_empty() {
+            format!("http://{}", self.api.listen)
+        } else {
+            self.api.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// `worker.temp_dir`, or the system temp dir.
+    pub fn temp_dir(&self) -> PathBuf {
+        if self.worker.temp_dir.is_empty() {
+            std::env::temp_dir()
+        } else {
+            PathBuf::from(&self.worker.temp_dir)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_check() {
+        let s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("defaults deserialize");
+        s.check().expect("defaults are valid");
+        assert!(s.tenants.contains_key("demo"));
+        assert!(!format!("{:?}", s.s3).contains(&s.s3.secret_access_key) || s.s3.secret_access_key.is_empty());
+    }
+
+    fn load_with(extra: &str) -> anyhow::Result<Settings> {
+        let dir = std::env::temp_dir().join(format!("statport-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}.toml", extra.len()));
+        std::fs::write(&path, extra)?;
+        let result = Settings::load(Some(&path));
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let err = load_with("[s3]\nregion = \"x\"\nbucket_typo = 1\n").expect_err("unknown key");
+        assert!(err.to_string().contains("bucket_typo"), "{err}");
+        let err = load_with("[api]\nlisten = \"not an address\"\n").expect_err("bad listen");
+        assert!(err.to_string().contains("api.listen"), "{err}");
+        let err = load_with("[tenants.x]\napi_key_hashes = \"abc\"\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\n")
+            .expect_err("bad hash");
+        assert!(err.to_string().contains("tenants.x.api_key_hashes"), "{err}");
+        let err = load_with("[tenants.x]\napi_key_hashes = []\nlog_bucket = \"b\"\nlog_format = \"w3c\"\n")
+            .expect_err("bad format");
+        assert!(err.to_string().contains("w3c"), "{err}");
+        assert!(load_with("[worker]\nlate_hours = 3\n").expect("valid").worker.late_hours == 3);
+    }
+}

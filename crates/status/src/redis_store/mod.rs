@@ -1,0 +1,354 @@
+//! [`RedisTaskStore`]: task records in Redis, shared by every API and worker process.
+//!
+//! Guarded transitions are optimistic: Rust reads the record and its `rev` token, computes the
+//! next record with the shared transition rules, and a Lua script writes it only if `rev` is
+//! still the one read (any write, including a delete and re-create, changes it), else the round
+//! is retried. The JSON is never edited in Lua, so `u64` counters keep their exact values. The
+//! `layout` module documents the keys.
+
+mod layout;
+mod scripts;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use statport_core::task::TaskRecord;
+use tracing::{debug, warn};
+
+use self::layout::{Layout, FIELD_RECORD, FIELD_REV};
+use crate::error::StatusError;
+use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
+use crate::transition;
+
+/// The key prefix used when none is configured.
+pub const DEFAULT_NAMESPACE: &str = "statport";
+
+/// How long one Redis reply may take. The client's own default (500 ms) is short enough to fail
+/// healthy calls on a busy server.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one connection attempt may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read-decide-write rounds tried before a guarded transition gives up with
+/// [`StatusError::Contention`]. Only concurrent writes to the same task cost a round.
+const MAX_CAS_ROUNDS: usize = 16;
+
+/// The status store over Redis (standalone or a primary; not Redis Cluster, since a listing
+/// reads keys of one tenant that are not hash-tagged together).
+///
+/// Cheap to clone: clones share one multiplexed connection that reconnects by itself.
+#[derive(Clone)]
+pub struct RedisTaskStore {
+    conn: ConnectionManager,
+    layout: Layout,
+}
+
+impl fmt::Debug for RedisTaskStore {
+    // The connection is left out: its settings may hold a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTaskStore")
+            .field("namespace", &self.layout.namespace())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTaskStore {
+    /// Connects to `url` (`redis://host:port/db`) and keeps every key under `namespace`
+    /// (normally [`DEFAULT_NAMESPACE`]). Fails when Redis cannot be reached, after the
+    /// client's few quick retries.
+    pub async fn connect(url: &str, namespace: &str) -> Result<Self, StatusError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let conn = client.get_connection_manager_with_config(config).await?;
+        Ok(Self::with_connection(conn, namespace))
+    }
+
+    /// A store over an existing connection (to share it with other Redis users).
+    pub fn with_connection(conn: ConnectionManager, namespace: &str) -> Self {
+        RedisTaskStore {
+            conn,
+            layout: Layout::new(namespace),
+        }
+    }
+
+    /// The key prefix of this store.
+    pub fn namespace(&self) -> &str {
+        self.layout.namespace()
+    }
+
+    /// The tenant's task and the `rev` token it was read at.
+    async fn read(
+        &self,
+        tenant: &str,
+        task_id: &str,
+    ) -> Result<Option<(TaskRecord, String)>, StatusError> {
+        let key = self.layout.task_key(tenant, task_id);
+        let (json, rev): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(&key)
+            .arg(FIELD_RECORD)
+            .arg(FIELD_REV)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        match (json, rev) {
+            (None, _) => Ok(None),
+            (Some(json), Some(rev)) => Ok(Some((decode(&key, &json, tenant, task_id)?, rev))),
+            (Some(_), None) => Err(StatusError::Corrupt {
+                key,
+                reason: "the hash has no rev field".to_owned(),
+            }),
+        }
+    }
+
+    /// Writes `record` with its guards and index entry: unconditionally when `expected_rev` is
+    /// `None`, else only if the stored `rev` still equals it. True when written.
+    async fn write(
+        &self,
+        record: &TaskRecord,
+        expected_rev: Option<&str>,
+    ) -> Result<bool, StatusError> {
+        let json = serde_json::to_string(record).map_err(StatusError::Encode)?;
+        let new_rev = uuid::Uuid::new_v4().simple().to_string();
+        let mut call = scripts::WRITE.prepare_invoke();
+        call.key(self.layout.task_key(&record.tenant_id, &record.task_id))
+            .key(self.layout.index_key(&record.tenant_id))
+            .arg(if expected_rev.is_some() { "cas" } else { "put" })
+            .arg(expected_rev.unwrap_or(""))
+            .arg(json)
+            .arg(record.status.as_str())
+            .arg(record.run_id.as_deref().unwrap_or(""))
+            .arg(new_rev)
+            .arg(layout::index_member(record))
+            .arg(record.update_time);
+        let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
+        Ok(written == 1)
+    }
+
+    /// One guarded transition: `step` sees the current record (or `None`) and returns the
+    /// record to write (or `None` to leave it) and the answer. The write happens only if the
+    /// task did not change since it was read; otherwise the round starts again.
+    async fn update<T: Send>(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        step: impl Fn(Option<&TaskRecord>) -> (Option<TaskRecord>, T) + Send + Sync,
+    ) -> Result<T, StatusError> {
+        for round in 1..=MAX_CAS_ROUNDS {
+            let current = self.read(tenant, task_id).await?;
+            let (next, answer) = step(current.as_ref().map(|(record, _)| record));
+            let (Some(next), Some((_, rev))) = (next, current) else {
+                return Ok(answer);
+            };
+            if self.write(&next, Some(&rev)).await? {
+                return Ok(answer);
+            }
+            debug!(
+                tenant,
+                task_id, round, "task changed during update, retrying"
+            );
+        }
+        warn!(
+            tenant,
+            task_id,
+            rounds = MAX_CAS_ROUNDS,
+            "task update gave up under contention"
+        );
+        Err(StatusError::Contention {
+            task_id: task_id.to_owned(),
+            attempts: MAX_CAS_ROUNDS,
+        })
+    }
+
+    /// The tenant's records for `ids`, in that order, skipping any deleted meanwhile.
+    async fn load(&self, tenant: &str, ids: &[&str]) -> Result<Vec<TaskRecord>, StatusError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| self.layout.task_key(tenant, id))
+            .collect();
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("HGET").arg(key).arg(FIELD_RECORD);
+        }
+        let jsons: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        let mut records = Vec::with_capacity(ids.len());
+        for ((key, id), json) in keys.iter().zip(ids).zip(jsons) {
+            if let Some(json) = json {
+                records.push(decode(key, &json, tenant, id)?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Task ids from index members.
+    fn member_ids<'m>(
+        &self,
+        tenant: &str,
+        members: &'m [String],
+    ) -> Result<Vec<&'m str>, StatusError> {
+        members
+            .iter()
+            .map(|member| {
+                layout::member_task_id(member).ok_or_else(|| StatusError::Corrupt {
+                    key: self.layout.index_key(tenant),
+                    reason: format!("unexpected index member {member:?}"),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Parses a stored record and checks that it is the one the key names.
+fn decode(key: &str, json: &str, tenant: &str, task_id: &str) -> Result<TaskRecord, StatusError> {
+    let record: TaskRecord = serde_json::from_str(json).map_err(|e| StatusError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if record.tenant_id != tenant || record.task_id != task_id {
+        return Err(StatusError::Corrupt {
+            key: key.to_owned(),
+            reason: format!(
+                "holds task {} of tenant {}",
+                record.task_id, record.tenant_id
+            ),
+        });
+    }
+    Ok(record)
+}
+
+#[async_trait]
+impl TaskStore for RedisTaskStore {
+    async fn create(&self, record: &TaskRecord) -> Result<(), StatusError> {
+        self.write(record, None).await?;
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
+        Ok(self.read(tenant, task_id).await?.map(|(record, _)| record))
+    }
+
+    async fn list(&self, tenant: &str, query: &ListQuery) -> Result<TaskPage, StatusError> {
+        if let Some(task_id) = &query.task_id {
+            let found = self.get(tenant, task_id).await?;
+            return Ok(transition::page(found.into_iter().collect(), query));
+        }
+        let index = self.layout.index_key(tenant);
+        if query.task_name.is_some() {
+            // Filtering needs every record of the tenant; tenants keep few tasks (50 by default).
+            let members: Vec<String> = redis::cmd("ZREVRANGE")
+                .arg(&index)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            let ids = self.member_ids(tenant, &members)?;
+            let records = self.load(tenant, &ids).await?;
+            return Ok(transition::page(records, query));
+        }
+        // No filter: count and cut the page in Redis, in one atomic step.
+        let start = i64::try_from(query.offset).unwrap_or(i64::MAX);
+        let stop = i64::try_from(query.limit)
+            .unwrap_or(i64::MAX)
+            .saturating_add(start)
+            .saturating_sub(1);
+        let (total, members): (usize, Vec<String>) = if query.limit == 0 {
+            let total = redis::cmd("ZCARD")
+                .arg(&index)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            (total, Vec::new())
+        } else {
+            redis::pipe()
+                .atomic()
+                .cmd("ZCARD")
+                .arg(&index)
+                .cmd("ZREVRANGE")
+                .arg(&index)
+                .arg(start)
+                .arg(stop)
+                .query_async(&mut self.conn.clone())
+                .await?
+        };
+        let ids = self.member_ids(tenant, &members)?;
+        let mut data = self.load(tenant, &ids).await?;
+        // A record updated since the index was read keeps its page but shows in order.
+        data.sort_by(transition::newest_first);
+        Ok(TaskPage { total, data })
+    }
+
+    async fn delete(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
+        let key = self.layout.task_key(tenant, task_id);
+        let mut call = scripts::DELETE.prepare_invoke();
+        call.key(&key).key(self.layout.index_key(tenant));
+        let json: Option<String> = call.invoke_async(&mut self.conn.clone()).await?;
+        json.map(|json| decode(&key, &json, tenant, task_id))
+            .transpose()
+    }
+
+    async fn claim(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        run_id: &str,
+        now_ms: i64,
+    ) -> Result<Claim, StatusError> {
+        self.update(tenant, task_id, |current| match current {
+            None => (None, Claim::Missing),
+            Some(current) => match transition::claim(current, run_id, now_ms) {
+                Claim::Started(next) => (Some(next.clone()), Claim::Started(next)),
+                other => (None, other),
+            },
+        })
+        .await
+    }
+
+    async fn progress(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        run_id: &str,
+        progress: u8,
+        read_lines: u64,
+        skipped_lines: u64,
+        now_ms: i64,
+    ) -> Result<bool, StatusError> {
+        self.update(tenant, task_id, |current| {
+            let next = current.and_then(|current| {
+                transition::progress(current, run_id, progress, read_lines, skipped_lines, now_ms)
+            });
+            let changed = next.is_some();
+            (next, changed)
+        })
+        .await
+    }
+
+    async fn finish(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        run_id: &str,
+        outcome: Outcome,
+        now_ms: i64,
+    ) -> Result<bool, StatusError> {
+        self.update(tenant, task_id, |current| {
+            let next =
+                current.and_then(|current| transition::finish(current, run_id, &outcome, now_ms));
+            let changed = next.is_some();
+            (next, changed)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StatusError> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+}

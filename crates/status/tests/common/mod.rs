@@ -1,0 +1,80 @@
+//! Helpers shared by the store tests: records to store and fresh Redis namespaces.
+
+pub mod suite;
+
+use serde_json::json;
+use statport_core::task::{TaskRecord, TaskStatus};
+use statport_core::ExportRequest;
+use statport_status::RedisTaskStore;
+
+/// The Redis the tests use: `REDIS_URL`, else the local default. Tests fail when it is down.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+/// A store under a namespace no other test uses.
+pub async fn fresh_redis_store() -> RedisTaskStore {
+    let namespace = format!("statport-test-{}", uuid::Uuid::new_v4().simple());
+    RedisTaskStore::connect(&redis_url(), &namespace)
+        .await
+        .unwrap_or_else(|e| panic!("Redis at {} must be reachable: {e}", redis_url()))
+}
+
+/// Deletes every key of the store's namespace.
+pub async fn drop_namespace(store: &RedisTaskStore) {
+    let client = redis::Client::open(redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", store.namespace()))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .expect("DEL");
+    }
+}
+
+/// A waiting task of `tenant`, created and last updated at the given times.
+pub fn record(
+    tenant: &str,
+    task_id: &str,
+    name: &str,
+    create_ms: i64,
+    update_ms: i64,
+) -> TaskRecord {
+    let condition = ExportRequest::from_json(&json!({
+        "domain_name": "a.example.com",
+        "start_time": 1767225600000i64,
+        "end_time": 1767229200000i64,
+        "interval": 300
+    }))
+    .expect("request parses")
+    .validate()
+    .expect("request is valid");
+    TaskRecord {
+        task_id: task_id.to_owned(),
+        tenant_id: tenant.to_owned(),
+        task_name: name.to_owned(),
+        status: TaskStatus::Waiting,
+        progress: 0,
+        export_count: 0,
+        skipped_lines: 0,
+        read_lines: 0,
+        file_size: None,
+        file_key: None,
+        create_time: create_ms,
+        update_time: update_ms,
+        end_time: None,
+        error: None,
+        attempts: 0,
+        run_id: None,
+        condition,
+    }
+}

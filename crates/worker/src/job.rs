@@ -1,0 +1,339 @@
+//! One export run: claim the task, read its logs, aggregate, write the file, upload, finish.
+//!
+//! The task record is the source of truth: every report goes through the guarded transitions of
+//! the status store, so a run that was superseded or whose task was deleted stops at its next
+//! report and never overwrites a newer state.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use statport_core::aggregate::ReportAggregate;
+use statport_core::clock::Clock;
+use statport_core::condition::ExportFormat;
+use statport_core::task::{ExportJob, TaskError, TaskRecord};
+use statport_core::ExportCondition;
+use statport_status::{Claim, Outcome, TaskStore};
+use statport_storage::{ObjectMeta, ObjectStore, StorageError};
+use tokio::task::JoinSet;
+use tokio_util::io::SyncIoBridge;
+use tracing::{info, warn};
+
+use crate::output::{self, RowWriter};
+use crate::scan::{scan_cloudfront, ScanError, ScanSignals, ScanStats};
+use crate::source::select_cloudfront_objects;
+
+/// The log format of a tenant's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// AWS CloudFront standard logs.
+    Cloudfront,
+    /// Huawei CDN access logs (not read yet: tasks over them fail with a clear error).
+    Huawei,
+}
+
+/// Where a tenant's logs are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSource {
+    /// Bucket holding the logs.
+    pub bucket: String,
+    /// Key prefix of the log files (may be empty).
+    pub prefix: String,
+    /// How the files are written.
+    pub format: LogFormat,
+}
+
+/// Knobs of the export runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Hours after a range's end whose files may still hold lines of the range.
+    pub late_hours: u32,
+    /// Claims of one task after which it fails instead of running again (crash loops).
+    pub max_attempts: u32,
+    /// How often progress is written to the status store.
+    pub progress_interval: Duration,
+    /// Log objects read at the same time by one run.
+    pub scan_parallelism: usize,
+    /// Where result files are written before upload.
+    pub temp_dir: PathBuf,
+    /// Bucket receiving result files.
+    pub results_bucket: String,
+    /// Key prefix of result files.
+    pub results_prefix: String,
+}
+
+/// Everything a run needs, shared by all runs of a process.
+#[derive(Debug, Clone)]
+pub struct ExportContext {
+    /// Task records.
+    pub tasks: Arc<dyn TaskStore>,
+    /// Logs and results.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Log source per tenant id.
+    pub sources: Arc<HashMap<String, LogSource>>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// Knobs.
+    pub settings: WorkerSettings,
+}
+
+/// A run that could not finish and should be tried again later (the task stays claimable).
+#[derive(Debug, thiserror::Error)]
+#[error("export interrupted, will retry: {0}")]
+pub struct RetryLater(pub String);
+
+/// How a run ended, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The task is `success`.
+    Succeeded {
+        /// Rows written.
+        rows: u64,
+    },
+    /// The task is `fail`.
+    Failed,
+    /// Nothing to do: the task was gone, finished, or taken over by another run.
+    Dropped,
+}
+
+enum Stop {
+    Retry(String),
+    Fail(TaskError, ScanStats),
+    Dropped,
+}
+
+fn fail(code: &str, msg: impl Into<String>) -> Stop {
+    Stop::Fail(TaskError { error_code: code.to_string(), error_msg: msg.into() }, ScanStats::default())
+}
+
+/// The object key of a task's result file.
+pub fn result_key(prefix: &str, tenant: &str, task_id: &str, format: ExportFormat) -> String {
+    format!("{prefix}{tenant}/{task_id}.{}", format.extension())
+}
+
+/// Runs `job` as run `run_id`. `Err` means "retry later"; every other end is recorded in the
+/// task itself.
+pub async fn run_export(ctx: &ExportContext, job: &ExportJob, run_id: &str) -> Result<RunEnd, RetryLater> {
+    let now = ctx.clock.now_ms();
+    let record = match ctx.tasks.claim(&job.tenant_id, &job.task_id, run_id, now).await {
+        Ok(Claim::Started(r)) => r,
+        Ok(Claim::AlreadyFinished(_)) | Ok(Claim::Missing) => return Ok(RunEnd::Dropped),
+        Err(e) => return Err(RetryLater(format!("status store: {e}"))),
+    };
+    info!(task_id = %record.task_id, tenant = %record.tenant_id, attempt = record.attempts, run_id, "export started");
+    let result = if record.attempts > ctx.settings.max_attempts {
+        Err(fail(
+            "StatPort.TooManyAttempts",
+            format!("the export was started {} times without finishing; giving up", record.attempts - 1),
+        ))
+    } else {
+        execute(ctx, &record, run_id).await
+    };
+    let (outcome, end) = match result {
+        Ok((rows, file_size, file_key, stats)) => (
+            Outcome::Success {
+                export_count: rows,
+                file_size,
+                file_key: file_key.clone(),
+                read_lines: stats.lines,
+                skipped_lines: stats.skipped,
+            },
+            RunEnd::Succeeded { rows },
+        ),
+        Err(Stop::Dropped) => {
+            info!(task_id = %record.task_id, run_id, "export dropped: task deleted or taken over");
+            return Ok(RunEnd::Dropped);
+        }
+        Err(Stop::Retry(reason)) => {
+            warn!(task_id = %record.task_id, run_id, reason = %reason, "export interrupted, will retry");
+            return Err(RetryLater(reason));
+        }
+        Err(Stop::Fail(error, stats)) => {
+            warn!(task_id = %record.task_id, run_id, code = %error.error_code, msg = %error.error_msg, "export failed");
+            (Outcome::Fail { error, read_lines: stats.lines, skipped_lines: stats.skipped }, RunEnd::Failed)
+        }
+    };
+    let file_key = match &outcome {
+        Outcome::Success { file_key, .. } => Some(file_key.clone()),
+        Outcome::Fail { .. } => None,
+    };
+    match ctx.tasks.finish(&record.tenant_id, &record.task_id, run_id, outcome, ctx.clock.now_ms()).await {
+        Ok(true) => {
+            info!(task_id = %record.task_id, run_id, ?end, "export finished");
+            Ok(end)
+        }
+        Ok(false) => {
+            // Deleted (cancelled) or taken over while we uploaded: our file is nobody's.
+            if let Some(key) = file_key {
+                let newer = ctx.tasks.get(&record.tenant_id, &record.task_id).await.ok().flatten();
+                if newer.is_none() {
+                    let _ = ctx.objects.delete(&ctx.settings.results_bucket, &key).await;
+                }
+            }
+            Ok(RunEnd::Dropped)
+        }
+        Err(e) => Err(RetryLater(format!("status store: {e}"))),
+    }
+}
+
+async fn execute(ctx: &ExportContext, record: &TaskRecord, run_id: &str) -> Result<(u64, u64, String, ScanStats), Stop> {
+    let source = ctx.sources.get(&record.tenant_id).ok_or_else(|| {
+        fail("StatPort.NoLogSource", format!("no log source is configured for tenant '{}'", record.tenant_id))
+    })?;
+    if source.format != LogFormat::Cloudfront {
+        return Err(fail("StatPort.UnsupportedLogFormat", "this tenant's log format is not readable yet; only 'cloudfront' is"));
+    }
+    let condition = &record.condition;
+    let listed = ctx.objects.list(&source.bucket, &source.prefix).await.map_err(|e| storage_stop(&e))?;
+    let objects = select_cloudfront_objects(listed, condition.range_start, condition.range_end, ctx.settings.late_hours);
+    let total_bytes: u64 = objects.iter().map(|o| o.size).sum();
+    info!(task_id = %record.task_id, files = objects.len(), bytes = total_bytes, "log files selected");
+
+    let (aggregate, stats) = scan_all(ctx, record, run_id, source, objects, total_bytes).await?;
+
+    let format = condition.export_format;
+    let temp = ctx.settings.temp_dir.join(format!("{}-{run_id}.{}", record.task_id, format.extension()));
+    let rows = {
+        let temp = temp.clone();
+        let condition = condition.clone();
+        tokio::task::spawn_blocking(move || write_file(&temp, &condition, &aggregate))
+            .await
+            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?
+    };
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(Stop::Retry(format!("writing the result file: {e}")));
+        }
+    };
+    let key = result_key(&ctx.settings.results_prefix, &record.tenant_id, &record.task_id, format);
+    let uploaded = ctx.objects.put_file(&ctx.settings.results_bucket, &key, &temp, format.content_type()).await;
+    let _ = std::fs::remove_file(&temp);
+    let size = uploaded.map_err(|e| match e {
+        StorageError::NoSuchBucket { bucket } => fail("StatPort.ResultBucketMissing", format!("the result bucket '{bucket}' does not exist")),
+        e => Stop::Retry(format!("uploading the result: {e}")),
+    })?;
+    Ok((rows, size, key, stats))
+}
+
+fn storage_stop(e: &StorageError) -> Stop {
+    match e {
+        StorageError::NoSuchBucket { bucket } => {
+            fail("StatPort.LogBucketNotFound", format!("the log bucket '{bucket}' does not exist"))
+        }
+        StorageError::NoSuchKey { key, .. } => {
+            fail("StatPort.LogFileVanished", format!("the log file '{key}' disappeared while the export ran"))
+        }
+        e if e.is_retryable() => Stop::Retry(format!("object store: {e}")),
+        e => fail("StatPort.ObjectStoreError", format!("the object store refused the request: {e}")),
+    }
+}
+
+async fn scan_all(
+    ctx: &ExportContext,
+    record: &TaskRecord,
+    run_id: &str,
+    source: &crate::job::LogSource,
+    objects: Vec<ObjectMeta>,
+    total_bytes: u64,
+) -> Result<(ReportAggregate, ScanStats), Stop> {
+    let condition = Arc::new(record.condition.clone());
+    let signals = Arc::new(ScanSignals::default());
+    let mut merged = ReportAggregate::new(&condition);
+    let mut stats = ScanStats::default();
+    let mut pending = objects.into_iter();
+    let mut running: JoinSet<Result<(ReportAggregate, ScanStats), Stop>> = JoinSet::new();
+    let mut ticker = tokio::time::interval(ctx.settings.progress_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let parallelism = ctx.settings.scan_parallelism.max(1);
+    let result = loop {
+        while running.len() < parallelism {
+            let Some(object) = pending.next() else { break };
+            running.spawn(scan_object(
+                Arc::clone(&ctx.objects),
+                source.bucket.clone(),
+                object,
+                Arc::clone(&condition),
+                Arc::clone(&signals),
+            ));
+        }
+        if running.is_empty() {
+            break Ok(());
+        }
+        tokio::select! {
+            joined = running.join_next() => match joined {
+                Some(Ok(Ok((part, part_stats)))) => {
+                    if merged.merge(&part).is_err() {
+                        break Err(Stop::Retry("partial aggregates of different shapes".into()));
+                    }
+                    stats.lines += part_stats.lines;
+                    stats.skipped += part_stats.skipped;
+                    stats.selected += part_stats.selected;
+                }
+                Some(Ok(Err(stop))) => break Err(stop),
+                Some(Err(join)) => break Err(Stop::Retry(format!("scan thread: {join}"))),
+                None => {}
+            },
+            _ = ticker.tick() => {
+                let read = signals.bytes_read.load(Ordering::Relaxed);
+                let progress = if total_bytes == 0 { 0 } else { (read.saturating_mul(99) / total_bytes).min(99) as u8 };
+                match ctx.tasks.progress(&record.tenant_id, &record.task_id, run_id, progress, stats.lines, stats.skipped, ctx.clock.now_ms()).await {
+                    Ok(true) => {}
+                    Ok(false) => break Err(Stop::Dropped),
+                    Err(e) => warn!(task_id = %record.task_id, error = %e, "progress report failed"),
+                }
+            }
+        }
+    };
+    if let Err(stop) = result {
+        signals.cancel.store(true, Ordering::Relaxed);
+        running.shutdown().await;
+        return Err(match stop {
+            Stop::Fail(error, _) => Stop::Fail(error, stats),
+            other => other,
+        });
+    }
+    Ok((merged, stats))
+}
+
+async fn scan_object(
+    objects: Arc<dyn ObjectStore>,
+    bucket: String,
+    object: ObjectMeta,
+    condition: Arc<ExportCondition>,
+    signals: Arc<ScanSignals>,
+) -> Result<(ReportAggregate, ScanStats), Stop> {
+    let reader = objects.get(&bucket, &object.key).await.map_err(|e| storage_stop(&e))?;
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut aggregate = ReportAggregate::new(&condition);
+        let sync = SyncIoBridge::new(reader);
+        scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals).map(|stats| (aggregate, stats))
+    });
+    match handle.await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(ScanError::Corrupt { key, reason })) => {
+            Err(fail("StatPort.CorruptLogFile", format!("the log file '{key}' is not valid gzip ({reason})")))
+        }
+        Ok(Err(e @ ScanError::Read { .. })) => Err(Stop::Retry(e.to_string())),
+        Ok(Err(ScanError::Cancelled)) => Err(Stop::Dropped),
+        Err(join) => Err(Stop::Retry(format!("scan thread: {join}"))),
+    }
+}
+
+/// Writes the aggregate's rows to `path` in the condition's format; returns the rows written.
+pub fn write_file(path: &Path, condition: &ExportCondition, aggregate: &ReportAggregate) -> Result<u64, output::OutputError> {
+    let columns = ReportAggregate::columns(condition);
+    let mut writer: Box<dyn RowWriter + Send> = match condition.export_format {
+        ExportFormat::Csv => output::csv_writer(path, &columns, condition.language)?,
+        ExportFormat::Json => output::json_writer(path, &columns)?,
+        ExportFormat::Xlsx => output::xlsx_writer(path, &columns, condition.language)?,
+    };
+    for row in aggregate.rows(condition) {
+        writer.write_row(&row)?;
+    }
+    writer.finish()
+}
