@@ -1,0 +1,187 @@
+//! The end-to-end harness: a real statport (API + workers, started through the same
+//! `Services` code as the binary) over the real Redis (`REDIS_URL`) and the real S3-compatible
+//! server (`S3_ENDPOINT`), with a fresh namespace, queue and buckets per test.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use statport::config::{Settings, TenantConfig};
+use statport::genlogs::{GenSpec, GeneratedRecord, Generator};
+use statport::services::{object_store, Services};
+use statport::shutdown::{self, Trigger};
+use statport_worker::LogFormat;
+
+/// A running statport and a client for it.
+pub struct Harness {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// The API key of tenant `t1` (logs in `log_bucket`).
+    pub key: String,
+    /// The API key of tenant `t2` (whose log bucket does not exist).
+    pub other_key: String,
+    /// Tenant `t1`'s log bucket.
+    pub log_bucket: String,
+    /// The settings it runs with.
+    pub settings: Settings,
+    trigger: Trigger,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl Harness {
+    /// Starts API and workers on a free port.
+    pub async fn start() -> Harness {
+        let mut settings = Settings::load(None).expect("default settings");
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            settings.redis.url = url;
+        }
+        settings.s3.endpoint = std::env::var("S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+        settings.redis.namespace = unique("statport-test");
+        settings.queue.name = unique("statport-test-queue");
+        settings.queue.heartbeat_secs = 1;
+        settings.queue.missed_heartbeats = 3;
+        settings.queue.shutdown_timeout_secs = 5;
+        settings.results.bucket = unique("results");
+        settings.links.secret = "test-secret".into();
+        settings.worker.progress_interval_ms = 20;
+        settings.worker.scan_parallelism = 2;
+        let key = unique("key");
+        let other_key = unique("key");
+        let log_bucket = unique("logs");
+        settings.tenants = BTreeMap::from([
+            (
+                "t1".to_string(),
+                TenantConfig {
+                    api_key_hashes: vec![statport_status::hash_api_key(&key)],
+                    log_bucket: log_bucket.clone(),
+                    log_prefix: "cf/".into(),
+                    log_format: LogFormat::Cloudfront,
+                },
+            ),
+            (
+                "t2".to_string(),
+                TenantConfig {
+                    api_key_hashes: vec![statport_status::hash_api_key(&other_key)],
+                    log_bucket: unique("missing"),
+                    log_prefix: String::new(),
+                    log_format: LogFormat::Cloudfront,
+                },
+            ),
+        ]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local addr");
+        settings.api.listen = addr.to_string();
+        settings.api.public_url = format!("http://{addr}");
+        settings.check().expect("test settings are valid");
+        let services = Services::connect(settings.clone())
+            .await
+            .expect("Redis and the S3 server must be running (scripts/test.sh starts them)");
+        let (trigger, stop) = shutdown::channel();
+        let api = {
+            let services = services.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move { services.run_api(listener, stop.wait()).await })
+        };
+        let workers = tokio::spawn(async move { services.run_workers(stop.wait()).await });
+        Harness {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            key,
+            other_key,
+            log_bucket,
+            settings,
+            trigger,
+            tasks: vec![api, workers],
+        }
+    }
+
+    /// Uploads generated logs to `t1`'s bucket and returns every valid record written.
+    pub async fn upload_logs(&self, spec: &GenSpec) -> (Vec<GeneratedRecord>, statport::genlogs::GenStats) {
+        let store = object_store(&self.settings);
+        store.ensure_bucket(&self.log_bucket).await.expect("create the log bucket");
+        let mut records = Vec::new();
+        let mut generator = Generator::new(spec);
+        while let Some(file) = generator.next_file(&mut |r: &GeneratedRecord| records.push(r.clone())) {
+            store
+                .put_bytes(&self.log_bucket, &format!("cf/{}", file.name), bytes::Bytes::from(file.gz), "application/gzip")
+                .await
+                .expect("upload a log file");
+        }
+        (records, generator.stats())
+    }
+
+    /// `POST` a task as `key`; returns status and body.
+    pub async fn submit_as(&self, key: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/cdn/statistics/export-tasks", self.base))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST reaches the API");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// `POST` a task as tenant `t1`, expecting 201; returns the task id.
+    pub async fn submit(&self, body: &Value) -> String {
+        let (status, task) = self.submit_as(&self.key, body).await;
+        assert_eq!(status, 201, "{task}");
+        task["task_id"].as_str().expect("task_id").to_string()
+    }
+
+    /// `GET path` with `key`; returns status and JSON body (Null when empty).
+    pub async fn get_as(&self, key: Option<&str>, path: &str) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("GET reaches the API");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Polls the task until it is `success` or `fail` (bounded: 180 s).
+    pub async fn wait_final(&self, task_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            let (status, task) = self.get_as(Some(&self.key), &format!("/v1/cdn/statistics/export-tasks/{task_id}")).await;
+            let task = if status == 404 {
+                self.get_as(Some(&self.other_key), &format!("/v1/cdn/statistics/export-tasks/{task_id}")).await.1
+            } else {
+                task
+            };
+            match task["status"].as_str() {
+                Some("success") | Some("fail") => return task,
+                _ => {}
+            }
+            assert!(tokio::time::Instant::now() < deadline, "task {task_id} did not end in time: {task}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Downloads a link (no Authorization header).
+    pub async fn download(&self, link: &str) -> (u16, Vec<u8>) {
+        let response = self.http.get(link).send().await.expect("GET the link");
+        let status = response.status().as_u16();
+        (status, response.bytes().await.expect("body").to_vec())
+    }
+
+    /// Stops API and workers and waits for them.
+    pub async fn stop(self) {
+        self.trigger.fire();
+        for task in self.tasks {
+            task.await.expect("task joins").expect("clean shutdown");
+        }
+    }
+}
