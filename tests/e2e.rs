@@ -17,7 +17,15 @@ fn day_start() -> i64 {
 }
 
 fn spec() -> GenSpec {
-    GenSpec { seed: 7, start_ms: day_start(), hours: 24, lines_per_hour: 1500, hosts: 12, bad_line_every: 401, ..GenSpec::default() }
+    GenSpec {
+        seed: 7,
+        start_ms: day_start(),
+        hours: 24,
+        lines_per_hour: 1500,
+        hosts: 12,
+        bad_line_every: 401,
+        ..GenSpec::default()
+    }
 }
 
 /// Expected rows computed straight from the generated records, without the parser or the
@@ -30,7 +38,14 @@ fn expected(
 ) -> BTreeMap<(i64, String), (u64, u64)> {
     let mut sums = BTreeMap::new();
     for r in records.iter().filter(|r| selected(r)) {
-        let key = (bucket(r.timestamp_ms), if grouped { r.host.clone() } else { String::new() });
+        let key = (
+            bucket(r.timestamp_ms),
+            if grouped {
+                r.host.clone()
+            } else {
+                String::new()
+            },
+        );
         let e = sums.entry(key).or_insert((0u64, 0u64));
         e.0 += r.bytes;
         e.1 += 1;
@@ -66,21 +81,31 @@ async fn exports_match_an_independent_sum_in_every_format() {
     let xlsx_start = day_start() + 3 * HOUR_MS + 7 * 60_000 + 13_000;
     let xlsx_end = day_start() + 9 * HOUR_MS + 58 * 60_000;
     let xlsx_task = h
-        .submit(&json!({"domain_name": two.join(","), "start_time": xlsx_start, "end_time": xlsx_end,
-                       "interval": 300, "export_format": "xls"}))
+        .submit(
+            &json!({"domain_name": two.join(","), "start_time": xlsx_start, "end_time": xlsx_end,
+                       "interval": 300, "export_format": "xls"}),
+        )
         .await;
 
     // csv
     let task = h.wait_final(&csv_task).await;
     assert_eq!(task["status"], "success", "{task}");
     assert_eq!(task["progress"], 100);
-    assert_eq!(task["skipped_lines"], stats.bad_lines, "every garbage line is counted");
+    assert_eq!(
+        task["skipped_lines"], stats.bad_lines,
+        "every garbage line is counted"
+    );
     let want = expected(&records, in_day, |ts| ts - ts.rem_euclid(HOUR_MS), true);
-    let (status, body) = h.download(task["download_link"].as_str().expect("link")).await;
+    let (status, body) = h
+        .download(task["download_link"].as_str().expect("link"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(task["file_size"], body.len());
     let mut reader = csv::Reader::from_reader(&body[..]);
-    assert_eq!(reader.headers().expect("header").iter().collect::<Vec<_>>(), ["time", "domain", "flux"]);
+    assert_eq!(
+        reader.headers().expect("header").iter().collect::<Vec<_>>(),
+        ["time", "domain", "flux"]
+    );
     let mut rows = 0;
     let mut seen_domains = BTreeSet::new();
     let mut last = (String::new(), String::new());
@@ -89,7 +114,10 @@ async fn exports_match_an_independent_sum_in_every_format() {
         rows += 1;
         let time = row[0].to_string();
         let domain = row[1].to_string();
-        assert!((time.clone(), domain.clone()) > last, "rows ordered by time then domain");
+        assert!(
+            (time.clone(), domain.clone()) > last,
+            "rows ordered by time then domain"
+        );
         last = (time.clone(), domain.clone());
         let ts = statport_core::time::parse_rfc3339(&time).expect("RFC 3339 time");
         let flux: u64 = row[2].parse().expect("number");
@@ -97,8 +125,19 @@ async fn exports_match_an_independent_sum_in_every_format() {
         assert_eq!(flux, want_flux, "flux of {domain} at {time}");
         seen_domains.insert(domain);
     }
-    assert_eq!(seen_domains, hosts.iter().filter(|_| true).cloned().collect::<BTreeSet<_>>());
-    assert_eq!(rows, 24 * hosts.len(), "every hour present for every domain");
+    assert_eq!(
+        seen_domains,
+        hosts
+            .iter()
+            .filter(|_| true)
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    );
+    assert_eq!(
+        rows,
+        24 * hosts.len(),
+        "every hour present for every domain"
+    );
     assert_eq!(task["export_count"], rows);
 
     // json
@@ -111,14 +150,28 @@ async fn exports_match_an_independent_sum_in_every_format() {
         |ts| g.floor(ts),
         false,
     );
-    let (_, body) = h.download(task["download_link"].as_str().expect("link")).await;
+    let (_, body) = h
+        .download(task["download_link"].as_str().expect("link"))
+        .await;
     let rows: Vec<Value> = serde_json::from_slice(&body).expect("a JSON array");
-    let got: Vec<(String, u64)> =
-        rows.iter().map(|r| (r["time"].as_str().expect("time").to_string(), r["req_num"].as_u64().expect("req_num"))).collect();
+    let got: Vec<(String, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["time"].as_str().expect("time").to_string(),
+                r["req_num"].as_u64().expect("req_num"),
+            )
+        })
+        .collect();
     let first = g.floor(day_start());
     let want_rows: Vec<(String, u64)> = [first, first + DAY_MS]
         .iter()
-        .map(|&b| (format_rfc3339(b, 8 * 3600), want.get(&(b, String::new())).map_or(0, |v| v.1)))
+        .map(|&b| {
+            (
+                format_rfc3339(b, 8 * 3600),
+                want.get(&(b, String::new())).map_or(0, |v| v.1),
+            )
+        })
         .collect();
     assert_eq!(got, want_rows);
     assert_eq!(got[0].0, "2026-11-24T00:00:00+08:00");
@@ -135,18 +188,30 @@ async fn exports_match_an_independent_sum_in_every_format() {
         |ts| g.floor(ts),
         false,
     );
-    let (_, body) = h.download(task["download_link"].as_str().expect("link")).await;
+    let (_, body) = h
+        .download(task["download_link"].as_str().expect("link"))
+        .await;
     let mut book = Xlsx::new(Cursor::new(body)).expect("an xlsx file");
     let sheet = book.worksheet_range("Sheet1").expect("Sheet1");
     let mut rows = sheet.rows();
-    let header: Vec<String> = rows.next().expect("header row").iter().map(|c| c.to_string()).collect();
+    let header: Vec<String> = rows
+        .next()
+        .expect("header row")
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     assert_eq!(header, ["时间", "流量(Byte)"]);
     let mut count = 0;
     for (i, row) in rows.enumerate() {
         let b = range_start + i as i64 * 300_000;
         assert_eq!(row[0], Data::String(format_rfc3339(b, 0)));
         let want_flux = want.get(&(b, String::new())).map_or(0, |v| v.0);
-        assert_eq!(row[1], Data::Float(want_flux as f64), "flux at {}", format_rfc3339(b, 0));
+        assert_eq!(
+            row[1],
+            Data::Float(want_flux as f64),
+            "flux at {}",
+            format_rfc3339(b, 0)
+        );
         count += 1;
     }
     assert_eq!(count, ((range_end - range_start) / 300_000) as usize);
@@ -169,15 +234,33 @@ async fn bad_requests_get_their_codes() {
     let cases = [
         (with("domain_name", Value::Null), 400, "MissingParameter"),
         (with("granularity", json!("weekly")), 400, "InvalidType"),
-        (with("end_time", json!(day_start() - 1)), 400, "InvalidTimeSpan"),
-        (with("domain_name", json!("not a host")), 400, "InvalidHostnames"),
-        (with("start_time", json!("yesterday")), 400, "InvalidParameter"),
+        (
+            with("end_time", json!(day_start() - 1)),
+            400,
+            "InvalidTimeSpan",
+        ),
+        (
+            with("domain_name", json!("not a host")),
+            400,
+            "InvalidHostnames",
+        ),
+        (
+            with("start_time", json!("yesterday")),
+            400,
+            "InvalidParameter",
+        ),
         (with("export_format", json!("pdf")), 400, "InvalidParameter"),
     ];
     for (body, status, code) in cases {
         let (got, answer) = h.submit_as(&h.key, &body).await;
-        assert_eq!((got, answer["error"]["error_code"].as_str()), (status, Some(code)), "{body} → {answer}");
-        assert!(answer["error"]["error_msg"].as_str().is_some_and(|m| m.len() > 10));
+        assert_eq!(
+            (got, answer["error"]["error_code"].as_str()),
+            (status, Some(code)),
+            "{body} → {answer}"
+        );
+        assert!(answer["error"]["error_msg"]
+            .as_str()
+            .is_some_and(|m| m.len() > 10));
     }
     // malformed JSON
     let response = h
@@ -194,17 +277,28 @@ async fn bad_requests_get_their_codes() {
     assert_eq!(answer["error"]["error_code"], "StatPort.MalformedBody");
     // authentication
     let (status, answer) = h.get_as(None, path).await;
-    assert_eq!((status, answer["error"]["error_code"].as_str()), (401, Some("StatPort.Unauthorized")));
+    assert_eq!(
+        (status, answer["error"]["error_code"].as_str()),
+        (401, Some("StatPort.Unauthorized"))
+    );
     let (status, _) = h.get_as(Some("wrong-key"), path).await;
     assert_eq!(status, 401);
     // a task of t1 is invisible to t2, exactly like an unknown id
     let id = h.submit(&base).await;
     let (status, answer) = h.get_as(Some(&h.other_key), &format!("{path}/{id}")).await;
-    assert_eq!((status, answer["error"]["error_code"].as_str()), (404, Some("StatPort.TaskNotFound")));
-    let (status, _) = h.get_as(Some(&h.key), &format!("{path}/0123456789abcdef")).await;
+    assert_eq!(
+        (status, answer["error"]["error_code"].as_str()),
+        (404, Some("StatPort.TaskNotFound"))
+    );
+    let (status, _) = h
+        .get_as(Some(&h.key), &format!("{path}/0123456789abcdef"))
+        .await;
     assert_eq!(status, 404);
     let (status, answer) = h.get_as(Some(&h.key), &format!("{path}?limit=0")).await;
-    assert_eq!((status, answer["error"]["error_code"].as_str()), (400, Some("InvalidParameter")));
+    assert_eq!(
+        (status, answer["error"]["error_code"].as_str()),
+        (400, Some("InvalidParameter"))
+    );
     h.stop().await;
 }
 
@@ -212,7 +306,13 @@ async fn bad_requests_get_their_codes() {
 async fn listing_paging_links_and_delete() {
     let h = Harness::start().await;
     let (_records, _) = h
-        .upload_logs(&GenSpec { seed: 3, start_ms: day_start(), hours: 2, lines_per_hour: 200, ..GenSpec::default() })
+        .upload_logs(&GenSpec {
+            seed: 3,
+            start_ms: day_start(),
+            hours: 2,
+            lines_per_hour: 200,
+            ..GenSpec::default()
+        })
         .await;
     let path = "/v1/cdn/statistics/export-tasks";
     let mut ids = Vec::new();
@@ -226,15 +326,26 @@ async fn listing_paging_links_and_delete() {
     for id in &ids {
         assert_eq!(h.wait_final(id).await["status"], "success");
     }
-    let (status, page) = h.get_as(Some(&h.key), &format!("{path}?limit=2&offset=0")).await;
+    let (status, page) = h
+        .get_as(Some(&h.key), &format!("{path}?limit=2&offset=0"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(page["total"], 3);
     assert_eq!(page["data"].as_array().map(Vec::len), Some(2));
-    let times: Vec<i64> = page["data"].as_array().expect("data").iter().map(|t| t["update_time"].as_i64().expect("time")).collect();
+    let times: Vec<i64> = page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|t| t["update_time"].as_i64().expect("time"))
+        .collect();
     assert!(times[0] >= times[1], "newest update_time first");
-    let (_, page2) = h.get_as(Some(&h.key), &format!("{path}?limit=2&offset=2")).await;
+    let (_, page2) = h
+        .get_as(Some(&h.key), &format!("{path}?limit=2&offset=2"))
+        .await;
     assert_eq!(page2["data"].as_array().map(Vec::len), Some(1));
-    let (_, by_name) = h.get_as(Some(&h.key), &format!("{path}?task_name=job-1")).await;
+    let (_, by_name) = h
+        .get_as(Some(&h.key), &format!("{path}?task_name=job-1"))
+        .await;
     assert_eq!(by_name["total"], 1);
     assert_eq!(by_name["data"][0]["task_id"], ids[1].as_str());
     let (_, other) = h.get_as(Some(&h.other_key), path).await;
@@ -252,11 +363,28 @@ async fn listing_paging_links_and_delete() {
     assert_eq!(h.download(&tampered).await.0, 403);
 
     // delete: 204, then 404, and the link is dead
-    let response = h.http.delete(format!("{}{path}/{}", h.base, ids[0])).bearer_auth(&h.key).send().await.expect("DELETE");
+    let response = h
+        .http
+        .delete(format!("{}{path}/{}", h.base, ids[0]))
+        .bearer_auth(&h.key)
+        .send()
+        .await
+        .expect("DELETE");
     assert_eq!(response.status().as_u16(), 204);
-    assert_eq!(h.get_as(Some(&h.key), &format!("{path}/{}", ids[0])).await.0, 404);
+    assert_eq!(
+        h.get_as(Some(&h.key), &format!("{path}/{}", ids[0]))
+            .await
+            .0,
+        404
+    );
     assert_eq!(h.download(&link).await.0, 403);
-    let response = h.http.delete(format!("{}{path}/{}", h.base, ids[0])).bearer_auth(&h.key).send().await.expect("DELETE");
+    let response = h
+        .http
+        .delete(format!("{}{path}/{}", h.base, ids[0]))
+        .bearer_auth(&h.key)
+        .send()
+        .await
+        .expect("DELETE");
     assert_eq!(response.status().as_u16(), 404);
     h.stop().await;
 }
@@ -274,7 +402,10 @@ async fn a_task_over_a_missing_bucket_fails_with_a_readable_error() {
     assert!(task.get("download_link").is_none());
     assert_eq!(task["error"]["error_code"], "StatPort.LogBucketNotFound");
     let msg = task["error"]["error_msg"].as_str().expect("message");
-    assert!(msg.contains(&h.settings.tenants["t2"].log_bucket) && msg.contains("does not exist"), "{msg}");
+    assert!(
+        msg.contains(&h.settings.tenants["t2"].log_bucket) && msg.contains("does not exist"),
+        "{msg}"
+    );
     assert!(task["end_time"].as_i64().is_some());
     h.stop().await;
 }

@@ -33,7 +33,10 @@ pub struct Harness {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 impl Harness {
@@ -43,7 +46,8 @@ impl Harness {
         if let Ok(url) = std::env::var("REDIS_URL") {
             settings.redis.url = url;
         }
-        settings.s3.endpoint = std::env::var("S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+        settings.s3.endpoint =
+            std::env::var("S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
         settings.redis.namespace = unique("statport-test");
         settings.queue.name = unique("statport-test-queue");
         settings.queue.heartbeat_secs = 1;
@@ -76,7 +80,9 @@ impl Harness {
                 },
             ),
         ]);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
         let addr = listener.local_addr().expect("local addr");
         settings.api.listen = addr.to_string();
         settings.api.public_url = format!("http://{addr}");
@@ -104,14 +110,27 @@ impl Harness {
     }
 
     /// Uploads generated logs to `t1`'s bucket and returns every valid record written.
-    pub async fn upload_logs(&self, spec: &GenSpec) -> (Vec<GeneratedRecord>, statport::genlogs::GenStats) {
+    pub async fn upload_logs(
+        &self,
+        spec: &GenSpec,
+    ) -> (Vec<GeneratedRecord>, statport::genlogs::GenStats) {
         let store = object_store(&self.settings);
-        store.ensure_bucket(&self.log_bucket).await.expect("create the log bucket");
+        store
+            .ensure_bucket(&self.log_bucket)
+            .await
+            .expect("create the log bucket");
         let mut records = Vec::new();
         let mut generator = Generator::new(spec);
-        while let Some(file) = generator.next_file(&mut |r: &GeneratedRecord| records.push(r.clone())) {
+        while let Some(file) =
+            generator.next_file(&mut |r: &GeneratedRecord| records.push(r.clone()))
+        {
             store
-                .put_bytes(&self.log_bucket, &format!("cf/{}", file.name), bytes::Bytes::from(file.gz), "application/gzip")
+                .put_bytes(
+                    &self.log_bucket,
+                    &format!("cf/{}", file.name),
+                    bytes::Bytes::from(file.gz),
+                    "application/gzip",
+                )
                 .await
                 .expect("upload a log file");
         }
@@ -155,9 +174,19 @@ impl Harness {
     pub async fn wait_final(&self, task_id: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
         loop {
-            let (status, task) = self.get_as(Some(&self.key), &format!("/v1/cdn/statistics/export-tasks/{task_id}")).await;
+            let (status, task) = self
+                .get_as(
+                    Some(&self.key),
+                    &format!("/v1/cdn/statistics/export-tasks/{task_id}"),
+                )
+                .await;
             let task = if status == 404 {
-                self.get_as(Some(&self.other_key), &format!("/v1/cdn/statistics/export-tasks/{task_id}")).await.1
+                self.get_as(
+                    Some(&self.other_key),
+                    &format!("/v1/cdn/statistics/export-tasks/{task_id}"),
+                )
+                .await
+                .1
             } else {
                 task
             };
@@ -165,7 +194,10 @@ impl Harness {
                 Some("success") | Some("fail") => return task,
                 _ => {}
             }
-            assert!(tokio::time::Instant::now() < deadline, "task {task_id} did not end in time: {task}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task {task_id} did not end in time: {task}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

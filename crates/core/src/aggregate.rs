@@ -61,7 +61,9 @@ impl ReportAggregate {
     /// names get a series up front, so they appear (with zeros) even without traffic.
     pub fn new(condition: &ExportCondition) -> Self {
         let g = condition.granularity;
-        let bucket_starts: Vec<i64> = g.bucket_starts(condition.range_start, condition.range_end).collect();
+        let bucket_starts: Vec<i64> = g
+            .bucket_starts(condition.range_start, condition.range_end)
+            .collect();
         let mut agg = ReportAggregate {
             granularity: g,
             range_start: condition.range_start,
@@ -78,7 +80,8 @@ impl ReportAggregate {
             }
         } else {
             agg.domains.push(String::new());
-            agg.series.push(vec![Counters::default(); agg.bucket_starts.len()]);
+            agg.series
+                .push(vec![Counters::default(); agg.bucket_starts.len()]);
         }
         agg
     }
@@ -98,7 +101,10 @@ impl ReportAggregate {
         }
         match self.step_ms() {
             Some(step) => Some(((ts - self.range_start) / step) as usize),
-            None => self.bucket_starts.partition_point(|&b| b <= ts).checked_sub(1),
+            None => self
+                .bucket_starts
+                .partition_point(|&b| b <= ts)
+                .checked_sub(1),
         }
         .filter(|&b| b < self.bucket_starts.len())
     }
@@ -109,7 +115,8 @@ impl ReportAggregate {
         }
         let i = self.domains.len();
         self.domains.push(host.to_string());
-        self.series.push(vec![Counters::default(); self.bucket_starts.len()]);
+        self.series
+            .push(vec![Counters::default(); self.bucket_starts.len()]);
         self.index.insert(host.to_string(), i);
         i
     }
@@ -119,7 +126,11 @@ impl ReportAggregate {
         let Some(bucket) = self.bucket_of(record.timestamp_ms) else {
             return;
         };
-        let series = if self.group_by_domain { self.series_index(&record.host) } else { 0 };
+        let series = if self.group_by_domain {
+            self.series_index(&record.host)
+        } else {
+            0
+        };
         let c = &mut self.series[series][bucket];
         c.flux += record.bytes;
         c.req_num += 1;
@@ -138,7 +149,11 @@ impl ReportAggregate {
             return Err(ShapeMismatch);
         }
         for (name, series) in other.domains.iter().zip(&other.series) {
-            let target = if self.group_by_domain { self.series_index(name) } else { 0 };
+            let target = if self.group_by_domain {
+                self.series_index(name)
+            } else {
+                0
+            };
             for (mine, theirs) in self.series[target].iter_mut().zip(series) {
                 mine.add(theirs);
             }
@@ -148,7 +163,12 @@ impl ReportAggregate {
 
     /// Rebuilds the lookup index after deserializing.
     pub fn reindex(&mut self) {
-        self.index = self.domains.iter().enumerate().map(|(i, d)| (d.clone(), i)).collect();
+        self.index = self
+            .domains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.clone(), i))
+            .collect();
     }
 
     /// Total counters over every interval and series (for logs and checks).
@@ -182,12 +202,12 @@ impl ReportAggregate {
         let mut order: Vec<usize> = (0..self.domains.len()).collect();
         order.sort_by(|&a, &b| self.domains[a].cmp(&self.domains[b]));
         let grouped = self.group_by_domain;
-        self.bucket_starts.iter().enumerate().flat_map(move |(b, &start)| {
-            let time = format_rfc3339(start, offset);
-            order
-                .clone()
-                .into_iter()
-                .map(move |d| {
+        self.bucket_starts
+            .iter()
+            .enumerate()
+            .flat_map(move |(b, &start)| {
+                let time = format_rfc3339(start, offset);
+                order.clone().into_iter().map(move |d| {
                     let c = &self.series[d][b];
                     let value = match column {
                         Column::ReqNum => c.req_num,
@@ -202,7 +222,7 @@ impl ReportAggregate {
                     row.push(Cell::Count(value));
                     row
                 })
-        })
+            })
     }
 }
 

@@ -15,12 +15,18 @@ pub struct Tenant(pub String);
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| unauthorized("the Authorization header is missing; send 'Authorization: Bearer <api key>'"))?;
-        let text = header.to_str().map_err(|_| unauthorized("the Authorization header is not valid text"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            unauthorized(
+                "the Authorization header is missing; send 'Authorization: Bearer <api key>'",
+            )
+        })?;
+        let text = header
+            .to_str()
+            .map_err(|_| unauthorized("the Authorization header is not valid text"))?;
         let key = text
             .strip_prefix("Bearer ")
             .or_else(|| text.strip_prefix("bearer "))

@@ -21,18 +21,40 @@ pub async fn download(
     Path((tenant, task_id)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let invalid = || Failure(ApiError::new(ErrorCode::InvalidLink, "the download link is not valid"));
-    let expires = params.get("expires").and_then(|e| e.parse::<i64>().ok()).ok_or_else(invalid)?;
+    let invalid = || {
+        Failure(ApiError::new(
+            ErrorCode::InvalidLink,
+            "the download link is not valid",
+        ))
+    };
+    let expires = params
+        .get("expires")
+        .and_then(|e| e.parse::<i64>().ok())
+        .ok_or_else(invalid)?;
     let signature = params.get("signature").ok_or_else(invalid)?;
-    let record = state.tasks.get(&tenant, &task_id).await?.ok_or_else(invalid)?;
+    let record = state
+        .tasks
+        .get(&tenant, &task_id)
+        .await?
+        .ok_or_else(invalid)?;
     let key = match (&record.status, &record.file_key) {
         (TaskStatus::Success, Some(key)) => key.clone(),
         _ => return Err(invalid()),
     };
-    match state.links.verify(&tenant, &task_id, &key, expires, signature, state.clock.now_ms()) {
+    match state.links.verify(
+        &tenant,
+        &task_id,
+        &key,
+        expires,
+        signature,
+        state.clock.now_ms(),
+    ) {
         Ok(()) => {}
         Err(LinkError::Expired) => {
-            return Err(Failure(ApiError::new(ErrorCode::InvalidLink, "the download link has expired; get a new one from the task")))
+            return Err(Failure(ApiError::new(
+                ErrorCode::InvalidLink,
+                "the download link has expired; get a new one from the task",
+            )))
         }
         Err(_) => return Err(invalid()),
     }
@@ -42,9 +64,16 @@ pub async fn download(
     let filename: String = record
         .task_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    let mut response = Body::from_stream(ReaderStream::with_capacity(reader.body, 64 * 1024)).into_response();
+    let mut response =
+        Body::from_stream(ReaderStream::with_capacity(reader.body, 64 * 1024)).into_response();
     let headers = response.headers_mut();
     if let Ok(v) = format.content_type().parse() {
         headers.insert(CONTENT_TYPE, v);

@@ -25,21 +25,29 @@ impl From<ApiError> for Failure {
 impl From<StatusError> for Failure {
     fn from(e: StatusError) -> Self {
         error!(error = %e, "status store failed");
-        Failure(ApiError::new(ErrorCode::ServiceUnavailable, "the task store is not reachable; try again shortly"))
+        Failure(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the task store is not reachable; try again shortly",
+        ))
     }
 }
 
 impl From<StorageError> for Failure {
     fn from(e: StorageError) -> Self {
         error!(error = %e, "object store failed");
-        Failure(ApiError::new(ErrorCode::ServiceUnavailable, "the object store is not reachable; try again shortly"))
+        Failure(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the object store is not reachable; try again shortly",
+        ))
     }
 }
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({"error": {"error_code": self.0.code.as_str(), "error_msg": self.0.message}});
+        let status = StatusCode::from_u16(self.0.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body =
+            json!({"error": {"error_code": self.0.code.as_str(), "error_msg": self.0.message}});
         (status, Json(body)).into_response()
     }
 }

@@ -59,7 +59,9 @@ impl AppState {
     /// The client view of `record`, with a freshly signed link when it succeeded.
     pub fn view(&self, record: TaskRecord) -> TaskView {
         let link = record.file_key.as_ref().map(|key| {
-            let signed = self.links.sign(&record.tenant_id, &record.task_id, key, self.clock.now_ms());
+            let signed =
+                self.links
+                    .sign(&record.tenant_id, &record.task_id, key, self.clock.now_ms());
             format!(
                 "{}/v1/downloads/{}/{}?expires={}&signature={}",
                 self.public_url, record.tenant_id, record.task_id, signed.expires, signed.signature
@@ -72,8 +74,14 @@ impl AppState {
 /// The API router.
 pub fn app(state: AppState) -> Router {
     let tasks = Router::new()
-        .route("/v1/cdn/statistics/export-tasks", get(tasks::list).post(tasks::create))
-        .route("/v1/cdn/statistics/export-tasks/{task_id}", get(tasks::get).delete(tasks::delete))
+        .route(
+            "/v1/cdn/statistics/export-tasks",
+            get(tasks::list).post(tasks::create),
+        )
+        .route(
+            "/v1/cdn/statistics/export-tasks/{task_id}",
+            get(tasks::get).delete(tasks::delete),
+        )
         .route("/v1/downloads/{tenant}/{task_id}", get(download::download));
     tasks
         .route("/healthz", get(ops::healthz))
@@ -85,5 +93,8 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found() -> error::Failure {
-    error::Failure(statport_core::ApiError::new(statport_core::ErrorCode::NotFound, "there is no such endpoint; see /openapi.json"))
+    error::Failure(statport_core::ApiError::new(
+        statport_core::ErrorCode::NotFound,
+        "there is no such endpoint; see /openapi.json",
+    ))
 }

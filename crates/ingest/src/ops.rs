@@ -45,14 +45,25 @@ pub async fn healthz() -> &'static str {
 /// `GET /readyz`: Redis and the object store answer.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let redis = state.tasks.ping().await.map_err(|e| e.to_string());
-    let objects = state.objects.ping(&state.results_bucket).await.map_err(|e| e.to_string());
+    let objects = state
+        .objects
+        .ping(&state.results_bucket)
+        .await
+        .map_err(|e| e.to_string());
     let ok = redis.is_ok() && objects.is_ok();
     let show = |r: &Result<(), String>| match r {
         Ok(()) => "ok".to_string(),
         Err(e) => e.clone(),
     };
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"ready": ok, "task_store": show(&redis), "object_store": show(&objects)})))
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": ok, "task_store": show(&redis), "object_store": show(&objects)})),
+    )
 }
 
 /// `GET /metrics`.
@@ -73,7 +84,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn openapi() -> Json<Value> {
     let error = json!({"$ref": "#/components/schemas/Error"});
     let task = json!({"$ref": "#/components/schemas/Task"});
-    let id = json!({"name": "task_id", "in": "path", "required": true, "schema": {"type": "string"}});
+    let id =
+        json!({"name": "task_id", "in": "path", "required": true, "schema": {"type": "string"}});
     Json(json!({
         "openapi": "3.0.3",
         "info": {"title": "statport", "version": env!("CARGO_PKG_VERSION"), "description": "CDN log statistics exports"},

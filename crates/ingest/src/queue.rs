@@ -34,6 +34,9 @@ impl ApalisQueue {
 impl JobQueue for ApalisQueue {
     async fn push(&self, job: ExportJob) -> Result<(), QueueError> {
         let mut storage = self.storage.clone();
-        storage.push(job).await.map_err(|e| QueueError(e.to_string()))
+        storage
+            .push(job)
+            .await
+            .map_err(|e| QueueError(e.to_string()))
     }
 }

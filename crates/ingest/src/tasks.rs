@@ -20,18 +20,35 @@ use crate::view::TaskView;
 use crate::AppState;
 
 /// `POST`: validates the body, records the task as `waiting` and queues it.
-pub async fn create(State(state): State<AppState>, Tenant(tenant): Tenant, body: Bytes) -> ApiResult<impl IntoResponse> {
+pub async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(ErrorCode::MalformedBody, format!("the request body is not valid JSON ({e})"))
+        ApiError::new(
+            ErrorCode::MalformedBody,
+            format!("the request body is not valid JSON ({e})"),
+        )
     })?;
     let request = ExportRequest::from_json(&value)?;
-    let condition = request.validate().inspect_err(|_| state.metrics.tasks_rejected.inc())?;
+    let condition = request
+        .validate()
+        .inspect_err(|_| state.metrics.tasks_rejected.inc())?;
     let now = state.clock.now_ms();
     let task_id = uuid::Uuid::new_v4().simple().to_string();
-    let task_name = match request.task_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    let task_name = match request
+        .task_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         Some(name) => name.to_string(),
         None => {
-            let stamp: String = format_rfc3339(now, 0).chars().filter(char::is_ascii_digit).collect();
+            let stamp: String = format_rfc3339(now, 0)
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
             format!("{}-{stamp}", condition.action.as_str())
         }
     };
@@ -55,11 +72,17 @@ pub async fn create(State(state): State<AppState>, Tenant(tenant): Tenant, body:
         condition,
     };
     state.tasks.create(&record).await?;
-    let job = ExportJob { tenant_id: tenant.clone(), task_id: task_id.clone() };
+    let job = ExportJob {
+        tenant_id: tenant.clone(),
+        task_id: task_id.clone(),
+    };
     if let Err(e) = state.queue.push(job).await {
         error!(task_id = %task_id, error = %e, "queueing the task failed");
         let _ = state.tasks.delete(&tenant, &task_id).await;
-        return Err(Failure(ApiError::new(ErrorCode::ServiceUnavailable, "the task queue is not reachable; the task was not created")));
+        return Err(Failure(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the task queue is not reachable; the task was not created",
+        )));
     }
     state.metrics.tasks_created.inc();
     info!(task_id = %task_id, tenant = %tenant, action = record.condition.action.as_str(), "task created");
@@ -73,7 +96,12 @@ pub async fn list(
     Tenant(tenant): Tenant,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let mut query = ListQuery { limit: 10, offset: 0, task_id: None, task_name: None };
+    let mut query = ListQuery {
+        limit: 10,
+        offset: 0,
+        task_id: None,
+        task_name: None,
+    };
     for (key, value) in &params {
         match key.as_str() {
             "limit" => {
@@ -81,16 +109,24 @@ pub async fn list(
                     .parse::<usize>()
                     .ok()
                     .filter(|l| (1..=100).contains(l))
-                    .ok_or_else(|| ApiError::invalid(format!("'limit' must be an integer from 1 to 100, not '{value}'")))?;
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "'limit' must be an integer from 1 to 100, not '{value}'"
+                        ))
+                    })?;
             }
             "offset" => {
-                query.offset = value
-                    .parse::<usize>()
-                    .map_err(|_| ApiError::invalid(format!("'offset' must be a non-negative integer, not '{value}'")))?;
+                query.offset = value.parse::<usize>().map_err(|_| {
+                    ApiError::invalid(format!(
+                        "'offset' must be a non-negative integer, not '{value}'"
+                    ))
+                })?;
             }
             "task_id" => query.task_id = Some(value.clone()).filter(|v| !v.is_empty()),
             "task_name" => query.task_name = Some(value.clone()).filter(|v| !v.is_empty()),
-            other => return Err(ApiError::invalid(format!("unknown query parameter '{other}'")).into()),
+            other => {
+                return Err(ApiError::invalid(format!("unknown query parameter '{other}'")).into())
+            }
         }
     }
     let page = state.tasks.list(&tenant, &query).await?;
@@ -99,14 +135,30 @@ pub async fn list(
 }
 
 /// `GET {task_id}`.
-pub async fn get(State(state): State<AppState>, Tenant(tenant): Tenant, Path(task_id): Path<String>) -> ApiResult<Json<TaskView>> {
-    let record = state.tasks.get(&tenant, &task_id).await?.ok_or_else(|| not_found(&task_id))?;
+pub async fn get(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(task_id): Path<String>,
+) -> ApiResult<Json<TaskView>> {
+    let record = state
+        .tasks
+        .get(&tenant, &task_id)
+        .await?
+        .ok_or_else(|| not_found(&task_id))?;
     Ok(Json(state.view(record)))
 }
 
 /// `DELETE {task_id}`: removes the task (a running worker stops at its next report) and its file.
-pub async fn delete(State(state): State<AppState>, Tenant(tenant): Tenant, Path(task_id): Path<String>) -> ApiResult<StatusCode> {
-    let record = state.tasks.delete(&tenant, &task_id).await?.ok_or_else(|| not_found(&task_id))?;
+pub async fn delete(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(task_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let record = state
+        .tasks
+        .delete(&tenant, &task_id)
+        .await?
+        .ok_or_else(|| not_found(&task_id))?;
     if let Some(key) = &record.file_key {
         if let Err(e) = state.objects.delete(&state.results_bucket, key).await {
             error!(task_id = %task_id, error = %e, "deleting the result file failed");
@@ -118,5 +170,8 @@ pub async fn delete(State(state): State<AppState>, Tenant(tenant): Tenant, Path(
 
 /// 404 for an unknown task, worded the same whether it never existed or is another tenant's.
 pub fn not_found(task_id: &str) -> Failure {
-    Failure(ApiError::new(ErrorCode::TaskNotFound, format!("there is no task '{task_id}'")))
+    Failure(ApiError::new(
+        ErrorCode::TaskNotFound,
+        format!("there is no task '{task_id}'"),
+    ))
 }

@@ -48,7 +48,11 @@ pub struct TaskView {
 impl TaskView {
     /// The view of `record`; `download_link` only when the task succeeded.
     pub fn new(record: TaskRecord, download_link: Option<String>) -> Self {
-        let link = if record.status == TaskStatus::Success { download_link } else { None };
+        let link = if record.status == TaskStatus::Success {
+            download_link
+        } else {
+            None
+        };
         TaskView {
             task_id: record.task_id,
             task_name: record.task_name,

@@ -129,7 +129,14 @@ pub struct LinkSettings {
 impl fmt::Debug for LinkSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LinkSettings")
-            .field("secret", &if self.secret.is_empty() { "<random>" } else { "<redacted>" })
+            .field(
+                "secret",
+                &if self.secret.is_empty() {
+                    "<random>"
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("ttl_secs", &self.ttl_secs)
             .finish()
     }
@@ -176,7 +183,11 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
         Many(Vec<String>),
     }
     Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
         OneOrMany::Many(v) => v,
     })
 }
@@ -184,15 +195,23 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
 impl Settings {
     /// Loads the defaults, then `file` if given, then the `STATPORT__…` environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut builder = config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
         if let Some(path) = file {
             if !path.exists() {
                 bail!("the config file '{}' does not exist", path.display());
             }
-            builder = builder.add_source(config::File::from(path.to_path_buf()).format(config::FileFormat::Toml));
+            builder = builder.add_source(
+                config::File::from(path.to_path_buf()).format(config::FileFormat::Toml),
+            );
         }
         builder = builder.add_source(
-            config::Environment::with_prefix("STATPORT").prefix_separator("__").separator("__").try_parsing(true),
+            config::Environment::with_prefix("STATPORT")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
         );
         let settings: Settings = builder
             .build()
@@ -207,7 +226,10 @@ impl Settings {
     pub fn check(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
-            bail!("invalid configuration: redis.url must start with redis:// or rediss://, not '{}'", self.redis.url);
+            bail!(
+                "invalid configuration: redis.url must start with redis:// or rediss://, not '{}'",
+                self.redis.url
+            );
         }
         if self.results.bucket.is_empty() {
             bail!("invalid configuration: results.bucket must not be empty");
@@ -215,7 +237,10 @@ impl Settings {
         if self.links.ttl_secs == 0 {
             bail!("invalid configuration: links.ttl_secs must be at least 1");
         }
-        if self.queue.concurrency == 0 || self.queue.heartbeat_secs == 0 || self.queue.missed_heartbeats == 0 {
+        if self.queue.concurrency == 0
+            || self.queue.heartbeat_secs == 0
+            || self.queue.missed_heartbeats == 0
+        {
             bail!("invalid configuration: queue.concurrency, queue.heartbeat_secs and queue.missed_heartbeats must be at least 1");
         }
         for (id, t) in &self.tenants {
@@ -265,13 +290,19 @@ mod tests {
     #[test]
     fn defaults_load_and_check() {
         let s: Settings = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
             .build()
             .and_then(|c| c.try_deserialize())
             .expect("defaults deserialize");
         s.check().expect("defaults are valid");
         assert!(s.tenants.contains_key("demo"));
-        assert!(!format!("{:?}", s.s3).contains(&s.s3.secret_access_key) || s.s3.secret_access_key.is_empty());
+        assert!(
+            !format!("{:?}", s.s3).contains(&s.s3.secret_access_key)
+                || s.s3.secret_access_key.is_empty()
+        );
     }
 
     fn load_with(extra: &str) -> anyhow::Result<Settings> {
@@ -292,10 +323,21 @@ mod tests {
         assert!(err.to_string().contains("api.listen"), "{err}");
         let err = load_with("[tenants.x]\napi_key_hashes = \"abc\"\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\n")
             .expect_err("bad hash");
-        assert!(err.to_string().contains("tenants.x.api_key_hashes"), "{err}");
-        let err = load_with("[tenants.x]\napi_key_hashes = []\nlog_bucket = \"b\"\nlog_format = \"w3c\"\n")
-            .expect_err("bad format");
+        assert!(
+            err.to_string().contains("tenants.x.api_key_hashes"),
+            "{err}"
+        );
+        let err = load_with(
+            "[tenants.x]\napi_key_hashes = []\nlog_bucket = \"b\"\nlog_format = \"w3c\"\n",
+        )
+        .expect_err("bad format");
         assert!(err.to_string().contains("w3c"), "{err}");
-        assert!(load_with("[worker]\nlate_hours = 3\n").expect("valid").worker.late_hours == 3);
+        assert!(
+            load_with("[worker]\nlate_hours = 3\n")
+                .expect("valid")
+                .worker
+                .late_hours
+                == 3
+        );
     }
 }

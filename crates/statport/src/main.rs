@@ -80,9 +80,13 @@ struct GenLogsArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(cli))
 }
 
@@ -92,7 +96,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut settings = Settings::load(cli.config.as_deref())?;
-    if let Command::Api { listen: Some(listen) } | Command::Serve { listen: Some(listen) } = &cli.command {
+    if let Command::Api {
+        listen: Some(listen),
+    }
+    | Command::Serve {
+        listen: Some(listen),
+    } = &cli.command
+    {
         settings.api.listen = listen.clone();
         settings.check()?;
     }
@@ -128,12 +138,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn bind(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
     let addr = settings.listen_addr()?;
-    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr} (api.listen)"))
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} (api.listen)"))
 }
 
 async fn gen_logs(settings: &Settings, args: GenLogsArgs) -> anyhow::Result<()> {
     let start_ms = match &args.start {
-        Some(text) => parse_rfc3339(text).with_context(|| format!("--start must be RFC 3339 like 2026-11-24T00:00:00Z, not '{text}'"))?,
+        Some(text) => parse_rfc3339(text).with_context(|| {
+            format!("--start must be RFC 3339 like 2026-11-24T00:00:00Z, not '{text}'")
+        })?,
         None => {
             let now = statport_core::clock::Clock::now_ms(&statport_core::clock::SystemClock);
             now - now.rem_euclid(DAY_MS) - DAY_MS
@@ -150,16 +164,24 @@ async fn gen_logs(settings: &Settings, args: GenLogsArgs) -> anyhow::Result<()> 
     };
     let started = std::time::Instant::now();
     let stats = match &args.dir {
-        Some(dir) => genlogs::write_to_dir(dir, &spec).with_context(|| format!("writing into {}", dir.display()))?,
+        Some(dir) => genlogs::write_to_dir(dir, &spec)
+            .with_context(|| format!("writing into {}", dir.display()))?,
         None => {
-            let tenant = settings
-                .tenants
-                .get(&args.tenant)
-                .with_context(|| format!("no tenant '{}' in the configuration (tenants.*)", args.tenant))?;
+            let tenant = settings.tenants.get(&args.tenant).with_context(|| {
+                format!(
+                    "no tenant '{}' in the configuration (tenants.*)",
+                    args.tenant
+                )
+            })?;
             let store = object_store(settings);
-            genlogs::upload(store.as_ref(), &tenant.log_bucket, &tenant.log_prefix, &spec)
-                .await
-                .with_context(|| format!("uploading to bucket '{}'", tenant.log_bucket))?
+            genlogs::upload(
+                store.as_ref(),
+                &tenant.log_bucket,
+                &tenant.log_prefix,
+                &spec,
+            )
+            .await
+            .with_context(|| format!("uploading to bucket '{}'", tenant.log_bucket))?
         }
     };
     println!(

@@ -66,17 +66,31 @@ pub fn queue_settings(settings: &Settings) -> QueueSettings {
 impl Services {
     /// Connects to Redis and the object store and makes sure the result bucket exists.
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
-        let conn = connect_redis(&settings.redis.url)
-            .await
-            .with_context(|| format!("connecting to Redis at {} (redis.url)", settings.redis.url))?;
-        let tasks: Arc<dyn TaskStore> = Arc::new(RedisTaskStore::with_connection(conn.clone(), &settings.redis.namespace));
+        let conn = connect_redis(&settings.redis.url).await.with_context(|| {
+            format!("connecting to Redis at {} (redis.url)", settings.redis.url)
+        })?;
+        let tasks: Arc<dyn TaskStore> = Arc::new(RedisTaskStore::with_connection(
+            conn.clone(),
+            &settings.redis.namespace,
+        ));
         let objects = object_store(&settings);
         objects
             .ensure_bucket(&settings.results.bucket)
             .await
-            .with_context(|| format!("preparing the result bucket '{}' (results.bucket, s3.*)", settings.results.bucket))?;
+            .with_context(|| {
+                format!(
+                    "preparing the result bucket '{}' (results.bucket, s3.*)",
+                    settings.results.bucket
+                )
+            })?;
         let jobs = job_storage(conn, &queue_settings(&settings));
-        Ok(Services { settings, tasks, objects, jobs, clock: Arc::new(SystemClock) })
+        Ok(Services {
+            settings,
+            tasks,
+            objects,
+            jobs,
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// The API state.
@@ -87,7 +101,8 @@ impl Services {
                 entries.push((tenant.clone(), hash.to_ascii_lowercase()));
             }
         }
-        let keys = KeyRing::new(entries).map_err(|e| anyhow::anyhow!("invalid configuration: tenants.*.api_key_hashes: {e}"))?;
+        let keys = KeyRing::new(entries)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: tenants.*.api_key_hashes: {e}"))?;
         let secret = if self.settings.links.secret.is_empty() {
             warn!("links.secret is not set: using a random secret, download links work only on this process");
             let mut s = uuid::Uuid::new_v4().as_bytes().to_vec();
@@ -116,7 +131,14 @@ impl Services {
             .tenants
             .iter()
             .map(|(id, t)| {
-                (id.clone(), LogSource { bucket: t.log_bucket.clone(), prefix: t.log_prefix.clone(), format: t.log_format })
+                (
+                    id.clone(),
+                    LogSource {
+                        bucket: t.log_bucket.clone(),
+                        prefix: t.log_prefix.clone(),
+                        format: t.log_format,
+                    },
+                )
             })
             .collect();
         let w = &self.settings.worker;
@@ -143,16 +165,31 @@ impl Services {
     }
 
     /// Serves the API on `listener` until `shutdown` resolves.
-    pub async fn run_api(&self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_api(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let app = statport_ingest::app(self.app_state()?);
         info!(addr = %listener.local_addr()?, "api listening");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving the API")
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving the API")
     }
 
     /// Runs export workers until `shutdown` resolves.
-    pub async fn run_workers(&self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        run_workers(Arc::new(self.export_context()), self.jobs.clone(), queue_settings(&self.settings), shutdown)
-            .await
-            .map_err(|e| anyhow::anyhow!("export workers: {e}"))
+    pub async fn run_workers(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        run_workers(
+            Arc::new(self.export_context()),
+            self.jobs.clone(),
+            queue_settings(&self.settings),
+            shutdown,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("export workers: {e}"))
     }
 }

@@ -106,7 +106,13 @@ enum Stop {
 }
 
 fn fail(code: &str, msg: impl Into<String>) -> Stop {
-    Stop::Fail(TaskError { error_code: code.to_string(), error_msg: msg.into() }, ScanStats::default())
+    Stop::Fail(
+        TaskError {
+            error_code: code.to_string(),
+            error_msg: msg.into(),
+        },
+        ScanStats::default(),
+    )
 }
 
 /// The object key of a task's result file.
@@ -116,9 +122,17 @@ pub fn result_key(prefix: &str, tenant: &str, task_id: &str, format: ExportForma
 
 /// Runs `job` as run `run_id`. `Err` means "retry later"; every other end is recorded in the
 /// task itself.
-pub async fn run_export(ctx: &ExportContext, job: &ExportJob, run_id: &str) -> Result<RunEnd, RetryLater> {
+pub async fn run_export(
+    ctx: &ExportContext,
+    job: &ExportJob,
+    run_id: &str,
+) -> Result<RunEnd, RetryLater> {
     let now = ctx.clock.now_ms();
-    let record = match ctx.tasks.claim(&job.tenant_id, &job.task_id, run_id, now).await {
+    let record = match ctx
+        .tasks
+        .claim(&job.tenant_id, &job.task_id, run_id, now)
+        .await
+    {
         Ok(Claim::Started(r)) => r,
         Ok(Claim::AlreadyFinished(_)) | Ok(Claim::Missing) => return Ok(RunEnd::Dropped),
         Err(e) => return Err(RetryLater(format!("status store: {e}"))),
@@ -127,7 +141,10 @@ pub async fn run_export(ctx: &ExportContext, job: &ExportJob, run_id: &str) -> R
     let result = if record.attempts > ctx.settings.max_attempts {
         Err(fail(
             "StatPort.TooManyAttempts",
-            format!("the export was started {} times without finishing; giving up", record.attempts - 1),
+            format!(
+                "the export was started {} times without finishing; giving up",
+                record.attempts - 1
+            ),
         ))
     } else {
         execute(ctx, &record, run_id).await
@@ -153,14 +170,31 @@ pub async fn run_export(ctx: &ExportContext, job: &ExportJob, run_id: &str) -> R
         }
         Err(Stop::Fail(error, stats)) => {
             warn!(task_id = %record.task_id, run_id, code = %error.error_code, msg = %error.error_msg, "export failed");
-            (Outcome::Fail { error, read_lines: stats.lines, skipped_lines: stats.skipped }, RunEnd::Failed)
+            (
+                Outcome::Fail {
+                    error,
+                    read_lines: stats.lines,
+                    skipped_lines: stats.skipped,
+                },
+                RunEnd::Failed,
+            )
         }
     };
     let file_key = match &outcome {
         Outcome::Success { file_key, .. } => Some(file_key.clone()),
         Outcome::Fail { .. } => None,
     };
-    match ctx.tasks.finish(&record.tenant_id, &record.task_id, run_id, outcome, ctx.clock.now_ms()).await {
+    match ctx
+        .tasks
+        .finish(
+            &record.tenant_id,
+            &record.task_id,
+            run_id,
+            outcome,
+            ctx.clock.now_ms(),
+        )
+        .await
+    {
         Ok(true) => {
             info!(task_id = %record.task_id, run_id, ?end, "export finished");
             Ok(end)
@@ -168,7 +202,12 @@ pub async fn run_export(ctx: &ExportContext, job: &ExportJob, run_id: &str) -> R
         Ok(false) => {
             // Deleted (cancelled) or taken over while we uploaded: our file is nobody's.
             if let Some(key) = file_key {
-                let newer = ctx.tasks.get(&record.tenant_id, &record.task_id).await.ok().flatten();
+                let newer = ctx
+                    .tasks
+                    .get(&record.tenant_id, &record.task_id)
+                    .await
+                    .ok()
+                    .flatten();
                 if newer.is_none() {
                     let _ = ctx.objects.delete(&ctx.settings.results_bucket, &key).await;
                 }
@@ -179,23 +218,49 @@ pub async fn run_export(ctx: &ExportContext, job: &ExportJob, run_id: &str) -> R
     }
 }
 
-async fn execute(ctx: &ExportContext, record: &TaskRecord, run_id: &str) -> Result<(u64, u64, String, ScanStats), Stop> {
+async fn execute(
+    ctx: &ExportContext,
+    record: &TaskRecord,
+    run_id: &str,
+) -> Result<(u64, u64, String, ScanStats), Stop> {
     let source = ctx.sources.get(&record.tenant_id).ok_or_else(|| {
-        fail("StatPort.NoLogSource", format!("no log source is configured for tenant '{}'", record.tenant_id))
+        fail(
+            "StatPort.NoLogSource",
+            format!(
+                "no log source is configured for tenant '{}'",
+                record.tenant_id
+            ),
+        )
     })?;
     if source.format != LogFormat::Cloudfront {
-        return Err(fail("StatPort.UnsupportedLogFormat", "this tenant's log format is not readable yet; only 'cloudfront' is"));
+        return Err(fail(
+            "StatPort.UnsupportedLogFormat",
+            "this tenant's log format is not readable yet; only 'cloudfront' is",
+        ));
     }
     let condition = &record.condition;
-    let listed = ctx.objects.list(&source.bucket, &source.prefix).await.map_err(|e| storage_stop(&e))?;
-    let objects = select_cloudfront_objects(listed, condition.range_start, condition.range_end, ctx.settings.late_hours);
+    let listed = ctx
+        .objects
+        .list(&source.bucket, &source.prefix)
+        .await
+        .map_err(|e| storage_stop(&e))?;
+    let objects = select_cloudfront_objects(
+        listed,
+        condition.range_start,
+        condition.range_end,
+        ctx.settings.late_hours,
+    );
     let total_bytes: u64 = objects.iter().map(|o| o.size).sum();
     info!(task_id = %record.task_id, files = objects.len(), bytes = total_bytes, "log files selected");
 
     let (aggregate, stats) = scan_all(ctx, record, run_id, source, objects, total_bytes).await?;
 
     let format = condition.export_format;
-    let temp = ctx.settings.temp_dir.join(format!("{}-{run_id}.{}", record.task_id, format.extension()));
+    let temp = ctx.settings.temp_dir.join(format!(
+        "{}-{run_id}.{}",
+        record.task_id,
+        format.extension()
+    ));
     let rows = {
         let temp = temp.clone();
         let condition = condition.clone();
@@ -210,11 +275,27 @@ async fn execute(ctx: &ExportContext, record: &TaskRecord, run_id: &str) -> Resu
             return Err(Stop::Retry(format!("writing the result file: {e}")));
         }
     };
-    let key = result_key(&ctx.settings.results_prefix, &record.tenant_id, &record.task_id, format);
-    let uploaded = ctx.objects.put_file(&ctx.settings.results_bucket, &key, &temp, format.content_type()).await;
+    let key = result_key(
+        &ctx.settings.results_prefix,
+        &record.tenant_id,
+        &record.task_id,
+        format,
+    );
+    let uploaded = ctx
+        .objects
+        .put_file(
+            &ctx.settings.results_bucket,
+            &key,
+            &temp,
+            format.content_type(),
+        )
+        .await;
     let _ = std::fs::remove_file(&temp);
     let size = uploaded.map_err(|e| match e {
-        StorageError::NoSuchBucket { bucket } => fail("StatPort.ResultBucketMissing", format!("the result bucket '{bucket}' does not exist")),
+        StorageError::NoSuchBucket { bucket } => fail(
+            "StatPort.ResultBucketMissing",
+            format!("the result bucket '{bucket}' does not exist"),
+        ),
         e => Stop::Retry(format!("uploading the result: {e}")),
     })?;
     Ok((rows, size, key, stats))
@@ -222,14 +303,19 @@ async fn execute(ctx: &ExportContext, record: &TaskRecord, run_id: &str) -> Resu
 
 fn storage_stop(e: &StorageError) -> Stop {
     match e {
-        StorageError::NoSuchBucket { bucket } => {
-            fail("StatPort.LogBucketNotFound", format!("the log bucket '{bucket}' does not exist"))
-        }
-        StorageError::NoSuchKey { key, .. } => {
-            fail("StatPort.LogFileVanished", format!("the log file '{key}' disappeared while the export ran"))
-        }
+        StorageError::NoSuchBucket { bucket } => fail(
+            "StatPort.LogBucketNotFound",
+            format!("the log bucket '{bucket}' does not exist"),
+        ),
+        StorageError::NoSuchKey { key, .. } => fail(
+            "StatPort.LogFileVanished",
+            format!("the log file '{key}' disappeared while the export ran"),
+        ),
         e if e.is_retryable() => Stop::Retry(format!("object store: {e}")),
-        e => fail("StatPort.ObjectStoreError", format!("the object store refused the request: {e}")),
+        e => fail(
+            "StatPort.ObjectStoreError",
+            format!("the object store refused the request: {e}"),
+        ),
     }
 }
 
@@ -280,7 +366,7 @@ async fn scan_all(
             },
             _ = ticker.tick() => {
                 let read = signals.bytes_read.load(Ordering::Relaxed);
-                let progress = if total_bytes == 0 { 0 } else { (read.saturating_mul(99) / total_bytes).min(99) as u8 };
+                let progress = read.saturating_mul(99).checked_div(total_bytes).unwrap_or(0).min(99) as u8;
                 match ctx.tasks.progress(&record.tenant_id, &record.task_id, run_id, progress, stats.lines, stats.skipped, ctx.clock.now_ms()).await {
                     Ok(true) => {}
                     Ok(false) => break Err(Stop::Dropped),
@@ -307,17 +393,22 @@ async fn scan_object(
     condition: Arc<ExportCondition>,
     signals: Arc<ScanSignals>,
 ) -> Result<(ReportAggregate, ScanStats), Stop> {
-    let reader = objects.get(&bucket, &object.key).await.map_err(|e| storage_stop(&e))?;
+    let reader = objects
+        .get(&bucket, &object.key)
+        .await
+        .map_err(|e| storage_stop(&e))?;
     let handle = tokio::task::spawn_blocking(move || {
         let mut aggregate = ReportAggregate::new(&condition);
         let sync = SyncIoBridge::new(reader);
-        scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals).map(|stats| (aggregate, stats))
+        scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
+            .map(|stats| (aggregate, stats))
     });
     match handle.await {
         Ok(Ok(done)) => Ok(done),
-        Ok(Err(ScanError::Corrupt { key, reason })) => {
-            Err(fail("StatPort.CorruptLogFile", format!("the log file '{key}' is not valid gzip ({reason})")))
-        }
+        Ok(Err(ScanError::Corrupt { key, reason })) => Err(fail(
+            "StatPort.CorruptLogFile",
+            format!("the log file '{key}' is not valid gzip ({reason})"),
+        )),
         Ok(Err(e @ ScanError::Read { .. })) => Err(Stop::Retry(e.to_string())),
         Ok(Err(ScanError::Cancelled)) => Err(Stop::Dropped),
         Err(join) => Err(Stop::Retry(format!("scan thread: {join}"))),
@@ -325,7 +416,11 @@ async fn scan_object(
 }
 
 /// Writes the aggregate's rows to `path` in the condition's format; returns the rows written.
-pub fn write_file(path: &Path, condition: &ExportCondition, aggregate: &ReportAggregate) -> Result<u64, output::OutputError> {
+pub fn write_file(
+    path: &Path,
+    condition: &ExportCondition,
+    aggregate: &ReportAggregate,
+) -> Result<u64, output::OutputError> {
     let columns = ReportAggregate::columns(condition);
     let mut writer: Box<dyn RowWriter + Send> = match condition.export_format {
         ExportFormat::Csv => output::csv_writer(path, &columns, condition.language)?,

@@ -65,7 +65,9 @@ struct CountingReader<R> {
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.signals.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+        self.signals
+            .bytes_read
+            .fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -86,7 +88,9 @@ struct TaggingReader<R>(R);
 
 impl<R: Read> Read for TaggingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf).map_err(|e| io::Error::new(e.kind(), TransportError(e)))
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), TransportError(e)))
     }
 }
 
@@ -98,14 +102,22 @@ pub fn scan_cloudfront(
     aggregate: &mut ReportAggregate,
     signals: &Arc<ScanSignals>,
 ) -> Result<ScanStats, ScanError> {
-    let counted = CountingReader { inner: TaggingReader(compressed), signals: Arc::clone(signals) };
-    let mut reader = BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, counted)));
+    let counted = CountingReader {
+        inner: TaggingReader(compressed),
+        signals: Arc::clone(signals),
+    };
+    let mut reader = BufReader::with_capacity(
+        256 * 1024,
+        MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, counted)),
+    );
     let mut parser = CloudFrontParser::new();
     let mut stats = ScanStats::default();
     let mut line = Vec::with_capacity(1024);
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(|e| classify(key, e))?;
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| classify(key, e))?;
         if n == 0 {
             break;
         }
@@ -134,11 +146,19 @@ pub fn scan_cloudfront(
 }
 
 fn classify(key: &str, e: io::Error) -> ScanError {
-    let transport = e.get_ref().is_some_and(|inner| inner.is::<TransportError>());
+    let transport = e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<TransportError>());
     if transport {
-        ScanError::Read { key: key.to_string(), reason: e.to_string() }
+        ScanError::Read {
+            key: key.to_string(),
+            reason: e.to_string(),
+        }
     } else {
-        ScanError::Corrupt { key: key.to_string(), reason: e.to_string() }
+        ScanError::Corrupt {
+            key: key.to_string(),
+            reason: e.to_string(),
+        }
     }
 }
 
@@ -167,22 +187,42 @@ mod tests {
 
     fn condition() -> ExportCondition {
         let body = json!({"domain_name": "a.example.com", "start_time": 1_761_955_200_000i64, "end_time": 1_761_958_800_000i64, "interval": 3600, "scheme": "https"});
-        ExportRequest::from_json(&body).and_then(|r| r.validate()).expect("valid")
+        ExportRequest::from_json(&body)
+            .and_then(|r| r.validate())
+            .expect("valid")
     }
 
     #[test]
     fn reads_multi_member_gzip_and_counts_bad_lines() {
-        let first = format!("#Version: 1.0\n{FIELDS}\n{}\n{}\n", line("00:10:00", 100, "a.example.com", "https"), line("00:11:00", 5, "b.example.com", "https"));
-        let second = format!("#Version: 1.0\n{FIELDS}\n{}\nnot a log line\n{}\n", line("00:12:00", 7, "a.example.com", "https"), line("00:13:00", 9, "a.example.com", "http"));
+        let first = format!(
+            "#Version: 1.0\n{FIELDS}\n{}\n{}\n",
+            line("00:10:00", 100, "a.example.com", "https"),
+            line("00:11:00", 5, "b.example.com", "https")
+        );
+        let second = format!(
+            "#Version: 1.0\n{FIELDS}\n{}\nnot a log line\n{}\n",
+            line("00:12:00", 7, "a.example.com", "https"),
+            line("00:13:00", 9, "a.example.com", "http")
+        );
         let mut data = gz(&first);
         data.extend(gz(&second));
         let c = condition();
         let mut agg = ReportAggregate::new(&c);
         let signals = Arc::new(ScanSignals::default());
         let stats = scan_cloudfront("k.gz", &data[..], &c, &mut agg, &signals).expect("scan");
-        assert_eq!(stats, ScanStats { lines: 5, skipped: 1, selected: 2 });
+        assert_eq!(
+            stats,
+            ScanStats {
+                lines: 5,
+                skipped: 1,
+                selected: 2
+            }
+        );
         assert_eq!(agg.totals().flux, 107);
-        assert_eq!(signals.bytes_read.load(Ordering::Relaxed), data.len() as u64);
+        assert_eq!(
+            signals.bytes_read.load(Ordering::Relaxed),
+            data.len() as u64
+        );
     }
 
     #[test]
@@ -192,10 +232,24 @@ mod tests {
         let signals = Arc::new(ScanSignals::default());
         let mut data = gz("#Version: 1.0\n");
         data.truncate(data.len() - 4);
-        let err = scan_cloudfront("logs/E.2026-11-01-00.x.gz", &data[..], &c, &mut agg, &signals).expect_err("corrupt");
+        let err = scan_cloudfront(
+            "logs/E.2026-11-01-00.x.gz",
+            &data[..],
+            &c,
+            &mut agg,
+            &signals,
+        )
+        .expect_err("corrupt");
         assert!(matches!(err, ScanError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("logs/E.2026-11-01-00.x.gz"));
-        let err = scan_cloudfront("plain.gz", &b"hello world, not gzip"[..], &c, &mut agg, &signals).expect_err("not gzip");
+        let err = scan_cloudfront(
+            "plain.gz",
+            &b"hello world, not gzip"[..],
+            &c,
+            &mut agg,
+            &signals,
+        )
+        .expect_err("not gzip");
         assert!(matches!(err, ScanError::Corrupt { .. }), "{err:?}");
     }
 }

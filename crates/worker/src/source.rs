@@ -27,7 +27,12 @@ pub fn cloudfront_file_hour(key: &str) -> Option<i64> {
 }
 
 /// The objects whose file hour lies in `[floor_hour(start), end + late_hours)`, in key order.
-pub fn select_cloudfront_objects(objects: Vec<ObjectMeta>, start_ms: i64, end_ms: i64, late_hours: u32) -> Vec<ObjectMeta> {
+pub fn select_cloudfront_objects(
+    objects: Vec<ObjectMeta>,
+    start_ms: i64,
+    end_ms: i64,
+    late_hours: u32,
+) -> Vec<ObjectMeta> {
     let first = start_ms - start_ms.rem_euclid(HOUR_MS);
     let last = end_ms + i64::from(late_hours) * HOUR_MS;
     let mut picked: Vec<ObjectMeta> = objects
@@ -43,7 +48,10 @@ mod tests {
     use super::*;
 
     fn meta(key: &str) -> ObjectMeta {
-        ObjectMeta { key: key.to_string(), size: 1 }
+        ObjectMeta {
+            key: key.to_string(),
+            size: 1,
+        }
     }
 
     fn hour(d: u32, h: u32) -> i64 {
@@ -52,8 +60,14 @@ mod tests {
 
     #[test]
     fn reads_the_hour_from_the_name() {
-        assert_eq!(cloudfront_file_hour("logs/E2ABC.2026-11-01-05.a1b2c3d4.gz"), Some(hour(1, 5)));
-        assert_eq!(cloudfront_file_hour("E2ABC.2026-11-01-23.x.gz"), Some(hour(1, 23)));
+        assert_eq!(
+            cloudfront_file_hour("logs/E2ABC.2026-11-01-05.a1b2c3d4.gz"),
+            Some(hour(1, 5))
+        );
+        assert_eq!(
+            cloudfront_file_hour("E2ABC.2026-11-01-23.x.gz"),
+            Some(hour(1, 23))
+        );
         assert_eq!(cloudfront_file_hour("logs/E2ABC.2026-11-01-24.a.gz"), None);
         assert_eq!(cloudfront_file_hour("logs/readme.txt"), None);
         assert_eq!(cloudfront_file_hour("logs/E2ABC.2026-11-01.a.gz"), None);
@@ -74,6 +88,14 @@ mod tests {
         // [10:30, 12:00) with 2 late hours: files of hours 10, 11, 12, 13
         let picked = select_cloudfront_objects(objects, hour(1, 10) + 1_800_000, hour(1, 12), 2);
         let keys: Vec<_> = picked.iter().map(|o| o.key.as_str()).collect();
-        assert_eq!(keys, ["p/E.2026-11-01-10.a.gz", "p/E.2026-11-01-11.b.gz", "p/E.2026-11-01-12.a.gz", "p/E.2026-11-01-13.a.gz"]);
+        assert_eq!(
+            keys,
+            [
+                "p/E.2026-11-01-10.a.gz",
+                "p/E.2026-11-01-11.b.gz",
+                "p/E.2026-11-01-12.a.gz",
+                "p/E.2026-11-01-13.a.gz"
+            ]
+        );
     }
 }

@@ -23,7 +23,9 @@ fn condition(extra: serde_json::Value) -> ExportCondition {
             b.insert(k.clone(), v.clone());
         }
     }
-    ExportRequest::from_json(&body).and_then(|r| r.validate()).expect("valid condition")
+    ExportRequest::from_json(&body)
+        .and_then(|r| r.validate())
+        .expect("valid condition")
 }
 
 fn rec(host: &str, ts: i64, bytes: u64, miss: bool) -> LogRecord<'static> {
@@ -69,26 +71,44 @@ fn every_interval_present_with_zeros() {
     assert_eq!(rows[0], "2026-11-01T00:00:00Z 0");
     assert_eq!(rows[1], "2026-11-01T00:05:00Z 150");
     assert_eq!(rows[11], "2026-11-01T00:55:00Z 1");
-    assert_eq!(ReportAggregate::columns(&c), vec![Column::Time, Column::Flux]);
-    assert_eq!(agg.totals(), Counters { flux: 151, req_num: 3, origin_flux: 50 });
+    assert_eq!(
+        ReportAggregate::columns(&c),
+        vec![Column::Time, Column::Flux]
+    );
+    assert_eq!(
+        agg.totals(),
+        Counters {
+            flux: 151,
+            req_num: 3,
+            origin_flux: 50
+        }
+    );
 }
 
 #[test]
 fn grouped_rows_ordered_by_time_then_domain_with_named_hosts_always_present() {
-    let c = condition(json!({"group_by": "domain", "stat_type": "req_num", "domain_name": "b.example.com,a.example.com,*.w.example.com"}));
+    let c = condition(
+        json!({"group_by": "domain", "stat_type": "req_num", "domain_name": "b.example.com,a.example.com,*.w.example.com"}),
+    );
     let mut agg = ReportAggregate::new(&c);
     agg.add(&rec("x.w.example.com", at(1, 0, 1), 10, false));
     agg.add(&rec("b.example.com", at(1, 0, 2), 10, false));
     agg.add(&rec("b.example.com", at(1, 0, 3), 10, false));
     let rows = texts(agg.rows(&c));
     assert_eq!(agg.row_count(), 36);
-    assert_eq!(&rows[..4], &[
-        "2026-11-01T00:00:00Z a.example.com 0",
-        "2026-11-01T00:00:00Z b.example.com 2",
-        "2026-11-01T00:00:00Z x.w.example.com 1",
-        "2026-11-01T00:05:00Z a.example.com 0",
-    ]);
-    assert_eq!(ReportAggregate::columns(&c), vec![Column::Time, Column::Domain, Column::ReqNum]);
+    assert_eq!(
+        &rows[..4],
+        &[
+            "2026-11-01T00:00:00Z a.example.com 0",
+            "2026-11-01T00:00:00Z b.example.com 2",
+            "2026-11-01T00:00:00Z x.w.example.com 1",
+            "2026-11-01T00:05:00Z a.example.com 0",
+        ]
+    );
+    assert_eq!(
+        ReportAggregate::columns(&c),
+        vec![Column::Time, Column::Domain, Column::ReqNum]
+    );
 }
 
 #[test]
@@ -104,7 +124,14 @@ fn records_outside_the_range_are_ignored() {
 fn merge_equals_single_pass() {
     let c = condition(json!({"group_by": "domain", "domain_name": "all"}));
     let records: Vec<_> = (0..200)
-        .map(|i| rec(["a.example.com", "b.example.com", "c.example.com"][i % 3], at(1, 0, 0) + (i as i64) * 17_000, i as u64, i % 4 == 0))
+        .map(|i| {
+            rec(
+                ["a.example.com", "b.example.com", "c.example.com"][i % 3],
+                at(1, 0, 0) + (i as i64) * 17_000,
+                i as u64,
+                i % 4 == 0,
+            )
+        })
         .collect();
     let mut whole = ReportAggregate::new(&c);
     records.iter().for_each(|r| whole.add(r));
@@ -115,18 +142,31 @@ fn merge_equals_single_pass() {
     right.merge(&left).expect("same shape");
     assert_eq!(texts(right.rows(&c)), texts(whole.rows(&c)));
     let other = condition(json!({"interval": 3600}));
-    assert_eq!(right.merge(&ReportAggregate::new(&other)), Err(ShapeMismatch));
+    assert_eq!(
+        right.merge(&ReportAggregate::new(&other)),
+        Err(ShapeMismatch)
+    );
 }
 
 #[test]
 fn monthly_buckets_with_offset() {
-    let c = condition(json!({"interval": null, "granularity": "monthly+8", "start_time": at(1, 0, 0), "end_time": at(30, 18, 0)}));
+    let c = condition(
+        json!({"interval": null, "granularity": "monthly+8", "start_time": at(1, 0, 0), "end_time": at(30, 18, 0)}),
+    );
     let mut agg = ReportAggregate::new(&c);
     // 2026-11-30T17:00Z is already December in UTC+8
-    agg.add(&rec("a.example.com", ms_from_civil(2026, 11, 30, 17, 0, 0).expect("date"), 5, false));
+    agg.add(&rec(
+        "a.example.com",
+        ms_from_civil(2026, 11, 30, 17, 0, 0).expect("date"),
+        5,
+        false,
+    ));
     agg.add(&rec("a.example.com", at(5, 0, 0), 7, false));
     let rows = texts(agg.rows(&c));
-    assert_eq!(rows, vec!["2026-11-01T00:00:00+08:00 7", "2026-12-01T00:00:00+08:00 5"]);
+    assert_eq!(
+        rows,
+        vec!["2026-11-01T00:00:00+08:00 7", "2026-12-01T00:00:00+08:00 5"]
+    );
 }
 
 #[test]

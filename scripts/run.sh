@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The run command: starts Redis and the S3-compatible server when they are not running, writes a
+# day of demo CloudFront logs (yesterday, UTC) for the `demo` tenant, then runs statport (API and
+# workers in one process) on 127.0.0.1:8080. Ctrl-C stops it gracefully.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/start-redis.sh
+scripts/start-s3.sh
+cargo build --release -p statport
+./target/release/statport gen-logs --tenant demo --hours 24 --lines-per-hour "${DEMO_LINES_PER_HOUR:-2000}"
+exec ./target/release/statport serve "$@"
