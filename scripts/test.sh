@@ -8,4 +8,4 @@ scripts/start-redis.sh
 scripts/start-s3.sh
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/}"
 export S3_ENDPOINT="${S3_ENDPOINT:-http://127.0.0.1:${S3_PORT:-9000}}"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -599,7 +599,9 @@ impl ExportRequest {
             Some(u)
                 if (u.starts_with("http://") || u.starts_with("https://")) && u.len() <= 2048 =>
             {
-                Some(u.to_string())
+                return Err(ApiError::invalid(format!(
+                    "'callback_url' ('{u}') is not available yet: poll the task instead"
+                )));
             }
             Some(_) => {
                 return Err(ApiError::invalid(

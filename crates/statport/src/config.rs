@@ -299,10 +299,12 @@ mod tests {
             .expect("defaults deserialize");
         s.check().expect("defaults are valid");
         assert!(s.tenants.contains_key("demo"));
-        assert!(
-            !format!("{:?}", s.s3).contains(&s.s3.secret_access_key)
-                || s.s3.secret_access_key.is_empty()
-        );
+        let mut s3 = s.s3.clone();
+        s3.secret_access_key = "very-secret-value".into();
+        assert!(!format!("{s3:?}").contains("very-secret-value"));
+        let mut links = s.links.clone();
+        links.secret = "another-secret".into();
+        assert!(!format!("{links:?}").contains("another-secret"));
     }
 
     fn load_with(extra: &str) -> anyhow::Result<Settings> {

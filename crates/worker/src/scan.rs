@@ -186,7 +186,7 @@ mod tests {
     }
 
     fn condition() -> ExportCondition {
-        let body = json!({"domain_name": "a.example.com", "start_time": 1_761_955_200_000i64, "end_time": 1_761_958_800_000i64, "interval": 3600, "scheme": "https"});
+        let body = json!({"domain_name": "a.example.com", "start_time": statport_core::time::ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date"), "end_time": statport_core::time::ms_from_civil(2026, 11, 1, 1, 0, 0).expect("date"), "interval": 3600, "scheme": "https"});
         ExportRequest::from_json(&body)
             .and_then(|r| r.validate())
             .expect("valid")
