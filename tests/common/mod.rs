@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use statport::config::{Settings, TenantConfig};
 use statport::genlogs::{GenSpec, GeneratedRecord, Generator};
-use statport::services::{object_store, Services};
-use statport::shutdown::{self, Trigger};
+use statport::services::object_store;
 use statport_worker::LogFormat;
 
 /// A running statport and a client for it.
@@ -28,8 +27,7 @@ pub struct Harness {
     pub log_bucket: String,
     /// The settings it runs with.
     pub settings: Settings,
-    trigger: Trigger,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: statport::launch::Running,
 }
 
 fn unique(prefix: &str) -> String {
@@ -80,32 +78,18 @@ impl Harness {
                 },
             ),
         ]);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local addr");
-        settings.api.listen = addr.to_string();
-        settings.api.public_url = format!("http://{addr}");
-        settings.check().expect("test settings are valid");
-        let services = Services::connect(settings.clone())
+        let running = statport::launch::launch(settings.clone())
             .await
             .expect("Redis and the S3 server must be running (scripts/test.sh starts them)");
-        let (trigger, stop) = shutdown::channel();
-        let api = {
-            let services = services.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move { services.run_api(listener, stop.wait()).await })
-        };
-        let workers = tokio::spawn(async move { services.run_workers(stop.wait()).await });
+        let settings = running.services.settings.clone();
         Harness {
-            base: format!("http://{addr}"),
+            base: running.base_url.clone(),
             http: reqwest::Client::new(),
             key,
             other_key,
             log_bucket,
             settings,
-            trigger,
-            tasks: vec![api, workers],
+            running,
         }
     }
 
@@ -211,9 +195,6 @@ impl Harness {
 
     /// Stops API and workers and waits for them.
     pub async fn stop(self) {
-        self.trigger.fire();
-        for task in self.tasks {
-            task.await.expect("task joins").expect("clean shutdown");
-        }
+        self.running.stop().await.expect("clean shutdown");
     }
 }

@@ -6,9 +6,19 @@
 //! standard AWS layout of its own field count ([`FIELDS_26`] or [`FIELDS_33`]); any other count
 //! is a [`BadLine::WrongFieldCount`].
 //!
-//! Only the columns a [`LogRecord`] needs are looked at. Text is URL-decoded once (a `%2520` in a
-//! user agent becomes `%20`), and borrowed from the line unless a `%` forces decoding; `-` means
-//! empty. Lines that do not parse are returned as [`ParsedLine::Bad`] and counted, never fatal.
+//! Only the columns a [`LogRecord`] needs are looked at, and only those are checked for UTF-8.
+//! Text is URL-decoded once (a `%2520` in a user agent becomes `%20`; `+` stays `+`), and borrowed
+//! from the line unless a `%` forces decoding. `-` means empty: `None` for query, referer and user
+//! agent, `""` for path, client ip, edge and method, 0 for `sc-status` (as is `000`) and for
+//! `sc-bytes`. The domain is `x-host-header`, else `cs(Host)`, ASCII-lowercased; `cs-protocol`
+//! `ws` counts as http and `wss` as https. Lines that do not parse are returned as
+//! [`ParsedLine::Bad`] and counted, never fatal; a `#Fields` line that lacks `date`, `time`,
+//! `sc-bytes`, `cs-protocol` or both host columns makes every line under it bad.
+//!
+//! Speed: one pass over the line finds the tabs eight bytes at a time, then only the needed fields
+//! are sliced; nothing is allocated unless a field holds a `%` (in practice the user agent, whose
+//! spaces are logged as `%20`). About 2 million realistic lines per second per core in release
+//! builds (`cloudfront::tests::speed`).
 
 use std::borrow::Cow;
 use std::str;

@@ -66,6 +66,8 @@ pub struct QueueConfig {
     pub heartbeat_secs: u64,
     /// Missed beats before a worker's jobs are re-queued.
     pub missed_heartbeats: usize,
+    /// How often an idle worker looks for new jobs, ms.
+    pub poll_interval_ms: u64,
     /// Jobs run at once per worker process.
     pub concurrency: usize,
     /// Longest run of one job, seconds.

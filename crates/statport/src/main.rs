@@ -42,6 +42,18 @@ enum Command {
     },
     /// Write realistic CloudFront log files to S3 (the tenant's log source) or a folder.
     GenLogs(GenLogsArgs),
+    /// End-to-end benchmark: a day of generated logs through the real service, numbers checked.
+    Bench {
+        /// Lines per hourly file (24 files; the default makes about a million lines).
+        #[arg(long, default_value_t = 41_667)]
+        lines_per_hour: u64,
+        /// Distinct domains.
+        #[arg(long, default_value_t = 20)]
+        hosts: u32,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Print the SHA-256 hex of an API key, for tenants.<id>.api_key_hashes.
     HashKey {
         /// The key.
@@ -132,6 +144,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::GenLogs(args) => gen_logs(&settings, args).await,
+        Command::Bench { lines_per_hour, hosts, seed } => {
+            statport::bench::run(settings, statport::bench::BenchOptions { lines_per_hour, hosts, seed }).await
+        }
         Command::HashKey { .. } => Ok(()),
     }
 }

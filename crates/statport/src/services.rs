@@ -57,6 +57,7 @@ pub fn queue_settings(settings: &Settings) -> QueueSettings {
         name: q.name.clone(),
         heartbeat: Duration::from_secs(q.heartbeat_secs),
         missed_heartbeats: q.missed_heartbeats,
+        poll_interval: Duration::from_millis(q.poll_interval_ms.max(10)),
         concurrency: q.concurrency,
         job_timeout: Duration::from_secs(q.job_timeout_secs),
         shutdown_timeout: Duration::from_secs(q.shutdown_timeout_secs),

@@ -26,6 +26,8 @@ pub struct QueueSettings {
     pub heartbeat: Duration,
     /// Beats a worker may miss before its in-flight jobs are given to others.
     pub missed_heartbeats: usize,
+    /// How often an idle worker looks for new jobs.
+    pub poll_interval: Duration,
     /// Jobs one process runs at the same time.
     pub concurrency: usize,
     /// Longest a job may run before it is abandoned (and retried).
@@ -85,15 +87,16 @@ pub async fn run_workers(
     info!(worker = %name, queue = %settings.name, concurrency = settings.concurrency, "export workers starting");
     let concurrency = settings.concurrency.max(1);
     let timeout = settings.job_timeout;
+    let poll_interval = settings.poll_interval;
     Monitor::new()
         .register(move |restarts| {
             WorkerBuilder::new(format!("{name}-{restarts}"))
-                .backend(storage.clone())
+                .backend(storage.clone().poll_with_interval(poll_interval))
                 .data(Arc::clone(&ctx))
                 .enable_tracing()
                 .catch_panic()
-                .timeout(timeout)
                 .concurrency(concurrency)
+                .timeout(timeout)
                 .build(handle)
         })
         .should_restart(|worker, error| {

@@ -1,0 +1,54 @@
+//! Starts a whole statport (API and workers) inside the current process on a given listener:
+//! used by the end-to-end tests and the benchmark, through the same [`Services`] as `serve`.
+
+use std::net::SocketAddr;
+
+use crate::config::Settings;
+use crate::services::Services;
+use crate::shutdown::{self, Trigger};
+
+/// A statport running in this process.
+#[derive(Debug)]
+pub struct Running {
+    /// `http://<addr>`.
+    pub base_url: String,
+    /// The address the API listens on.
+    pub addr: SocketAddr,
+    /// The connected services (stores, queue).
+    pub services: Services,
+    trigger: Trigger,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Binds `127.0.0.1:0`, points `api.listen` / `api.public_url` at it, connects and starts the
+/// API and the workers.
+pub async fn launch(mut settings: Settings) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    settings.api.listen = addr.to_string();
+    settings.api.public_url = format!("http://{addr}");
+    settings.check()?;
+    let services = Services::connect(settings).await?;
+    let (trigger, stop) = shutdown::channel();
+    let api = {
+        let services = services.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { services.run_api(listener, stop.wait()).await })
+    };
+    let workers = {
+        let services = services.clone();
+        tokio::spawn(async move { services.run_workers(stop.wait()).await })
+    };
+    Ok(Running { base_url: format!("http://{addr}"), addr, services, trigger, tasks: vec![api, workers] })
+}
+
+impl Running {
+    /// Stops the API and the workers gracefully and waits for both.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.trigger.fire();
+        for task in self.tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}
