@@ -98,3 +98,6 @@ async fn not_found() -> error::Failure {
         "there is no such endpoint; see /openapi.json",
     ))
 }
+
+#[cfg(test)]
+mod tests;

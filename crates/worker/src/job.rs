@@ -432,3 +432,6 @@ pub fn write_file(
     }
     writer.finish()
 }
+
+#[cfg(test)]
+mod tests;

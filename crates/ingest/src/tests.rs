@@ -1,0 +1,164 @@
+//! The router without a socket (`tower::ServiceExt::oneshot`), over the in-process stores and a
+//! manual clock: auth, the error body, creation and the expiry of download links.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{json, Value};
+use statport_core::clock::ManualClock;
+use statport_core::task::{ExportJob, TaskStatus};
+use statport_core::time::HOUR_MS;
+use statport_core::ExportRequest;
+use statport_status::{hash_api_key, MemoryTaskStore};
+use statport_storage::LocalStore;
+use tower::ServiceExt;
+
+use super::*;
+use crate::queue::QueueError;
+
+#[derive(Debug, Default)]
+struct RecordingQueue(Mutex<Vec<ExportJob>>);
+
+#[async_trait]
+impl JobQueue for RecordingQueue {
+    async fn push(&self, job: ExportJob) -> Result<(), QueueError> {
+        self.0.lock().map_err(|e| QueueError(e.to_string()))?.push(job);
+        Ok(())
+    }
+}
+
+struct Fixture {
+    state: AppState,
+    queue: Arc<RecordingQueue>,
+    clock: Arc<ManualClock>,
+    root: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+const NOW: i64 = 1_795_000_000_000;
+
+async fn fixture() -> Fixture {
+    let root = std::env::temp_dir().join(format!("statport-ingest-{}", uuid::Uuid::new_v4().simple()));
+    let objects = Arc::new(LocalStore::new(&root));
+    objects.ensure_bucket("results").await.expect("bucket");
+    let queue = Arc::new(RecordingQueue::default());
+    let clock = Arc::new(ManualClock::new(NOW));
+    let keys = KeyRing::new(vec![("t1".into(), hash_api_key("k1")), ("t2".into(), hash_api_key("k2"))]).expect("keys");
+    let state = AppState {
+        tasks: Arc::new(MemoryTaskStore::new()),
+        objects,
+        queue: queue.clone(),
+        keys: Arc::new(keys),
+        links: Arc::new(LinkSigner::new(b"secret".to_vec(), 60)),
+        clock: clock.clone(),
+        results_bucket: "results".into(),
+        public_url: "http://api.test".into(),
+        metrics: Arc::new(Metrics::default()),
+    };
+    Fixture { state, queue, clock, root }
+}
+
+async fn call(state: &AppState, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Vec<u8>) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
+    let response = app(state.clone()).oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    (status, bytes.to_vec())
+}
+
+fn as_json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or(Value::Null)
+}
+
+fn valid_body() -> Value {
+    json!({"domain_name": "www.example.com", "start_time": NOW - 24 * HOUR_MS, "end_time": NOW, "interval": 3600})
+}
+
+#[tokio::test]
+async fn create_records_and_queues_the_task() {
+    let f = fixture().await;
+    let (status, body) = call(&f.state, "POST", "/v1/cdn/statistics/export-tasks", Some("k1"), Some(valid_body())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let task = as_json(&body);
+    assert_eq!(task["status"], "waiting");
+    assert_eq!(task["create_time"], NOW);
+    assert!(task["task_name"].as_str().is_some_and(|n| n.starts_with("reports_detail-")));
+    assert!(task.get("download_link").is_none());
+    let id = task["task_id"].as_str().expect("id").to_string();
+    let queued = f.queue.0.lock().expect("lock").clone();
+    assert_eq!(queued, vec![ExportJob { tenant_id: "t1".into(), task_id: id.clone() }]);
+    let (status, _) = call(&f.state, "GET", &format!("/v1/cdn/statistics/export-tasks/{id}"), Some("k2"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's task answers 404");
+}
+
+#[tokio::test]
+async fn errors_share_one_body() {
+    let f = fixture().await;
+    let (status, body) = call(&f.state, "GET", "/v1/cdn/statistics/export-tasks", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(as_json(&body)["error"]["error_code"], "StatPort.Unauthorized");
+    let mut bad = valid_body();
+    bad["interval"] = json!(7);
+    let (status, body) = call(&f.state, "POST", "/v1/cdn/statistics/export-tasks", Some("k1"), Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error = &as_json(&body)["error"];
+    assert_eq!(error["error_code"], "InvalidParameter");
+    assert!(error["error_msg"].as_str().is_some_and(|m| m.contains("interval")));
+    let (status, body) = call(&f.state, "GET", "/nope", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(as_json(&body)["error"]["error_code"], "StatPort.NotFound");
+    assert!(f.queue.0.lock().expect("lock").is_empty(), "nothing queued for refused requests");
+}
+
+#[tokio::test]
+async fn download_links_expire() {
+    let f = fixture().await;
+    let condition = ExportRequest::from_json(&valid_body()).and_then(|r| r.validate()).expect("valid");
+    f.state.objects.put_bytes("results", "exports/t1/done.csv", "time,flux\r\n".into(), "text/csv").await.expect("put");
+    let record = TaskRecord {
+        task_id: "done".into(),
+        tenant_id: "t1".into(),
+        task_name: "my export".into(),
+        status: TaskStatus::Success,
+        progress: 100,
+        export_count: 0,
+        skipped_lines: 0,
+        read_lines: 0,
+        file_size: Some(11),
+        file_key: Some("exports/t1/done.csv".into()),
+        create_time: NOW,
+        update_time: NOW,
+        end_time: Some(NOW),
+        error: None,
+        attempts: 1,
+        run_id: Some("r".into()),
+        condition,
+    };
+    f.state.tasks.create(&record).await.expect("create");
+    let (_, body) = call(&f.state, "GET", "/v1/cdn/statistics/export-tasks/done", Some("k1"), None).await;
+    let link = as_json(&body)["download_link"].as_str().expect("link").to_string();
+    let path = link.strip_prefix("http://api.test").expect("absolute link on the public URL");
+    let (status, file) = call(&f.state, "GET", path, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(file, b"time,flux\r\n");
+    f.clock.advance(61_000);
+    let (status, body) = call(&f.state, "GET", path, None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(as_json(&body)["error"]["error_msg"].as_str().is_some_and(|m| m.contains("expired")));
+    // a fresh read of the task signs a fresh link
+    let (_, body) = call(&f.state, "GET", "/v1/cdn/statistics/export-tasks/done", Some("k1"), None).await;
+    let fresh = as_json(&body)["download_link"].as_str().expect("link").to_string();
+    let (status, _) = call(&f.state, "GET", fresh.strip_prefix("http://api.test").expect("prefix"), None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
