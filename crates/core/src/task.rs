@@ -88,6 +88,29 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// A new task as the API records it: `waiting`, nothing read, created and updated at `now_ms`.
+    pub fn waiting(task_id: String, tenant_id: String, task_name: String, condition: ExportCondition, now_ms: i64) -> Self {
+        TaskRecord {
+            task_id,
+            tenant_id,
+            task_name,
+            status: TaskStatus::Waiting,
+            progress: 0,
+            export_count: 0,
+            skipped_lines: 0,
+            read_lines: 0,
+            file_size: None,
+            file_key: None,
+            create_time: now_ms,
+            update_time: now_ms,
+            end_time: None,
+            error: None,
+            attempts: 0,
+            run_id: None,
+            condition,
+        }
+    }
+
     /// The action, for display and routing.
     pub fn action(&self) -> Action {
         self.condition.action

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
-use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
+use statport_core::task::{ExportJob, TaskRecord};
 use statport_core::time::format_rfc3339;
 use statport_core::{ApiError, ErrorCode, ExportRequest};
 use statport_status::ListQuery;
@@ -52,25 +52,7 @@ pub async fn create(
             format!("{}-{stamp}", condition.action.as_str())
         }
     };
-    let record = TaskRecord {
-        task_id: task_id.clone(),
-        tenant_id: tenant.clone(),
-        task_name,
-        status: TaskStatus::Waiting,
-        progress: 0,
-        export_count: 0,
-        skipped_lines: 0,
-        read_lines: 0,
-        file_size: None,
-        file_key: None,
-        create_time: now,
-        update_time: now,
-        end_time: None,
-        error: None,
-        attempts: 0,
-        run_id: None,
-        condition,
-    };
+    let record = TaskRecord::waiting(task_id.clone(), tenant.clone(), task_name, condition, now);
     state.tasks.create(&record).await?;
     let job = ExportJob {
         tenant_id: tenant.clone(),

@@ -126,25 +126,14 @@ async fn download_links_expire() {
     let f = fixture().await;
     let condition = ExportRequest::from_json(&valid_body()).and_then(|r| r.validate()).expect("valid");
     f.state.objects.put_bytes("results", "exports/t1/done.csv", "time,flux\r\n".into(), "text/csv").await.expect("put");
-    let record = TaskRecord {
-        task_id: "done".into(),
-        tenant_id: "t1".into(),
-        task_name: "my export".into(),
-        status: TaskStatus::Success,
-        progress: 100,
-        export_count: 0,
-        skipped_lines: 0,
-        read_lines: 0,
-        file_size: Some(11),
-        file_key: Some("exports/t1/done.csv".into()),
-        create_time: NOW,
-        update_time: NOW,
-        end_time: Some(NOW),
-        error: None,
-        attempts: 1,
-        run_id: Some("r".into()),
-        condition,
-    };
+    let mut record = TaskRecord::waiting("done".into(), "t1".into(), "my export".into(), condition, NOW);
+    record.status = TaskStatus::Success;
+    record.progress = 100;
+    record.file_size = Some(11);
+    record.file_key = Some("exports/t1/done.csv".into());
+    record.end_time = Some(NOW);
+    record.attempts = 1;
+    record.run_id = Some("r".into());
     f.state.tasks.create(&record).await.expect("create");
     let (_, body) = call(&f.state, "GET", "/v1/cdn/statistics/export-tasks/done", Some("k1"), None).await;
     let link = as_json(&body)["download_link"].as_str().expect("link").to_string();

@@ -3,7 +3,7 @@
 pub mod suite;
 
 use serde_json::json;
-use statport_core::task::{TaskRecord, TaskStatus};
+use statport_core::task::TaskRecord;
 use statport_core::ExportRequest;
 use statport_status::RedisTaskStore;
 
@@ -58,23 +58,7 @@ pub fn record(
     .expect("request parses")
     .validate()
     .expect("request is valid");
-    TaskRecord {
-        task_id: task_id.to_owned(),
-        tenant_id: tenant.to_owned(),
-        task_name: name.to_owned(),
-        status: TaskStatus::Waiting,
-        progress: 0,
-        export_count: 0,
-        skipped_lines: 0,
-        read_lines: 0,
-        file_size: None,
-        file_key: None,
-        create_time: create_ms,
-        update_time: update_ms,
-        end_time: None,
-        error: None,
-        attempts: 0,
-        run_id: None,
-        condition,
-    }
+    let mut record = TaskRecord::waiting(task_id.to_owned(), tenant.to_owned(), name.to_owned(), condition, create_ms);
+    record.update_time = update_ms;
+    record
 }

@@ -75,25 +75,8 @@ async fn task(f: &Fixture, id: &str, format: &str, attempts: u32) -> TaskRecord 
     let body = json!({"domain_name": "a.example.com", "start_time": ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date"),
                       "end_time": ms_from_civil(2026, 11, 1, 2, 0, 0).expect("date"), "interval": 3600, "export_format": format, "language": "en"});
     let condition = ExportRequest::from_json(&body).and_then(|r| r.validate()).expect("valid");
-    let record = TaskRecord {
-        task_id: id.into(),
-        tenant_id: "t1".into(),
-        task_name: id.into(),
-        status: TaskStatus::Waiting,
-        progress: 0,
-        export_count: 0,
-        skipped_lines: 0,
-        read_lines: 0,
-        file_size: None,
-        file_key: None,
-        create_time: 0,
-        update_time: 0,
-        end_time: None,
-        error: None,
-        attempts,
-        run_id: None,
-        condition,
-    };
+    let mut record = TaskRecord::waiting(id.into(), "t1".into(), id.into(), condition, 0);
+    record.attempts = attempts;
     f.store.create(&record).await.expect("create");
     record
 }
