@@ -37,11 +37,11 @@ fn rec(host: &str, ts: i64, bytes: u64, miss: bool) -> LogRecord<'static> {
         client_ip: "192.0.2.1",
         edge_location: "SFO5-C1",
         method: "GET",
-        path: Cow::Borrowed("/"),
-        query: None,
+        raw_path: "/",
+        raw_query: None,
         status: 200,
-        referer: None,
-        user_agent: None,
+        raw_referer: None,
+        raw_user_agent: None,
         origin_fetch: miss,
     }
 }

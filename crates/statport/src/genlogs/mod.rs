@@ -34,6 +34,7 @@ mod vocab;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -125,11 +126,11 @@ impl From<&LogRecord<'_>> for GeneratedRecord {
             client_ip: r.client_ip.to_string(),
             edge_location: r.edge_location.to_string(),
             method: r.method.to_string(),
-            path: r.path.to_string(),
-            query: r.query.as_deref().map(str::to_string),
+            path: r.path().into_owned(),
+            query: r.query().map(Cow::into_owned),
             status: r.status,
-            referer: r.referer.as_deref().map(str::to_string),
-            user_agent: r.user_agent.as_deref().unwrap_or_default().to_string(),
+            referer: r.referer().map(Cow::into_owned),
+            user_agent: r.user_agent().map(Cow::into_owned).unwrap_or_default(),
         }
     }
 }
