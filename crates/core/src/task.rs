@@ -89,7 +89,13 @@ pub struct TaskRecord {
 
 impl TaskRecord {
     /// A new task as the API records it: `waiting`, nothing read, created and updated at `now_ms`.
-    pub fn waiting(task_id: String, tenant_id: String, task_name: String, condition: ExportCondition, now_ms: i64) -> Self {
+    pub fn waiting(
+        task_id: String,
+        tenant_id: String,
+        task_name: String,
+        condition: ExportCondition,
+        now_ms: i64,
+    ) -> Self {
         TaskRecord {
             task_id,
             tenant_id,

@@ -24,7 +24,10 @@ struct RecordingQueue(Mutex<Vec<ExportJob>>);
 #[async_trait]
 impl JobQueue for RecordingQueue {
     async fn push(&self, job: ExportJob) -> Result<(), QueueError> {
-        self.0.lock().map_err(|e| QueueError(e.to_string()))?.push(job);
+        self.0
+            .lock()
+            .map_err(|e| QueueError(e.to_string()))?
+            .push(job);
         Ok(())
     }
 }
@@ -45,12 +48,17 @@ impl Drop for Fixture {
 const NOW: i64 = 1_795_000_000_000;
 
 async fn fixture() -> Fixture {
-    let root = std::env::temp_dir().join(format!("statport-ingest-{}", uuid::Uuid::new_v4().simple()));
+    let root =
+        std::env::temp_dir().join(format!("statport-ingest-{}", uuid::Uuid::new_v4().simple()));
     let objects = Arc::new(LocalStore::new(&root));
     objects.ensure_bucket("results").await.expect("bucket");
     let queue = Arc::new(RecordingQueue::default());
     let clock = Arc::new(ManualClock::new(NOW));
-    let keys = KeyRing::new(vec![("t1".into(), hash_api_key("k1")), ("t2".into(), hash_api_key("k2"))]).expect("keys");
+    let keys = KeyRing::new(vec![
+        ("t1".into(), hash_api_key("k1")),
+        ("t2".into(), hash_api_key("k2")),
+    ])
+    .expect("keys");
     let state = AppState {
         tasks: Arc::new(MemoryTaskStore::new()),
         objects,
@@ -62,18 +70,36 @@ async fn fixture() -> Fixture {
         public_url: "http://api.test".into(),
         metrics: Arc::new(Metrics::default()),
     };
-    Fixture { state, queue, clock, root }
+    Fixture {
+        state,
+        queue,
+        clock,
+        root,
+    }
 }
 
-async fn call(state: &AppState, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Vec<u8>) {
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Vec<u8>) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
     }
-    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
-    let response = app(state.clone()).oneshot(request).await.expect("infallible");
+    let request = request
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .expect("request");
+    let response = app(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
     (status, bytes.to_vec())
 }
 
@@ -88,45 +114,110 @@ fn valid_body() -> Value {
 #[tokio::test]
 async fn create_records_and_queues_the_task() {
     let f = fixture().await;
-    let (status, body) = call(&f.state, "POST", "/v1/cdn/statistics/export-tasks", Some("k1"), Some(valid_body())).await;
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/v1/cdn/statistics/export-tasks",
+        Some("k1"),
+        Some(valid_body()),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let task = as_json(&body);
     assert_eq!(task["status"], "waiting");
     assert_eq!(task["create_time"], NOW);
-    assert!(task["task_name"].as_str().is_some_and(|n| n.starts_with("reports_detail-")));
+    assert!(task["task_name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("reports_detail-")));
     assert!(task.get("download_link").is_none());
     let id = task["task_id"].as_str().expect("id").to_string();
     let queued = f.queue.0.lock().expect("lock").clone();
-    assert_eq!(queued, vec![ExportJob { tenant_id: "t1".into(), task_id: id.clone() }]);
-    let (status, _) = call(&f.state, "GET", &format!("/v1/cdn/statistics/export-tasks/{id}"), Some("k2"), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's task answers 404");
+    assert_eq!(
+        queued,
+        vec![ExportJob {
+            tenant_id: "t1".into(),
+            task_id: id.clone()
+        }]
+    );
+    let (status, _) = call(
+        &f.state,
+        "GET",
+        &format!("/v1/cdn/statistics/export-tasks/{id}"),
+        Some("k2"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another tenant's task answers 404"
+    );
 }
 
 #[tokio::test]
 async fn errors_share_one_body() {
     let f = fixture().await;
-    let (status, body) = call(&f.state, "GET", "/v1/cdn/statistics/export-tasks", None, None).await;
+    let (status, body) = call(
+        &f.state,
+        "GET",
+        "/v1/cdn/statistics/export-tasks",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(as_json(&body)["error"]["error_code"], "StatPort.Unauthorized");
+    assert_eq!(
+        as_json(&body)["error"]["error_code"],
+        "StatPort.Unauthorized"
+    );
     let mut bad = valid_body();
     bad["interval"] = json!(7);
-    let (status, body) = call(&f.state, "POST", "/v1/cdn/statistics/export-tasks", Some("k1"), Some(bad)).await;
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/v1/cdn/statistics/export-tasks",
+        Some("k1"),
+        Some(bad),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let error = &as_json(&body)["error"];
     assert_eq!(error["error_code"], "InvalidParameter");
-    assert!(error["error_msg"].as_str().is_some_and(|m| m.contains("interval")));
+    assert!(error["error_msg"]
+        .as_str()
+        .is_some_and(|m| m.contains("interval")));
     let (status, body) = call(&f.state, "GET", "/nope", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(as_json(&body)["error"]["error_code"], "StatPort.NotFound");
-    assert!(f.queue.0.lock().expect("lock").is_empty(), "nothing queued for refused requests");
+    assert!(
+        f.queue.0.lock().expect("lock").is_empty(),
+        "nothing queued for refused requests"
+    );
 }
 
 #[tokio::test]
 async fn download_links_expire() {
     let f = fixture().await;
-    let condition = ExportRequest::from_json(&valid_body()).and_then(|r| r.validate()).expect("valid");
-    f.state.objects.put_bytes("results", "exports/t1/done.csv", "time,flux\r\n".into(), "text/csv").await.expect("put");
-    let mut record = TaskRecord::waiting("done".into(), "t1".into(), "my export".into(), condition, NOW);
+    let condition = ExportRequest::from_json(&valid_body())
+        .and_then(|r| r.validate())
+        .expect("valid");
+    f.state
+        .objects
+        .put_bytes(
+            "results",
+            "exports/t1/done.csv",
+            "time,flux\r\n".into(),
+            "text/csv",
+        )
+        .await
+        .expect("put");
+    let mut record = TaskRecord::waiting(
+        "done".into(),
+        "t1".into(),
+        "my export".into(),
+        condition,
+        NOW,
+    );
     record.status = TaskStatus::Success;
     record.progress = 100;
     record.file_size = Some(11);
@@ -135,19 +226,50 @@ async fn download_links_expire() {
     record.attempts = 1;
     record.run_id = Some("r".into());
     f.state.tasks.create(&record).await.expect("create");
-    let (_, body) = call(&f.state, "GET", "/v1/cdn/statistics/export-tasks/done", Some("k1"), None).await;
-    let link = as_json(&body)["download_link"].as_str().expect("link").to_string();
-    let path = link.strip_prefix("http://api.test").expect("absolute link on the public URL");
+    let (_, body) = call(
+        &f.state,
+        "GET",
+        "/v1/cdn/statistics/export-tasks/done",
+        Some("k1"),
+        None,
+    )
+    .await;
+    let link = as_json(&body)["download_link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let path = link
+        .strip_prefix("http://api.test")
+        .expect("absolute link on the public URL");
     let (status, file) = call(&f.state, "GET", path, None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(file, b"time,flux\r\n");
     f.clock.advance(61_000);
     let (status, body) = call(&f.state, "GET", path, None, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(as_json(&body)["error"]["error_msg"].as_str().is_some_and(|m| m.contains("expired")));
+    assert!(as_json(&body)["error"]["error_msg"]
+        .as_str()
+        .is_some_and(|m| m.contains("expired")));
     // a fresh read of the task signs a fresh link
-    let (_, body) = call(&f.state, "GET", "/v1/cdn/statistics/export-tasks/done", Some("k1"), None).await;
-    let fresh = as_json(&body)["download_link"].as_str().expect("link").to_string();
-    let (status, _) = call(&f.state, "GET", fresh.strip_prefix("http://api.test").expect("prefix"), None, None).await;
+    let (_, body) = call(
+        &f.state,
+        "GET",
+        "/v1/cdn/statistics/export-tasks/done",
+        Some("k1"),
+        None,
+    )
+    .await;
+    let fresh = as_json(&body)["download_link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let (status, _) = call(
+        &f.state,
+        "GET",
+        fresh.strip_prefix("http://api.test").expect("prefix"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -79,12 +79,24 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     let mut generator = Generator::new(&spec);
     while let Some(file) = generator.next_file(&mut |r: &GeneratedRecord| {
         if r.timestamp_ms >= day && r.timestamp_ms < day + DAY_MS {
-            let e = expected.entry((r.timestamp_ms - r.timestamp_ms.rem_euclid(HOUR_MS), r.host.clone())).or_default();
+            let e = expected
+                .entry((
+                    r.timestamp_ms - r.timestamp_ms.rem_euclid(HOUR_MS),
+                    r.host.clone(),
+                ))
+                .or_default();
             e.0 += r.bytes;
             e.1 += 1;
         }
     }) {
-        store.put_bytes(&log_bucket, &format!("cf/{}", file.name), bytes::Bytes::from(file.gz), "application/gzip").await?;
+        store
+            .put_bytes(
+                &log_bucket,
+                &format!("cf/{}", file.name),
+                bytes::Bytes::from(file.gz),
+                "application/gzip",
+            )
+            .await?;
     }
     let stats = generator.stats();
     let total_lines = stats.records + stats.bad_lines;
@@ -101,7 +113,9 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     // 2. the hot loop alone: gunzip + parse + select + aggregate, one core, from memory (the
     //    files are made again, one at a time, from the same seed; only scanning is timed)
     let body = json!({"domain_name": "all", "start_time": day, "end_time": day + DAY_MS, "interval": 3600, "group_by": "domain"});
-    let condition = ExportRequest::from_json(&body).and_then(|r| r.validate()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let condition = ExportRequest::from_json(&body)
+        .and_then(|r| r.validate())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let signals = Arc::new(ScanSignals::default());
     let mut aggregate = ReportAggregate::new(&condition);
     let mut lines = 0;
@@ -109,11 +123,22 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     let mut generator = Generator::new(&spec);
     while let Some(file) = generator.next_file(&mut |_| {}) {
         let started = Instant::now();
-        lines += scan_cloudfront(&file.name, &file.gz[..], &condition, &mut aggregate, &signals)?.lines;
+        lines += scan_cloudfront(
+            &file.name,
+            &file.gz[..],
+            &condition,
+            &mut aggregate,
+            &signals,
+        )?
+        .lines;
         scan_time += started.elapsed();
     }
     let secs = scan_time.as_secs_f64();
-    println!("scan alone (1 core): {lines} lines in {secs:.2} s = {:.0} lines/s, {:.0} MB/s of raw log", lines as f64 / secs, stats.raw_bytes as f64 / 1e6 / secs);
+    println!(
+        "scan alone (1 core): {lines} lines in {secs:.2} s = {:.0} lines/s, {:.0} MB/s of raw log",
+        lines as f64 / secs,
+        stats.raw_bytes as f64 / 1e6 / secs
+    );
 
     // 3. the real service, one task per format
     let running = launch(settings).await?;
@@ -124,12 +149,27 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
         request["export_format"] = json!(format);
         request["language"] = json!("en");
         let started = Instant::now();
-        let response = http.post(&url).bearer_auth(&key).json(&request).send().await?;
-        ensure!(response.status().as_u16() == 201, "submit answered {}", response.status());
+        let response = http
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&request)
+            .send()
+            .await?;
+        ensure!(
+            response.status().as_u16() == 201,
+            "submit answered {}",
+            response.status()
+        );
         let task: Value = response.json().await?;
         let id = task["task_id"].as_str().context("task_id")?.to_string();
         let task = loop {
-            let task: Value = http.get(format!("{url}/{id}")).bearer_auth(&key).send().await?.json().await?;
+            let task: Value = http
+                .get(format!("{url}/{id}"))
+                .bearer_auth(&key)
+                .send()
+                .await?
+                .json()
+                .await?;
             match task["status"].as_str() {
                 Some("success") => break task,
                 Some("fail") => bail!("the {format} task failed: {task}"),
@@ -140,7 +180,12 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
         let link = task["download_link"].as_str().context("download_link")?;
         let file = http.get(link).send().await?.bytes().await?;
         let rows = check_file(format, &file, &expected)?;
-        ensure!(task["skipped_lines"] == stats.bad_lines, "skipped_lines {} != {}", task["skipped_lines"], stats.bad_lines);
+        ensure!(
+            task["skipped_lines"] == stats.bad_lines,
+            "skipped_lines {} != {}",
+            task["skipped_lines"],
+            stats.bad_lines
+        );
         println!(
             "{format}: success in {secs:.2} s = {:.0} lines/s end to end; {rows} rows, {} bytes, every number equal to the independent sum",
             task["read_lines"].as_u64().unwrap_or(0) as f64 / secs,
@@ -148,7 +193,10 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
         );
     }
     running.stop().await?;
-    println!("peak resident memory of this process (generator, service and checks): {}", peak_rss());
+    println!(
+        "peak resident memory of this process (generator, service and checks): {}",
+        peak_rss()
+    );
     Ok(())
 }
 
@@ -184,11 +232,19 @@ fn check_file(format: &str, file: &[u8], expected: &Expected) -> anyhow::Result<
         }
     }
     let domains: std::collections::BTreeSet<&String> = expected.keys().map(|(_, d)| d).collect();
-    ensure!(got.len() == 24 * domains.len(), "{} rows, expected {}", got.len(), 24 * domains.len());
+    ensure!(
+        got.len() == 24 * domains.len(),
+        "{} rows, expected {}",
+        got.len(),
+        24 * domains.len()
+    );
     for (time, domain, flux) in &got {
         let ts = parse_rfc3339(time).context("row time")?;
         let want = expected.get(&(ts, domain.clone())).map_or(0, |v| v.0);
-        ensure!(*flux == want, "{format}: flux of {domain} at {time} is {flux}, expected {want}");
+        ensure!(
+            *flux == want,
+            "{format}: flux of {domain} at {time} is {flux}, expected {want}"
+        );
         ensure!(format_rfc3339(ts, 0) == *time, "time format");
     }
     Ok(got.len())
@@ -198,7 +254,18 @@ fn check_file(format: &str, file: &[u8], expected: &Expected) -> anyhow::Result<
 pub fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        .map_or_else(|| "unknown".to_string(), |kb| format!("{:.1} MB", kb / 1000.0))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or_else(
+            || "unknown".to_string(),
+            |kb| format!("{:.1} MB", kb / 1000.0),
+        )
 }

@@ -39,7 +39,13 @@ pub async fn launch(mut settings: Settings) -> anyhow::Result<Running> {
         let services = services.clone();
         tokio::spawn(async move { services.run_workers(stop.wait()).await })
     };
-    Ok(Running { base_url: format!("http://{addr}"), addr, services, trigger, tasks: vec![api, workers] })
+    Ok(Running {
+        base_url: format!("http://{addr}"),
+        addr,
+        services,
+        trigger,
+        tasks: vec![api, workers],
+    })
 }
 
 impl Running {

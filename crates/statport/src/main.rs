@@ -144,8 +144,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::GenLogs(args) => gen_logs(&settings, args).await,
-        Command::Bench { lines_per_hour, hosts, seed } => {
-            statport::bench::run(settings, statport::bench::BenchOptions { lines_per_hour, hosts, seed }).await
+        Command::Bench {
+            lines_per_hour,
+            hosts,
+            seed,
+        } => {
+            statport::bench::run(
+                settings,
+                statport::bench::BenchOptions {
+                    lines_per_hour,
+                    hosts,
+                    seed,
+                },
+            )
+            .await
         }
         Command::HashKey { .. } => Ok(()),
     }

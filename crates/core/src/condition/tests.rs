@@ -261,7 +261,11 @@ fn enumerations() {
     );
     assert!(validate(with(base(), "country", json!("all"))).is_ok());
     assert_eq!(
-        code_of(with(base(), "callback_url", json!("https://hooks.example.com/x"))),
+        code_of(with(
+            base(),
+            "callback_url",
+            json!("https://hooks.example.com/x")
+        )),
         ErrorCode::InvalidParameter
     );
     assert_eq!(

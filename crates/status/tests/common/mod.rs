@@ -58,7 +58,13 @@ pub fn record(
     .expect("request parses")
     .validate()
     .expect("request is valid");
-    let mut record = TaskRecord::waiting(task_id.to_owned(), tenant.to_owned(), name.to_owned(), condition, create_ms);
+    let mut record = TaskRecord::waiting(
+        task_id.to_owned(),
+        tenant.to_owned(),
+        name.to_owned(),
+        condition,
+        create_ms,
+    );
     record.update_time = update_ms;
     record
 }
