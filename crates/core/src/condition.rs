@@ -157,8 +157,7 @@ impl ExportFormat {
 }
 
 /// One entry of `domain_name`: an exact host or a `*.` wildcard.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DomainPattern {
     /// Matches this host exactly.
     Exact(String),
@@ -169,9 +168,9 @@ pub enum DomainPattern {
     },
 }
 
-/// Which domains a task selects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Which domains a task selects. Stored and shown as the client wrote it in normal form:
+/// `all`, or the comma list, exact hosts first, each part sorted (`www.example.net,*.example.com`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainFilter {
     /// Every domain in the tenant's logs.
     All,
@@ -216,6 +215,21 @@ impl DomainFilter {
         Ok(DomainFilter::List(patterns.into_iter().collect()))
     }
 
+    /// The normal text form: `all` or the comma list.
+    pub fn to_text(&self) -> String {
+        match self {
+            DomainFilter::All => "all".to_string(),
+            DomainFilter::List(patterns) => patterns
+                .iter()
+                .map(|p| match p {
+                    DomainPattern::Exact(h) => h.clone(),
+                    DomainPattern::Wildcard { suffix } => format!("*.{suffix}"),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
     /// True when `host` (lowercase) is selected.
     pub fn matches(&self, host: &str) -> bool {
         match self {
@@ -243,6 +257,19 @@ impl DomainFilter {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Serialize for DomainFilter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
+    }
+}
+
+impl<'de> Deserialize<'de> for DomainFilter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        DomainFilter::parse(&text).map_err(|e| serde::de::Error::custom(e.message))
     }
 }
 
@@ -295,6 +322,7 @@ pub struct ExportCondition {
     /// The header language.
     pub language: Language,
     /// POSTed the final task object when the task ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
 }
 

@@ -93,10 +93,10 @@ pub async fn run_workers(
             WorkerBuilder::new(format!("{name}-{restarts}"))
                 .backend(storage.clone().poll_with_interval(poll_interval))
                 .data(Arc::clone(&ctx))
-                .enable_tracing()
-                .catch_panic()
                 .concurrency(concurrency)
                 .timeout(timeout)
+                .enable_tracing()
+                .catch_panic()
                 .build(handle)
         })
         .should_restart(|worker, error| {

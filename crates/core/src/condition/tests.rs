@@ -285,6 +285,23 @@ fn enumerations() {
 }
 
 #[test]
+fn domains_are_shown_as_written_in_normal_form() {
+    let c = validate(with(
+        base(),
+        "domain_name",
+        json!("WWW.example.com, *.img.example.com"),
+    ))
+    .expect("valid");
+    let shown = serde_json::to_value(&c).expect("serialize");
+    assert_eq!(shown["domains"], "www.example.com,*.img.example.com");
+    let all = validate(with(base(), "domain_name", json!("all"))).expect("valid");
+    assert_eq!(
+        serde_json::to_value(&all).expect("serialize")["domains"],
+        "all"
+    );
+}
+
+#[test]
 fn condition_round_trips_through_json() {
     let c = validate(with(base(), "granularity", json!("fiveminutes"))).expect("valid");
     let text = serde_json::to_string(&c).expect("serialize");
