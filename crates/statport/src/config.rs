@@ -245,6 +245,9 @@ impl Settings {
         {
             bail!("invalid configuration: queue.concurrency, queue.heartbeat_secs and queue.missed_heartbeats must be at least 1");
         }
+        if !(1..=20).contains(&self.worker.max_attempts) {
+            bail!("invalid configuration: worker.max_attempts must be from 1 to 20 (the queue itself gives up on a job after 25 tries)");
+        }
         for (id, t) in &self.tenants {
             if t.log_bucket.is_empty() {
                 bail!("invalid configuration: tenants.{id}.log_bucket must not be empty");

@@ -323,7 +323,7 @@ async fn scan_all(
     ctx: &ExportContext,
     record: &TaskRecord,
     run_id: &str,
-    source: &crate::job::LogSource,
+    source: &LogSource,
     objects: Vec<ObjectMeta>,
     total_bytes: u64,
 ) -> Result<(ReportAggregate, ScanStats), Stop> {
