@@ -267,32 +267,3 @@ async fn uploads_into_a_store() {
     assert_eq!(stats, run(&spec).2);
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
-
-/// `cargo test -p statport --release --lib genlogs::tests::speed -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn speed() {
-    let spec = spec(24, 1_000_000 / 24, 0);
-    let start = std::time::Instant::now();
-    let (files, _, stats) = run(&spec);
-    let generated = start.elapsed().as_secs_f64();
-    let start = std::time::Instant::now();
-    let mut parser = CloudFrontParser::new();
-    let mut bytes = 0u64;
-    for file in &files {
-        for l in gunzip(&file.gz).split(|b| *b == b'\n') {
-            if let ParsedLine::Record(r) = parser.parse_line(l) {
-                bytes += r.bytes;
-            }
-        }
-    }
-    let parsed = start.elapsed().as_secs_f64();
-    println!(
-        "{} lines, {:.1} MB raw, {:.1} MB gz: generated in {generated:.2}s, \
-         gunzip+parse in {parsed:.2}s ({:.2} M lines/s), {bytes} bytes served",
-        stats.records,
-        stats.raw_bytes as f64 / 1e6,
-        stats.gz_bytes as f64 / 1e6,
-        stats.records as f64 / parsed / 1e6,
-    );
-}

@@ -1,0 +1,400 @@
+//! Criterion benchmarks of the core hot paths: parsing CloudFront lines, selecting and
+//! aggregating the records, and merging partial aggregates.
+//!
+//! `cargo bench -p statport-core --bench hot_paths` (add a filter such as `parse` to run one
+//! group). The lines are made here by a small deterministic generator (the realistic one lives
+//! in the `statport` crate, which this crate cannot depend on): a day of requests over ~25
+//! domains, user agents, paths and referers URL-encoded as CloudFront logs them, IPv4 and IPv6
+//! clients, the odd uppercase or missing `x-host-header`.
+
+use std::borrow::Cow;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::{json, Value};
+use statport_core::aggregate::ReportAggregate;
+use statport_core::cloudfront::{CloudFrontParser, ParsedLine, FIELDS_26, FIELDS_33};
+use statport_core::log::Scheme;
+use statport_core::time::{ms_from_civil, DAY_MS, HOUR_MS, MINUTE_MS};
+use statport_core::{ExportCondition, ExportRequest, LogRecord};
+
+/// Lines per benchmark input.
+const LINES: usize = 4_000;
+
+/// SplitMix64: a tiny deterministic PRNG, so every run benchmarks the same lines.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// True with probability `per_mille / 1000`.
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+
+    /// Any element.
+    fn pick<'s, T>(&mut self, items: &'s [T]) -> &'s T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
+    /// An element, the first ones far more often than the last (the smaller of two draws).
+    fn skewed<'s, T>(&mut self, items: &'s [T]) -> &'s T {
+        let n = items.len() as u64;
+        &items[self.below(n).min(self.below(n)) as usize]
+    }
+}
+
+/// Domains, most popular first.
+const HOSTS: &[&str] = &[
+    "www.example.com",
+    "img.example.com",
+    "static.example.com",
+    "cdn3.shop.example.net",
+    "video.example.org",
+    "api.example.com",
+    "m.example.com",
+    "assets.shop.example.net",
+    "downloads.example.org",
+    "media.example.net",
+    "blog.example.com",
+    "news.example.org",
+    "fonts.example.com",
+    "img2.shop.example.net",
+    "live.example.net",
+    "dl.example.com",
+    "static.news.example.org",
+    "beta.example.com",
+    "files.example.org",
+    "cdn1.example.org",
+    "cdn2.example.net",
+    "cdn4.example.net",
+    "cdn5.example.net",
+    "cdn6.example.net",
+    "cdn7.example.net",
+];
+
+/// User agents as sent (decoded); one carries a literal `%20`, logged as `%2520`.
+const USER_AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+    "MyShop%20App/4.2.1 CFNetwork/1496.0.7 Darwin/23.5.0",
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Dalvik/2.1.0 (Linux; U; Android 13; SM-S911B Build/TP1A.220624.014)",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (Linux; Android 12; 小米 12 Build/SKQ1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
+    "okhttp/4.12.0",
+    "curl/8.5.0",
+];
+
+/// Paths as requested (decoded); a few need URL encoding.
+const PATHS: &[&str] = &[
+    "/index.html",
+    "/images/hero-1920.jpg",
+    "/static/js/app.3f9a1c.js",
+    "/static/css/site.c81e.css",
+    "/video/intro/seg-00042.ts",
+    "/api/v2/products",
+    "/images/summer sale/banner.jpg",
+    "/files/annual report 2024.pdf",
+    "/文档/使用说明.pdf",
+    "/fonts/inter-var.woff2",
+    "/favicon.ico",
+];
+
+const EDGES: &[&str] = &[
+    "SFO5-C1", "IAD89-C3", "FRA2-C1", "NRT57-P2", "LHR61-P4", "SIN2-P1", "CDG52-C2",
+];
+
+/// URL-encodes as CloudFront does in its logs: everything but a few safe ASCII characters
+/// becomes `%XX` (spaces `%20`, a `%` itself `%25`).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/:;,()+!*'@$".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The day the lines are on, 2026-11-01 (UTC), in epoch ms.
+fn day() -> i64 {
+    ms_from_civil(2026, 11, 1, 0, 0, 0).expect("valid date")
+}
+
+/// The `#Version` and `#Fields` lines of a layout of 26 or 33 fields.
+fn header(fields: usize) -> [String; 2] {
+    let names: &[&str] = if fields == 26 { &FIELDS_26 } else { &FIELDS_33 };
+    [
+        "#Version: 1.0".to_string(),
+        format!("#Fields: {}", names.join(" ")),
+    ]
+}
+
+/// `n` data lines of `fields` (26 or 33) tab-separated fields, spread over [`day`].
+fn log_lines(seed: u64, n: usize, fields: usize) -> Vec<String> {
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|i| {
+            let secs = (i as u64 * 86_400 / n as u64 + rng.below(30)).min(86_399);
+            let host = *rng.skewed(HOSTS);
+            let https = rng.chance(780);
+            let miss = rng.chance(220);
+            let status = *rng.pick(&["200", "200", "200", "200", "200", "304", "206", "404"]);
+            let ip = if rng.chance(150) {
+                format!("2001:db8:{:x}::{:x}", rng.below(65_536), rng.below(65_536))
+            } else {
+                format!(
+                    "{}.{}.{}.{}",
+                    rng.below(223) + 1,
+                    rng.below(256),
+                    rng.below(256),
+                    rng.below(256)
+                )
+            };
+            let query = match rng.below(10) {
+                0 => format!("w={}&q=80", 160 << rng.below(4)),
+                1 => encode("utm_source=newsletter&utm_campaign=blue jacket"),
+                _ => "-".to_string(),
+            };
+            let referer = if rng.chance(400) {
+                encode(&format!("https://{host}/"))
+            } else {
+                "-".to_string()
+            };
+            let x_host_header = match rng.below(100) {
+                0 => "-".to_string(),
+                1 | 2 => host.to_ascii_uppercase(),
+                _ => host.to_string(),
+            };
+            let request_id: String =
+                (0..52)
+                    .map(|_| {
+                        char::from(*rng.pick(
+                            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
+                        ))
+                    })
+                    .collect();
+            let result = if miss { "Miss" } else { "Hit" };
+            let bytes = 300 + (1u64 << rng.below(24)) + rng.below(1 << 10);
+            let path = *rng.skewed(PATHS);
+            let user_agent = *rng.skewed(USER_AGENTS);
+            let mut f = vec![
+                "2026-11-01".to_string(),
+                format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+                rng.skewed(EDGES).to_string(),
+                bytes.to_string(),
+                ip,
+                "GET".to_string(),
+                "d1a2b3c4d5e6f7.cloudfront.net".to_string(),
+                encode(path),
+                status.to_string(),
+                referer,
+                encode(user_agent),
+                query,
+                "-".to_string(),
+                result.to_string(),
+                request_id,
+                x_host_header,
+                (if https { "https" } else { "http" }).to_string(),
+                (100 + rng.below(400)).to_string(),
+                format!("0.{:03}", rng.below(1000)),
+                "-".to_string(),
+                (if https { "TLSv1.3" } else { "-" }).to_string(),
+                (if https { "TLS_AES_128_GCM_SHA256" } else { "-" }).to_string(),
+                result.to_string(),
+                "HTTP/2.0".to_string(),
+                "-".to_string(),
+                "-".to_string(),
+            ];
+            if fields == 33 {
+                f.extend([
+                    (1024 + rng.below(60_000)).to_string(),
+                    format!("0.{:03}", rng.below(1000)),
+                    result.to_string(),
+                    "image/jpeg".to_string(),
+                    bytes.saturating_sub(300).to_string(),
+                    "-".to_string(),
+                    "-".to_string(),
+                ]);
+            }
+            f.join("\t")
+        })
+        .collect()
+}
+
+/// Every line's record, parsed after the layout's header.
+fn parse_all(lines: &[String], fields: usize) -> Vec<LogRecord<'_>> {
+    let mut parser = CloudFrontParser::new();
+    for h in header(fields) {
+        parser.parse_line(h.as_bytes());
+    }
+    lines
+        .iter()
+        .map(|l| match parser.parse_line(l.as_bytes()) {
+            ParsedLine::Record(r) => r,
+            other => panic!("generated line did not parse: {other:?}\n{l}"),
+        })
+        .collect()
+}
+
+/// A condition validated from a request body, as the API does.
+fn condition(body: Value) -> ExportCondition {
+    ExportRequest::from_json(&body)
+        .and_then(|r| r.validate())
+        .expect("valid condition")
+}
+
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Elements(LINES as u64));
+    // 2–4 ms per iteration: 50 linear samples take ~5 s.
+    group.sample_size(50);
+    group.measurement_time(Duration::from_secs(10));
+    for (fields, read_text) in [(26, false), (33, false), (33, true)] {
+        let lines = log_lines(fields as u64, LINES, fields);
+        let id = if read_text {
+            format!("cloudfront_{fields}_fields_path_and_ua_read")
+        } else {
+            format!("cloudfront_{fields}_fields")
+        };
+        let mut parser = CloudFrontParser::new();
+        for h in header(fields) {
+            parser.parse_line(h.as_bytes());
+        }
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                for l in &lines {
+                    if let ParsedLine::Record(r) = parser.parse_line(black_box(l.as_bytes())) {
+                        sum += r.bytes + r.host.len() as u64;
+                        if read_text {
+                            let ua = r.user_agent().map_or(0, |ua| ua.len());
+                            sum += (r.path().len() + ua) as u64;
+                        }
+                    }
+                }
+                sum
+            })
+        });
+        assert_eq!(parser.bad_lines(), 0, "every generated line parses");
+    }
+    group.finish();
+}
+
+fn select_and_add(c: &mut Criterion) {
+    let lines = log_lines(7, LINES, 33);
+    let records = parse_all(&lines, 33);
+    let (start, end) = (day(), day() + DAY_MS);
+    let cases = [
+        (
+            "hourly_by_domain",
+            condition(json!({
+                "domain_name": "www.example.com,img.example.com,static.example.com,api.example.com,*.example.net",
+                "start_time": start,
+                "end_time": end,
+                "interval": 3600,
+                "group_by": "domain",
+            })),
+        ),
+        (
+            "five_minutes_https",
+            condition(json!({
+                "domain_name": "all",
+                "start_time": start,
+                "end_time": end,
+                "interval": 300,
+                "scheme": "https",
+            })),
+        ),
+    ];
+    let mut group = c.benchmark_group("select_and_add");
+    group.throughput(Throughput::Elements(records.len() as u64));
+    for (name, condition) in &cases {
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                let mut aggregate = ReportAggregate::new(condition);
+                for r in &records {
+                    if condition.selects(black_box(r)) {
+                        aggregate.add(r);
+                    }
+                }
+                aggregate
+            })
+        });
+    }
+    group.finish();
+}
+
+/// An aggregate for `condition` with traffic in every interval of every one of [`HOSTS`].
+fn full_aggregate(condition: &ExportCondition, step_ms: i64) -> ReportAggregate {
+    let mut aggregate = ReportAggregate::new(condition);
+    let mut ts = condition.range_start;
+    while ts < condition.range_end {
+        for (i, host) in HOSTS.iter().enumerate() {
+            aggregate.add(&LogRecord {
+                timestamp_ms: ts,
+                host: Cow::Borrowed(host),
+                bytes: 1_000 + i as u64,
+                scheme: Scheme::Https,
+                client_ip: "192.0.2.1",
+                edge_location: "SFO5-C1",
+                method: "GET",
+                raw_path: "/index.html",
+                raw_query: None,
+                status: 200,
+                raw_referer: None,
+                raw_user_agent: None,
+                origin_fetch: i % 4 == 0,
+            });
+        }
+        ts += step_ms;
+    }
+    aggregate
+}
+
+fn merge(c: &mut Criterion) {
+    let start = day();
+    let cases = [
+        ("hourly_by_domain_1_day", 1, 3600, HOUR_MS),
+        ("five_minutes_by_domain_31_days", 31, 300, 5 * MINUTE_MS),
+    ];
+    let mut group = c.benchmark_group("merge");
+    for (name, days, interval, step_ms) in cases {
+        let condition = condition(json!({
+            "domain_name": "all",
+            "start_time": start,
+            "end_time": start + days * DAY_MS,
+            "interval": interval,
+            "group_by": "domain",
+        }));
+        let part = full_aggregate(&condition, step_ms);
+        let mut total = ReportAggregate::new(&condition);
+        total.merge(&part).expect("same shape");
+        // Counters merged per call: one per interval and domain.
+        group.throughput(Throughput::Elements(part.row_count() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| total.merge(black_box(&part)).expect("same shape"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse, select_and_add, merge);
+criterion_main!(benches);
