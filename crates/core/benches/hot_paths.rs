@@ -16,127 +16,16 @@ use serde_json::{json, Value};
 use statport_core::aggregate::ReportAggregate;
 use statport_core::cloudfront::{CloudFrontParser, ParsedLine, FIELDS_26, FIELDS_33};
 use statport_core::log::Scheme;
-use statport_core::time::{ms_from_civil, DAY_MS, HOUR_MS, MINUTE_MS};
+use statport_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use statport_core::{ExportCondition, ExportRequest, LogRecord};
 
 /// Lines per benchmark input.
 const LINES: usize = 4_000;
 
-/// SplitMix64: a tiny deterministic PRNG, so every run benchmarks the same lines.
-struct Rng(u64);
+#[path = "support/sample.rs"]
+mod sample;
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// True with probability `per_mille / 1000`.
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    /// Any element.
-    fn pick<'s, T>(&mut self, items: &'s [T]) -> &'s T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    /// An element, the first ones far more often than the last (the smaller of two draws).
-    fn skewed<'s, T>(&mut self, items: &'s [T]) -> &'s T {
-        let n = items.len() as u64;
-        &items[self.below(n).min(self.below(n)) as usize]
-    }
-}
-
-/// Domains, most popular first.
-const HOSTS: &[&str] = &[
-    "www.example.com",
-    "img.example.com",
-    "static.example.com",
-    "cdn3.shop.example.net",
-    "video.example.org",
-    "api.example.com",
-    "m.example.com",
-    "assets.shop.example.net",
-    "downloads.example.org",
-    "media.example.net",
-    "blog.example.com",
-    "news.example.org",
-    "fonts.example.com",
-    "img2.shop.example.net",
-    "live.example.net",
-    "dl.example.com",
-    "static.news.example.org",
-    "beta.example.com",
-    "files.example.org",
-    "cdn1.example.org",
-    "cdn2.example.net",
-    "cdn4.example.net",
-    "cdn5.example.net",
-    "cdn6.example.net",
-    "cdn7.example.net",
-];
-
-/// User agents as sent (decoded); one carries a literal `%20`, logged as `%2520`.
-const USER_AGENTS: &[&str] = &[
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
-    "MyShop%20App/4.2.1 CFNetwork/1496.0.7 Darwin/23.5.0",
-    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "Dalvik/2.1.0 (Linux; U; Android 13; SM-S911B Build/TP1A.220624.014)",
-    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-    "Mozilla/5.0 (Linux; Android 12; 小米 12 Build/SKQ1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
-    "okhttp/4.12.0",
-    "curl/8.5.0",
-];
-
-/// Paths as requested (decoded); a few need URL encoding.
-const PATHS: &[&str] = &[
-    "/index.html",
-    "/images/hero-1920.jpg",
-    "/static/js/app.3f9a1c.js",
-    "/static/css/site.c81e.css",
-    "/video/intro/seg-00042.ts",
-    "/api/v2/products",
-    "/images/summer sale/banner.jpg",
-    "/files/annual report 2024.pdf",
-    "/文档/使用说明.pdf",
-    "/fonts/inter-var.woff2",
-    "/favicon.ico",
-];
-
-const EDGES: &[&str] = &[
-    "SFO5-C1", "IAD89-C3", "FRA2-C1", "NRT57-P2", "LHR61-P4", "SIN2-P1", "CDG52-C2",
-];
-
-/// URL-encodes as CloudFront does in its logs: everything but a few safe ASCII characters
-/// becomes `%XX` (spaces `%20`, a `%` itself `%25`).
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/:;,()+!*'@$".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The day the lines are on, 2026-11-01 (UTC), in epoch ms.
-fn day() -> i64 {
-    ms_from_civil(2026, 11, 1, 0, 0, 0).expect("valid date")
-}
+use sample::{day, encode, Rng, EDGES, HOSTS, PATHS, USER_AGENTS};
 
 /// The `#Version` and `#Fields` lines of a layout of 26 or 33 fields.
 fn header(fields: usize) -> [String; 2] {
