@@ -17,7 +17,6 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::json;
 use statport_core::aggregate::ReportAggregate;
-use statport_core::cloudfront::{FIELDS_26, FIELDS_33};
 use statport_core::table::{Cell, Column, Language};
 use statport_core::time::{format_rfc3339, DAY_MS, MINUTE_MS};
 use statport_core::{ExportCondition, ExportRequest};
@@ -34,76 +33,17 @@ const ROWS: usize = 100_000;
 #[path = "../../core/benches/support/sample.rs"]
 mod sample;
 
-use sample::{day, encode, Rng, HOSTS, PATHS, USER_AGENTS};
+use sample::{data_line, day, header, Rng, HOSTS};
 
 /// One gzip member: the `#Version` and `#Fields` header of a `fields` (26 or 33) layout, then
 /// `n` data lines spread over [`day`] from second `first_sec` on. Returns the member and its
 /// raw size.
 fn member(rng: &mut Rng, fields: usize, n: usize, first_sec: u64) -> (Vec<u8>, u64) {
-    let names: &[&str] = if fields == 26 { &FIELDS_26 } else { &FIELDS_33 };
-    let mut text = format!("#Version: 1.0\n#Fields: {}\n", names.join(" "));
+    let mut text = header(fields).join("\n");
+    text.push('\n');
     for i in 0..n {
         let secs = (first_sec + i as u64 * 21_600 / n as u64).min(86_399);
-        let host = *rng.skewed(HOSTS);
-        let https = rng.below(1000) < 780;
-        let result = if rng.below(1000) < 220 { "Miss" } else { "Hit" };
-        let bytes = 300 + (1u64 << rng.below(24)) + rng.below(1 << 10);
-        let ip = format!(
-            "{}.{}.{}.{}",
-            rng.below(223) + 1,
-            rng.below(256),
-            rng.below(256),
-            rng.below(256)
-        );
-        let request_id: String = (0..52)
-            .map(|_| {
-                char::from(
-                    *rng.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"),
-                )
-            })
-            .collect();
-        let path = *rng.skewed(PATHS);
-        let user_agent = *rng.skewed(USER_AGENTS);
-        let mut f = vec![
-            "2026-11-01".to_string(),
-            format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
-            "SFO5-C1".to_string(),
-            bytes.to_string(),
-            ip,
-            "GET".to_string(),
-            "d1a2b3c4d5e6f7.cloudfront.net".to_string(),
-            encode(path),
-            rng.pick(&["200", "200", "200", "304", "404"]).to_string(),
-            "-".to_string(),
-            encode(user_agent),
-            "-".to_string(),
-            "-".to_string(),
-            result.to_string(),
-            request_id,
-            host.to_string(),
-            (if https { "https" } else { "http" }).to_string(),
-            (100 + rng.below(400)).to_string(),
-            format!("0.{:03}", rng.below(1000)),
-            "-".to_string(),
-            (if https { "TLSv1.3" } else { "-" }).to_string(),
-            (if https { "TLS_AES_128_GCM_SHA256" } else { "-" }).to_string(),
-            result.to_string(),
-            "HTTP/2.0".to_string(),
-            "-".to_string(),
-            "-".to_string(),
-        ];
-        if fields == 33 {
-            f.extend([
-                (1024 + rng.below(60_000)).to_string(),
-                format!("0.{:03}", rng.below(1000)),
-                result.to_string(),
-                "image/jpeg".to_string(),
-                bytes.saturating_sub(300).to_string(),
-                "-".to_string(),
-                "-".to_string(),
-            ]);
-        }
-        text.push_str(&f.join("\t"));
+        text.push_str(&data_line(rng, secs, fields));
         text.push('\n');
     }
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());

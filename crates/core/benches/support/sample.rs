@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use statport_core::cloudfront::{FIELDS_26, FIELDS_33};
 use statport_core::time::ms_from_civil;
 
 /// SplitMix64: a tiny deterministic PRNG, so every run benchmarks the same input.
@@ -121,4 +122,100 @@ pub(crate) fn encode(s: &str) -> String {
 /// The day the sample logs cover, 2026-11-01 (UTC), in epoch ms.
 pub(crate) fn day() -> i64 {
     ms_from_civil(2026, 11, 1, 0, 0, 0).expect("valid date")
+}
+
+/// The `#Version` and `#Fields` lines of a layout of 26 or 33 fields.
+pub(crate) fn header(fields: usize) -> [String; 2] {
+    let names: &[&str] = if fields == 26 { &FIELDS_26 } else { &FIELDS_33 };
+    [
+        "#Version: 1.0".to_string(),
+        format!("#Fields: {}", names.join(" ")),
+    ]
+}
+
+/// One realistic CloudFront data line of `fields` (26 or 33) tab-separated fields at second
+/// `secs` of [`day`]: skewed hosts, paths and user agents (URL-encoded as CloudFront logs them),
+/// IPv4 and IPv6 clients, hits and misses, a few upper-case or missing `x-host-header`s.
+pub(crate) fn data_line(rng: &mut Rng, secs: u64, fields: usize) -> String {
+    let host = *rng.skewed(HOSTS);
+    let https = rng.chance(780);
+    let miss = rng.chance(220);
+    let status = *rng.pick(&["200", "200", "200", "200", "200", "304", "206", "404"]);
+    let ip = if rng.chance(150) {
+        format!("2001:db8:{:x}::{:x}", rng.below(65_536), rng.below(65_536))
+    } else {
+        format!(
+            "{}.{}.{}.{}",
+            rng.below(223) + 1,
+            rng.below(256),
+            rng.below(256),
+            rng.below(256)
+        )
+    };
+    let query = match rng.below(10) {
+        0 => format!("w={}&q=80", 160 << rng.below(4)),
+        1 => encode("utm_source=newsletter&utm_campaign=blue jacket"),
+        _ => "-".to_string(),
+    };
+    let referer = if rng.chance(400) {
+        encode(&format!("https://{host}/"))
+    } else {
+        "-".to_string()
+    };
+    let x_host_header = match rng.below(100) {
+        0 => "-".to_string(),
+        1 | 2 => host.to_ascii_uppercase(),
+        _ => host.to_string(),
+    };
+    let request_id: String = (0..52)
+        .map(|_| {
+            char::from(
+                *rng.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"),
+            )
+        })
+        .collect();
+    let result = if miss { "Miss" } else { "Hit" };
+    let bytes = 300 + (1u64 << rng.below(24)) + rng.below(1 << 10);
+    let path = *rng.skewed(PATHS);
+    let user_agent = *rng.skewed(USER_AGENTS);
+    let mut f = vec![
+        "2026-11-01".to_string(),
+        format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+        rng.skewed(EDGES).to_string(),
+        bytes.to_string(),
+        ip,
+        "GET".to_string(),
+        "d1a2b3c4d5e6f7.cloudfront.net".to_string(),
+        encode(path),
+        status.to_string(),
+        referer,
+        encode(user_agent),
+        query,
+        "-".to_string(),
+        result.to_string(),
+        request_id,
+        x_host_header,
+        (if https { "https" } else { "http" }).to_string(),
+        (100 + rng.below(400)).to_string(),
+        format!("0.{:03}", rng.below(1000)),
+        "-".to_string(),
+        (if https { "TLSv1.3" } else { "-" }).to_string(),
+        (if https { "TLS_AES_128_GCM_SHA256" } else { "-" }).to_string(),
+        result.to_string(),
+        "HTTP/2.0".to_string(),
+        "-".to_string(),
+        "-".to_string(),
+    ];
+    if fields == 33 {
+        f.extend([
+            (1024 + rng.below(60_000)).to_string(),
+            format!("0.{:03}", rng.below(1000)),
+            result.to_string(),
+            "image/jpeg".to_string(),
+            bytes.saturating_sub(300).to_string(),
+            "-".to_string(),
+            "-".to_string(),
+        ]);
+    }
+    f.join("\t")
 }
