@@ -363,14 +363,7 @@ async fn listing_paging_links_and_delete() {
     assert_eq!(h.download(&tampered).await.0, 403);
 
     // delete: 204, then 404, and the link is dead
-    let response = h
-        .http
-        .delete(format!("{}{path}/{}", h.base, ids[0]))
-        .bearer_auth(&h.key)
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(h.delete(&ids[0]).await, 204);
     assert_eq!(
         h.get_as(Some(&h.key), &format!("{path}/{}", ids[0]))
             .await
@@ -378,14 +371,7 @@ async fn listing_paging_links_and_delete() {
         404
     );
     assert_eq!(h.download(&link).await.0, 403);
-    let response = h
-        .http
-        .delete(format!("{}{path}/{}", h.base, ids[0]))
-        .bearer_auth(&h.key)
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(h.delete(&ids[0]).await, 404);
     h.stop().await;
 }
 

@@ -186,6 +186,21 @@ impl Harness {
         }
     }
 
+    /// `DELETE` a task of tenant `t1`; returns the status.
+    pub async fn delete(&self, task_id: &str) -> u16 {
+        self.http
+            .delete(format!(
+                "{}/v1/cdn/statistics/export-tasks/{task_id}",
+                self.base
+            ))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("DELETE reaches the API")
+            .status()
+            .as_u16()
+    }
+
     /// Downloads a link (no Authorization header).
     pub async fn download(&self, link: &str) -> (u16, Vec<u8>) {
         let response = self.http.get(link).send().await.expect("GET the link");
