@@ -8,5 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/start-redis.sh
 scripts/start-s3.sh
 cargo build --release -p statport
+# The demo's own config: the `demo` tenant and its published key "demo-key" (never for real use).
+export STATPORT_CONFIG="${STATPORT_CONFIG:-config/demo.toml}"
 ./target/release/statport gen-logs --tenant demo --hours 24 --lines-per-hour "${DEMO_LINES_PER_HOUR:-2000}"
 exec ./target/release/statport serve "$@"

@@ -85,6 +85,10 @@ pub struct TaskRecord {
     pub run_id: Option<String>,
     /// The validated condition the task exports.
     pub condition: ExportCondition,
+    /// ms since epoch when the result file was deleted at the end of its retention period; the
+    /// task then has no file and no link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_expired_at: Option<i64>,
 }
 
 impl TaskRecord {
@@ -114,6 +118,7 @@ impl TaskRecord {
             attempts: 0,
             run_id: None,
             condition,
+            file_expired_at: None,
         }
     }
 

@@ -10,12 +10,14 @@
 //! - [`view`]: the task object clients see.
 //! - [`error`]: the one error body.
 //! - [`ops`]: health, readiness, metrics, OpenAPI.
+//! - [`ready`]: readiness known ahead of requests, from a background probe.
 
 pub mod auth;
 pub mod download;
 pub mod error;
 pub mod ops;
 pub mod queue;
+pub mod ready;
 pub mod tasks;
 pub mod view;
 
@@ -25,7 +27,7 @@ use axum::routing::get;
 use axum::Router;
 use statport_core::clock::Clock;
 use statport_core::task::TaskRecord;
-use statport_status::{KeyRing, LinkSigner, TaskStore};
+use statport_status::{AdmissionLimits, KeyRing, LinkSigner, TaskStore};
 use statport_storage::ObjectStore;
 
 use crate::ops::Metrics;
@@ -53,9 +55,16 @@ pub struct AppState {
     pub public_url: String,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// The last known health of Redis and the object store (from the background probe).
+    pub readiness: Arc<ready::Readiness>,
 }
 
 impl AppState {
+    /// The limits a new task of `tenant` is admitted under.
+    pub fn admission_limits(&self, _tenant: &str) -> AdmissionLimits {
+        AdmissionLimits::default()
+    }
+
     /// The client view of `record`, with a freshly signed link when it succeeded.
     pub fn view(&self, record: TaskRecord) -> TaskView {
         let link = record.file_key.as_ref().map(|key| {

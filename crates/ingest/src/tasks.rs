@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use statport_core::task::{ExportJob, TaskRecord};
 use statport_core::time::format_rfc3339;
 use statport_core::{ApiError, ErrorCode, ExportRequest};
-use statport_status::ListQuery;
+use statport_status::{Admission, ListQuery};
 use tracing::{error, info};
 
 use crate::auth::Tenant;
@@ -19,12 +19,20 @@ use crate::error::{ApiResult, Failure};
 use crate::view::TaskView;
 use crate::AppState;
 
-/// `POST`: validates the body, records the task as `waiting` and queues it.
+/// `POST`: validates the body, admits the task under the tenant's limits (429 past the
+/// unfinished limit; the same condition as an existing task takes that task's place, 200;
+/// otherwise 201, evicting the oldest finished task past the kept limit) and queues it.
 pub async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
+    if state.readiness.task_store() == crate::ready::Health::Down {
+        return Err(Failure(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the task store is not reachable; the task was not created, try again shortly",
+        )));
+    }
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::MalformedBody,
@@ -52,23 +60,60 @@ pub async fn create(
             format!("{}-{stamp}", condition.action.as_str())
         }
     };
-    let record = TaskRecord::waiting(task_id.clone(), tenant.clone(), task_name, condition, now);
-    state.tasks.create(&record).await?;
-    let job = ExportJob {
-        tenant_id: tenant.clone(),
-        task_id: task_id.clone(),
+    let record = TaskRecord::waiting(task_id, tenant.clone(), task_name, condition, now);
+    let limits = state.admission_limits(&tenant);
+    let (record, queue, status, replaced) = match state.tasks.admit(&record, &limits).await? {
+        Admission::TooManyUnfinished { unfinished, limit } => {
+            state.metrics.tasks_rejected.inc();
+            return Err(Failure(ApiError::new(
+                ErrorCode::LimitExceededExport,
+                format!("the tenant has {unfinished} unfinished export tasks (waiting or processing) and at most {limit} may be unfinished at once; wait for one to end or delete one"),
+            )));
+        }
+        Admission::Created { record, evicted } => {
+            for gone in &evicted {
+                info!(task_id = %gone.task_id, tenant = %tenant, "oldest task evicted to stay within the kept-tasks limit");
+                delete_file(&state, gone).await;
+            }
+            (record, true, StatusCode::CREATED, None)
+        }
+        Admission::Replaced {
+            record,
+            previous,
+            requeue,
+        } => {
+            info!(task_id = %record.task_id, tenant = %tenant, previous = previous.status.as_str(), "same condition: the existing task takes the request");
+            (record, requeue, StatusCode::OK, Some(previous))
+        }
     };
-    if let Err(e) = state.queue.push(job).await {
-        error!(task_id = %task_id, error = %e, "queueing the task failed");
-        let _ = state.tasks.delete(&tenant, &task_id).await;
-        return Err(Failure(ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "the task queue is not reachable; the task was not created",
-        )));
+    if queue {
+        let job = ExportJob {
+            tenant_id: tenant.clone(),
+            task_id: record.task_id.clone(),
+        };
+        if let Err(e) = state.queue.push(job).await {
+            error!(task_id = %record.task_id, error = %e, "queueing the task failed");
+            // Leave things as they were: a new task goes, a replaced one gets its old record back.
+            let restored = match &replaced {
+                Some(previous) => state.tasks.create(previous).await,
+                None => state
+                    .tasks
+                    .delete(&tenant, &record.task_id)
+                    .await
+                    .map(|_| ()),
+            };
+            if let Err(e) = restored {
+                error!(task_id = %record.task_id, error = %e, "undoing the unqueued task failed");
+            }
+            return Err(Failure(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the task queue is not reachable; the task was not created",
+            )));
+        }
     }
     state.metrics.tasks_created.inc();
-    info!(task_id = %task_id, tenant = %tenant, action = record.condition.action.as_str(), "task created");
-    Ok((StatusCode::CREATED, Json(TaskView::new(record, None))))
+    info!(task_id = %record.task_id, tenant = %tenant, action = record.condition.action.as_str(), "task created");
+    Ok((status, Json(TaskView::new(record, None))))
 }
 
 /// `GET` (list): newest `update_time` first, paged by `limit` / `offset`, filtered by `task_id`
@@ -141,13 +186,19 @@ pub async fn delete(
         .delete(&tenant, &task_id)
         .await?
         .ok_or_else(|| not_found(&task_id))?;
-    if let Some(key) = &record.file_key {
-        if let Err(e) = state.objects.delete(&state.results_bucket, key).await {
-            error!(task_id = %task_id, error = %e, "deleting the result file failed");
-        }
-    }
+    delete_file(&state, &record).await;
     info!(task_id = %task_id, tenant = %tenant, "task deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes the result file of a removed task, if it has one (a failure is logged: the file is
+/// then an orphan under the results prefix, which holds no other data).
+async fn delete_file(state: &AppState, record: &TaskRecord) {
+    if let Some(key) = &record.file_key {
+        if let Err(e) = state.objects.delete(&state.results_bucket, key).await {
+            error!(task_id = %record.task_id, error = %e, "deleting the result file failed");
+        }
+    }
 }
 
 /// 404 for an unknown task, worded the same whether it never existed or is another tenant's.

@@ -69,6 +69,7 @@ async fn fixture() -> Fixture {
         results_bucket: "results".into(),
         public_url: "http://api.test".into(),
         metrics: Arc::new(Metrics::default()),
+        readiness: Arc::new(crate::ready::Readiness::new()),
     };
     Fixture {
         state,

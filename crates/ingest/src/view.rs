@@ -37,6 +37,14 @@ pub struct TaskView {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
+    /// When the result file was deleted at the end of its retention (ms); the task then has no
+    /// link and `file_status` says `expired`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_expired_at: Option<i64>,
+    /// `available` (on success, with a link), `expired` (deleted after the retention period), or
+    /// absent while the task has no file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_status: Option<&'static str>,
     /// Log lines read.
     pub read_lines: u64,
     /// Log lines skipped as unparsable.
@@ -53,7 +61,14 @@ impl TaskView {
         } else {
             None
         };
+        let file_status = match (record.status, &record.file_key, record.file_expired_at) {
+            (_, _, Some(_)) => Some("expired"),
+            (TaskStatus::Success, Some(_), None) => Some("available"),
+            _ => None,
+        };
         TaskView {
+            file_expired_at: record.file_expired_at,
+            file_status,
             task_id: record.task_id,
             task_name: record.task_name,
             action: record.condition.action,

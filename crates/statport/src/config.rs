@@ -30,10 +30,39 @@ pub struct Settings {
     pub links: LinkSettings,
     /// Export runs.
     pub worker: WorkerConfig,
-    /// Tenants by id.
+    /// Retention sweeps.
+    pub retention: RetentionSettings,
+    /// Whether this process is the demo (the published demo key is allowed only then).
+    #[serde(default)]
+    pub demo: DemoSettings,
+    /// Tenants by id: only what the operator configured (the defaults define none).
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
 }
+
+/// `[retention]`: how long result files are kept and how often that is enforced.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Seconds a result file is kept after its task ended (3 days, the CLS seed).
+    pub file_secs: u64,
+    /// Seconds between two retention sweeps of a worker process.
+    pub sweep_interval_secs: u64,
+}
+
+/// `[demo]`: marks the process as the demo, the only place the published demo key may work.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// True in `config/demo.toml` only.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// SHA-256 hex of the API keys published in the README and `config/demo.toml` ("demo-key").
+/// A tenant configured with one of them outside the demo would be open to anyone.
+pub const PUBLISHED_DEMO_KEY_HASHES: &[&str] =
+    &["c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c"];
 
 /// `[api]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +206,13 @@ pub struct TenantConfig {
     pub log_format: statport_worker::LogFormat,
 }
 
+/// True when `hash` (hex, either case) is the hash of a published demo key.
+fn is_published_demo_key(hash: &str) -> bool {
+    PUBLISHED_DEMO_KEY_HASHES
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(hash.trim()))
+}
+
 fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -256,9 +292,22 @@ impl Settings {
                 if h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
                     bail!("invalid configuration: tenants.{id}.api_key_hashes must hold SHA-256 hex digests (64 hex characters); hash a key with `statport hash-key <key>`");
                 }
+                if !self.demo.enabled && is_published_demo_key(h) {
+                    bail!("refusing to start: tenants.{id}.api_key_hashes holds the hash of the published demo key \"demo-key\", which anyone can use; give the tenant its own key (`statport hash-key <key>`), or run the demo with --config config/demo.toml");
+                }
             }
         }
         Ok(())
+    }
+
+    /// Tenants that accept the published demo key (non-empty only in the demo, where the
+    /// process warns loudly about them at start).
+    pub fn tenants_with_demo_key(&self) -> Vec<&str> {
+        self.tenants
+            .iter()
+            .filter(|(_, t)| t.api_key_hashes.iter().any(|h| is_published_demo_key(h)))
+            .map(|(id, _)| id.as_str())
+            .collect()
     }
 
     /// `api.listen` parsed.
@@ -303,7 +352,8 @@ mod tests {
             .and_then(|c| c.try_deserialize())
             .expect("defaults deserialize");
         s.check().expect("defaults are valid");
-        assert!(s.tenants.contains_key("demo"));
+        assert!(s.tenants.is_empty(), "the defaults must define no tenant");
+        assert!(!s.demo.enabled);
         let mut s3 = s.s3.clone();
         s3.secret_access_key = "very-secret-value".into();
         assert!(!format!("{s3:?}").contains("very-secret-value"));
@@ -315,11 +365,41 @@ mod tests {
     fn load_with(extra: &str) -> anyhow::Result<Settings> {
         let dir = std::env::temp_dir().join(format!("statport-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{}.toml", extra.len()));
+        let path = dir.join(format!("{}.toml", uuid::Uuid::new_v4().simple()));
         std::fs::write(&path, extra)?;
         let result = Settings::load(Some(&path));
         let _ = std::fs::remove_file(&path);
         result
+    }
+
+    const DEMO_TOML: &str = include_str!("../../../config/demo.toml");
+
+    #[test]
+    fn operator_tenants_replace_the_demo_and_the_demo_key_needs_the_demo() {
+        // An operator's file: only its tenant exists, the demo key is not live.
+        let own_hash = statport_status::hash_api_key("operator-key");
+        let s = load_with(&format!(
+            "[tenants.acme]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\n"
+        ))
+        .expect("operator config");
+        assert_eq!(s.tenants.keys().collect::<Vec<_>>(), vec!["acme"]);
+        assert!(s.tenants_with_demo_key().is_empty());
+        // The demo key outside the demo: refused, naming the tenant.
+        let err = load_with(&DEMO_TOML.replace("enabled = true", "enabled = false"))
+            .expect_err("demo key outside the demo");
+        assert!(
+            err.to_string().contains("tenants.demo.api_key_hashes"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("demo-key"), "{err}");
+        // The demo's own file works and is recognised as such.
+        let demo = load_with(DEMO_TOML).expect("demo config");
+        assert!(demo.demo.enabled);
+        assert_eq!(demo.tenants_with_demo_key(), vec!["demo"]);
+        assert_eq!(
+            PUBLISHED_DEMO_KEY_HASHES[0],
+            statport_status::hash_api_key("demo-key")
+        );
     }
 
     #[test]

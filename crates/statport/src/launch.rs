@@ -7,6 +7,9 @@ use crate::config::Settings;
 use crate::services::Services;
 use crate::shutdown::{self, Trigger};
 
+/// How long [`launch`] waits for Redis and the object store to answer.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A statport running in this process.
 #[derive(Debug)]
 pub struct Running {
@@ -20,8 +23,8 @@ pub struct Running {
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Binds `127.0.0.1:0`, points `api.listen` / `api.public_url` at it, connects and starts the
-/// API and the workers.
+/// Binds `127.0.0.1:0`, points `api.listen` / `api.public_url` at it, connects, waits until
+/// Redis and the object store answer, and starts the API and the workers.
 pub async fn launch(mut settings: Settings) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -30,6 +33,25 @@ pub async fn launch(mut settings: Settings) -> anyhow::Result<Running> {
     settings.check()?;
     let services = Services::connect(settings).await?;
     let (trigger, stop) = shutdown::channel();
+    let probe = {
+        let services = services.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            services.run_probe(stop.wait()).await;
+            Ok(())
+        })
+    };
+    if tokio::time::timeout(READY_WITHIN, services.readiness.wait_ready())
+        .await
+        .is_err()
+    {
+        trigger.fire();
+        anyhow::bail!(
+            "Redis or the object store did not answer within {READY_WITHIN:?}: task store {}, object store {}",
+            services.readiness.describe_task_store(),
+            services.readiness.describe_object_store()
+        );
+    }
     let api = {
         let services = services.clone();
         let stop = stop.clone();
@@ -44,7 +66,7 @@ pub async fn launch(mut settings: Settings) -> anyhow::Result<Running> {
         addr,
         services,
         trigger,
-        tasks: vec![api, workers],
+        tasks: vec![probe, api, workers],
     })
 }
 

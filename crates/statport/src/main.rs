@@ -119,29 +119,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         settings.check()?;
     }
     match cli.command {
-        Command::Api { .. } => {
-            let services = Services::connect(settings).await?;
-            let listener = bind(&services.settings).await?;
-            services.run_api(listener, shutdown::signal()).await
-        }
-        Command::Worker => {
-            let services = Services::connect(settings).await?;
-            services.run_workers(shutdown::signal()).await
-        }
-        Command::Serve { .. } => {
-            let services = Services::connect(settings).await?;
-            let listener = bind(&services.settings).await?;
-            let (trigger, stop) = shutdown::channel();
-            let api = services.run_api(listener, stop.clone().wait());
-            let workers = services.run_workers(stop.wait());
-            let signal = async move {
-                shutdown::signal().await;
-                info!("shutting down");
-                trigger.fire();
-                Ok::<(), anyhow::Error>(())
+        Command::Api { .. } | Command::Worker | Command::Serve { .. } => {
+            let (api, workers) = match cli.command {
+                Command::Api { .. } => (true, false),
+                Command::Worker => (false, true),
+                _ => (true, true),
             };
-            tokio::try_join!(api, workers, signal)?;
-            Ok(())
+            serve(settings, api, workers).await
         }
         Command::GenLogs(args) => gen_logs(&settings, args).await,
         Command::Bench {
@@ -161,6 +145,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::HashKey { .. } => Ok(()),
     }
+}
+
+/// Runs the API and/or the workers, with the readiness probe, until SIGINT or SIGTERM.
+async fn serve(settings: Settings, api: bool, workers: bool) -> anyhow::Result<()> {
+    let services = Services::connect(settings).await?;
+    let listener = if api {
+        Some(bind(&services.settings).await?)
+    } else {
+        None
+    };
+    let (trigger, stop) = shutdown::channel();
+    let probe = async {
+        services.run_probe(stop.clone().wait()).await;
+        Ok::<(), anyhow::Error>(())
+    };
+    let api = async {
+        match listener {
+            Some(listener) => services.run_api(listener, stop.clone().wait()).await,
+            None => Ok(()),
+        }
+    };
+    let workers = async {
+        if workers {
+            services.run_workers(stop.clone().wait()).await
+        } else {
+            Ok(())
+        }
+    };
+    let signal = async move {
+        shutdown::signal().await;
+        info!("shutting down");
+        trigger.fire();
+        Ok::<(), anyhow::Error>(())
+    };
+    tokio::try_join!(probe, api, workers, signal)?;
+    Ok(())
 }
 
 async fn bind(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {

@@ -8,34 +8,139 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use apalis_redis::ConnectionManager;
 use apalis_redis::RedisStorage;
 use statport_core::clock::{Clock, SystemClock};
 use statport_core::task::ExportJob;
 use statport_ingest::ops::Metrics;
 use statport_ingest::queue::ApalisQueue;
+use statport_ingest::ready::{probe_forever, Readiness};
 use statport_ingest::AppState;
 use statport_status::{KeyRing, LinkSigner, RedisTaskStore, TaskStore};
 use statport_storage::{ObjectStore, S3Settings, S3Store};
-use statport_worker::runner::{connect_redis, job_storage, run_workers, QueueSettings};
+use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
+use statport_worker::runner::{job_storage, run_workers, QueueSettings};
 use statport_worker::{ExportContext, LogSource, WorkerSettings};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Settings;
 
 /// The connected parts of a statport process.
+///
+/// Connections are made lazily: a process started while Redis or S3 is down keeps running,
+/// reports not ready, and starts working when they return (see [`Services::run_probe`]).
 #[derive(Debug, Clone)]
 pub struct Services {
     /// The settings it was built from.
     pub settings: Settings,
-    /// Task records.
+    /// Task records, over the patient connection (workers, sweeps).
     pub tasks: Arc<dyn TaskStore>,
+    /// Task records, over the fail-fast connection (API requests).
+    pub api_tasks: Arc<dyn TaskStore>,
     /// Logs and results.
     pub objects: Arc<dyn ObjectStore>,
-    /// The apalis job storage.
+    /// The apalis job storage, over the patient connection (workers).
     pub jobs: RedisStorage<ExportJob>,
+    /// The apalis job storage, over the fail-fast connection (the API pushes jobs).
+    pub api_jobs: RedisStorage<ExportJob>,
+    /// The patient Redis connection.
+    pub redis: ConnectionManager,
+    /// What the background probe last saw of Redis and the object store.
+    pub readiness: Arc<Readiness>,
     /// Now.
     pub clock: Arc<dyn Clock>,
+}
+
+/// How a Redis connection behaves when Redis is slow or away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisProfile {
+    /// Workers and sweeps: queue scripts may take a while under load; reconnects are retried
+    /// patiently (10 s per reply, 5 s per connection attempt, 6 tries).
+    Patient,
+    /// API requests: a client waits at most about 3 s before a 503 while Redis is away
+    /// (2 s per reply, 1 s per connection attempt, 1 retry).
+    FailFast,
+}
+
+/// A lazy Redis connection: nothing is dialled until the first command, so a process starts
+/// while Redis is down. Fails only on a malformed URL.
+pub fn redis_connection(url: &str, profile: RedisProfile) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url)
+        .with_context(|| format!("invalid configuration: redis.url '{url}'"))?;
+    let config = redis::aio::ConnectionManagerConfig::new();
+    let config = match profile {
+        RedisProfile::Patient => config
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_connection_timeout(Some(Duration::from_secs(5))),
+        RedisProfile::FailFast => config
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200)),
+    };
+    ConnectionManager::new_lazy_with_config(client, config)
+        .with_context(|| format!("preparing the Redis connection to {url}"))
+}
+
+/// How much the connected Redis keeps on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisPersistence {
+    /// The append-only file is on: with `appendfsync always` or `everysec`, at most about a
+    /// second of writes is lost in a crash.
+    AppendOnly {
+        /// The `appendfsync` setting.
+        fsync: String,
+    },
+    /// Snapshots only (`save` rules): a crash loses everything since the last snapshot.
+    SnapshotsOnly,
+    /// Nothing: a restart loses every task and queued job.
+    None,
+}
+
+/// Reads the persistence of the Redis behind `conn` (`CONFIG GET`, which managed services may
+/// refuse: then the error says so).
+pub async fn redis_persistence(conn: &ConnectionManager) -> redis::RedisResult<RedisPersistence> {
+    let mut conn = conn.clone();
+    let get = |name: &'static str| {
+        let mut c = redis::cmd("CONFIG");
+        c.arg("GET").arg(name);
+        c
+    };
+    let appendonly: Vec<String> = get("appendonly").query_async(&mut conn).await?;
+    let fsync: Vec<String> = get("appendfsync").query_async(&mut conn).await?;
+    let save: Vec<String> = get("save").query_async(&mut conn).await?;
+    Ok(persistence_from(
+        appendonly.get(1).map_or("", String::as_str),
+        fsync.get(1).map_or("", String::as_str),
+        save.get(1).map_or("", String::as_str),
+    ))
+}
+
+/// [`RedisPersistence`] from the `appendonly`, `appendfsync` and `save` settings.
+pub fn persistence_from(appendonly: &str, appendfsync: &str, save: &str) -> RedisPersistence {
+    if appendonly.eq_ignore_ascii_case("yes") {
+        RedisPersistence::AppendOnly {
+            fsync: appendfsync.to_owned(),
+        }
+    } else if !save.trim().is_empty() {
+        RedisPersistence::SnapshotsOnly
+    } else {
+        RedisPersistence::None
+    }
+}
+
+/// Logs what the connected Redis's persistence means for accepted tasks.
+async fn warn_about_persistence(conn: &ConnectionManager) {
+    match redis_persistence(conn).await {
+        Ok(RedisPersistence::AppendOnly { fsync }) if fsync == "always" || fsync == "everysec" => {
+            info!(appendfsync = %fsync, "redis persists with the append-only file");
+        }
+        Ok(RedisPersistence::AppendOnly { fsync }) => warn!(appendfsync = %fsync, "redis appendfsync is neither always nor everysec: a Redis crash can lose accepted tasks; set appendfsync everysec"),
+        Ok(RedisPersistence::SnapshotsOnly) => warn!("redis persists with snapshots only: a Redis crash loses the tasks accepted since the last snapshot; set appendonly yes and appendfsync everysec"),
+        Ok(RedisPersistence::None) => warn!("redis persists nothing (no append-only file, no snapshots): a Redis restart loses every accepted task and queued job; set appendonly yes and appendfsync everysec"),
+        Err(e) => warn!(error = %e, "could not read redis persistence settings (CONFIG GET refused?); make sure appendonly yes and appendfsync everysec are set"),
+    }
 }
 
 /// The object store the settings describe.
@@ -65,33 +170,77 @@ pub fn queue_settings(settings: &Settings) -> QueueSettings {
 }
 
 impl Services {
-    /// Connects to Redis and the object store and makes sure the result bucket exists.
+    /// Prepares the (lazy) connections to Redis and the object store. Nothing is dialled here:
+    /// [`Services::run_probe`] finds out when they answer and creates the result bucket.
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
-        let conn = connect_redis(&settings.redis.url).await.with_context(|| {
-            format!("connecting to Redis at {} (redis.url)", settings.redis.url)
-        })?;
-        let tasks: Arc<dyn TaskStore> = Arc::new(RedisTaskStore::with_connection(
-            conn.clone(),
-            &settings.redis.namespace,
-        ));
-        let objects = object_store(&settings);
-        objects
-            .ensure_bucket(&settings.results.bucket)
-            .await
-            .with_context(|| {
-                format!(
-                    "preparing the result bucket '{}' (results.bucket, s3.*)",
-                    settings.results.bucket
-                )
-            })?;
-        let jobs = job_storage(conn, &queue_settings(&settings));
+        let demo = settings.tenants_with_demo_key();
+        if !demo.is_empty() {
+            warn!(tenants = ?demo, "DEMO MODE: these tenants accept the published API key \"demo-key\"; anyone who can reach this API can use them. Never run a real deployment with config/demo.toml");
+        }
+        let url = &settings.redis.url;
+        let redis = redis_connection(url, RedisProfile::Patient)?;
+        let fail_fast = redis_connection(url, RedisProfile::FailFast)?;
+        let ns = &settings.redis.namespace;
+        let tasks: Arc<dyn TaskStore> =
+            Arc::new(RedisTaskStore::with_connection(redis.clone(), ns));
+        let api_tasks: Arc<dyn TaskStore> =
+            Arc::new(RedisTaskStore::with_connection(fail_fast.clone(), ns));
+        let queue = queue_settings(&settings);
         Ok(Services {
-            settings,
+            objects: object_store(&settings),
+            jobs: job_storage(redis.clone(), &queue),
+            api_jobs: job_storage(fail_fast, &queue),
+            redis,
             tasks,
-            objects,
-            jobs,
+            api_tasks,
+            readiness: Arc::new(Readiness::new()),
             clock: Arc::new(SystemClock),
+            settings,
         })
+    }
+
+    /// Probes Redis and the object store every second (creating the result bucket once S3
+    /// answers) until `shutdown`, and says once what Redis's persistence means for accepted
+    /// tasks. Workers start pulling jobs, and `/readyz` says ready, once both answered.
+    pub async fn run_probe(&self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let probe = probe_forever(
+            Arc::clone(&self.readiness),
+            Arc::clone(&self.tasks),
+            Arc::clone(&self.objects),
+            self.settings.results.bucket.clone(),
+            Duration::from_secs(1),
+            shutdown,
+        );
+        let persistence = async {
+            self.readiness.wait_ready().await;
+            warn_about_persistence(&self.redis).await;
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            () = probe => {},
+            () = persistence => {},
+        }
+    }
+
+    /// The retention sweeper of this process's settings.
+    pub fn janitor(&self) -> Janitor {
+        let config = apalis_redis::Config::default().queue(&self.settings.queue.name);
+        Janitor {
+            tasks: Arc::clone(&self.tasks),
+            objects: Arc::clone(&self.objects),
+            results_bucket: self.settings.results.bucket.clone(),
+            tenants: self
+                .settings
+                .tenants
+                .keys()
+                .map(|tenant| TenantRetention {
+                    tenant: tenant.clone(),
+                    file_retention: Duration::from_secs(self.settings.retention.file_secs),
+                })
+                .collect(),
+            queue: Some(QueueRecords::new(self.redis.clone(), config)),
+            clock: Arc::clone(&self.clock),
+        }
     }
 
     /// The API state.
@@ -113,9 +262,10 @@ impl Services {
             self.settings.links.secret.as_bytes().to_vec()
         };
         Ok(AppState {
-            tasks: Arc::clone(&self.tasks),
+            tasks: Arc::clone(&self.api_tasks),
             objects: Arc::clone(&self.objects),
-            queue: Arc::new(ApalisQueue::new(self.jobs.clone())),
+            queue: Arc::new(ApalisQueue::new(self.api_jobs.clone())),
+            readiness: Arc::clone(&self.readiness),
             keys: Arc::new(keys),
             links: Arc::new(LinkSigner::new(secret, self.settings.links.ttl_secs)),
             clock: Arc::clone(&self.clock),
@@ -179,18 +329,53 @@ impl Services {
             .context("serving the API")
     }
 
-    /// Runs export workers until `shutdown` resolves.
+    /// Runs export workers and the retention sweeps until `shutdown` resolves. Workers start
+    /// pulling jobs once Redis and the object store answer (a [`Services::run_probe`] must be
+    /// running in the process).
     pub async fn run_workers(
         &self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        run_workers(
-            Arc::new(self.export_context()),
-            self.jobs.clone(),
-            queue_settings(&self.settings),
-            shutdown,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("export workers: {e}"))
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let relay = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let work = async {
+            tokio::select! {
+                () = self.readiness.wait_ready() => {},
+                () = stopped() => return Ok(()),
+            }
+            let sweeps = self.janitor().run(
+                Duration::from_secs(self.settings.retention.sweep_interval_secs.max(1)),
+                stopped(),
+            );
+            let workers = run_workers(
+                Arc::new(self.export_context()),
+                self.jobs.clone(),
+                queue_settings(&self.settings),
+                stopped(),
+            );
+            let (result, ()) = tokio::join!(workers, sweeps);
+            result.map_err(|e| {
+                error!(error = %e, "export workers stopped");
+                anyhow::anyhow!("export workers: {e}")
+            })
+        };
+        tokio::pin!(work);
+        tokio::pin!(relay);
+        let mut relayed = false;
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                () = &mut relay, if !relayed => relayed = true,
+            }
+        }
     }
 }

@@ -13,6 +13,8 @@
 //! - [`store`]: the [`TaskStore`] port, its queries ([`ListQuery`], [`TaskPage`]) and the
 //!   transition inputs and outputs ([`Claim`], [`Outcome`]).
 //! - `transition`: the pure rules every store applies, so all implementations agree.
+//! - [`admission`]: the per-tenant limits a new task is admitted under (unfinished, kept, same
+//!   condition replaces), as a pure rule every store applies atomically.
 //! - [`redis_store`]: [`RedisTaskStore`], the store shared by any number of processes.
 //! - [`memory`]: [`MemoryTaskStore`], the same semantics in one process (tests, embedded default).
 //! - [`links`]: [`LinkSigner`], HMAC-SHA256 signatures for download links.
@@ -23,6 +25,7 @@
 //!
 //! [`TaskRecord`]: statport_core::task::TaskRecord
 
+pub mod admission;
 pub mod error;
 pub mod keys;
 pub mod links;
@@ -31,6 +34,7 @@ pub mod redis_store;
 pub mod store;
 mod transition;
 
+pub use admission::{Admission, AdmissionLimits};
 pub use error::StatusError;
 pub use keys::{hash_api_key, KeyRing, KeyRingError};
 pub use links::{LinkError, LinkSigner, SignedLink};

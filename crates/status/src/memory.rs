@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use statport_core::task::TaskRecord;
 
+use crate::admission::{self, Admission, AdmissionLimits};
 use crate::error::StatusError;
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
 use crate::transition;
@@ -55,6 +56,43 @@ impl TaskStore for MemoryTaskStore {
         let slot = (record.tenant_id.clone(), record.task_id.clone());
         self.map().insert(slot, record.clone());
         Ok(())
+    }
+
+    async fn admit(
+        &self,
+        record: &TaskRecord,
+        limits: &AdmissionLimits,
+    ) -> Result<Admission, StatusError> {
+        let mut map = self.map();
+        let existing: Vec<TaskRecord> = map
+            .iter()
+            .filter(|((owner, _), _)| *owner == record.tenant_id)
+            .map(|(_, r)| r.clone())
+            .collect();
+        let decision = admission::decide(&existing, record, limits);
+        for gone in &decision.evict {
+            map.remove(&(gone.tenant_id.clone(), gone.task_id.clone()));
+        }
+        if let Some(next) = decision.write {
+            map.insert((next.tenant_id.clone(), next.task_id.clone()), next);
+        }
+        Ok(decision.admission)
+    }
+
+    async fn expire_file(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        ended_by: i64,
+        now_ms: i64,
+    ) -> Result<Option<String>, StatusError> {
+        Ok(self.update(tenant, task_id, |current| {
+            let next = current.and_then(|c| transition::expire_file(c, ended_by, now_ms));
+            let key = current
+                .and_then(|c| c.file_key.clone())
+                .filter(|_| next.is_some());
+            (next, key)
+        }))
     }
 
     async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {

@@ -5,6 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use statport_core::task::{TaskError, TaskRecord};
 
+use crate::admission::{Admission, AdmissionLimits};
 use crate::error::StatusError;
 
 /// Where task records live. Held as `Arc<dyn TaskStore>`; every implementation passes the same
@@ -23,6 +24,30 @@ pub trait TaskStore: Send + Sync + fmt::Debug {
     /// id (the "same condition replaces the task" rule). A worker still running the replaced
     /// record loses its claim on its next report.
     async fn create(&self, record: &TaskRecord) -> Result<(), StatusError>;
+
+    /// Admits `record` (a new `waiting` task) under the tenant's `limits`, atomically with
+    /// respect to every other admission and deletion of the tenant's tasks: refused when the
+    /// tenant has `max_unfinished` tasks waiting or processing; a task with the same normalized
+    /// condition takes the request (same `task_id`, reset to `waiting`); over `max_kept` the
+    /// oldest finished tasks are removed and returned so the caller deletes their files. See
+    /// [`crate::admission`].
+    async fn admit(
+        &self,
+        record: &TaskRecord,
+        limits: &AdmissionLimits,
+    ) -> Result<Admission, StatusError>;
+
+    /// The result file of a `success` task that ended at or before `ended_by` reached the end of
+    /// its retention: the record forgets the file's key and records `file_expired_at = now_ms`
+    /// (the caller then deletes the object). Returns the key it forgot; `None` when the task has
+    /// no such file (none, not ended by then because it was reset or re-run, or no task).
+    async fn expire_file(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        ended_by: i64,
+        now_ms: i64,
+    ) -> Result<Option<String>, StatusError>;
 
     /// The tenant's task, or `None` when it does not exist (or belongs to another tenant).
     async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError>;

@@ -98,6 +98,21 @@ pub(crate) fn finish(
     Some(next)
 }
 
+/// [`TaskStore::expire_file`](crate::TaskStore::expire_file) applied to `current`: a `success`
+/// task with a file that ended at or before `ended_by` forgets the file's key; `None` when there
+/// is no such file (a task reset or re-run since keeps its new file).
+pub(crate) fn expire_file(current: &TaskRecord, ended_by: i64, now_ms: i64) -> Option<TaskRecord> {
+    let ended_in_time = current.end_time.is_some_and(|end| end <= ended_by);
+    if current.status != TaskStatus::Success || current.file_key.is_none() || !ended_in_time {
+        return None;
+    }
+    let mut next = current.clone();
+    next.file_key = None;
+    next.file_expired_at = Some(now_ms);
+    next.update_time = now_ms;
+    Some(next)
+}
+
 /// Listing order: newest `update_time` first, then newer `create_time`, then `task_id`
 /// descending (byte-wise, as Redis compares strings).
 pub(crate) fn newest_first(a: &TaskRecord, b: &TaskRecord) -> Ordering {

@@ -8,7 +8,9 @@
 //!   through the guarded transitions of the status store.
 //! - [`output`]: the csv / json / xlsx writers.
 //! - [`runner`]: the apalis-redis workers that pull jobs and call [`job::run_export`].
+//! - [`janitor`]: retention sweeps: expired result files, the queue's records of finished jobs.
 
+pub mod janitor;
 pub mod job;
 pub mod output;
 pub mod runner;

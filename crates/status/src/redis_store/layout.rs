@@ -8,6 +8,9 @@
 //!                                       idx     its current member in the tenant's index
 //! {ns}:tasks:{tenant}            zset   score update_time,
 //!                                       member "{update:016x}:{create:016x}:{task_id}"
+//! {ns}:tenant-rev:{tenant}       string a fresh random token whenever a task of the tenant is
+//!                                       created, replaced or deleted (the admission guard;
+//!                                       removed with the tenant's last task)
 //! ```
 //!
 //! The index member carries the tie-breakers: Redis orders equal scores by member bytes, so
@@ -57,6 +60,11 @@ impl Layout {
             escape(tenant),
             escape(task_id)
         )
+    }
+
+    /// The admission guard of a tenant: changes whenever its set of tasks changes.
+    pub(crate) fn tenant_rev_key(&self, tenant: &str) -> String {
+        format!("{}:tenant-rev:{}", self.namespace, escape(tenant))
     }
 
     /// The sorted set listing a tenant's tasks.

@@ -18,6 +18,7 @@ use statport_core::task::TaskRecord;
 use tracing::{debug, warn};
 
 use self::layout::{Layout, FIELD_RECORD, FIELD_REV};
+use crate::admission::{self, Admission, AdmissionLimits};
 use crate::error::StatusError;
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
 use crate::transition;
@@ -35,6 +36,10 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read-decide-write rounds tried before a guarded transition gives up with
 /// [`StatusError::Contention`]. Only concurrent writes to the same task cost a round.
 const MAX_CAS_ROUNDS: usize = 16;
+
+/// Rounds tried by an admission before it gives up: every concurrent submission of the tenant
+/// costs at most one round (each round has a winner), and bursts of a few dozen are normal.
+const MAX_ADMIT_ROUNDS: usize = 128;
 
 /// The status store over Redis (standalone or a primary; not Redis Cluster, since a listing
 /// reads keys of one tenant that are not hash-tagged together).
@@ -116,6 +121,7 @@ impl RedisTaskStore {
         let mut call = scripts::WRITE.prepare_invoke();
         call.key(self.layout.task_key(&record.tenant_id, &record.task_id))
             .key(self.layout.index_key(&record.tenant_id))
+            .key(self.layout.tenant_rev_key(&record.tenant_id))
             .arg(if expected_rev.is_some() { "cas" } else { "put" })
             .arg(expected_rev.unwrap_or(""))
             .arg(json)
@@ -186,6 +192,50 @@ impl RedisTaskStore {
         Ok(records)
     }
 
+    /// One admission round: the decision over the tenant's tasks as read at guard `guard`,
+    /// written only if the guard still holds. `None` when the tenant's tasks changed meanwhile.
+    async fn admit_round(
+        &self,
+        record: &TaskRecord,
+        limits: &AdmissionLimits,
+    ) -> Result<Option<Admission>, StatusError> {
+        let tenant = &record.tenant_id;
+        let (guard, members): (Option<String>, Vec<String>) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(self.layout.tenant_rev_key(tenant))
+            .cmd("ZRANGE")
+            .arg(self.layout.index_key(tenant))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let ids = self.member_ids(tenant, &members)?;
+        let existing = self.load(tenant, &ids).await?;
+        let decision = admission::decide(&existing, record, limits);
+        let Some(next) = decision.write else {
+            return Ok(Some(decision.admission));
+        };
+        let json = serde_json::to_string(&next).map_err(StatusError::Encode)?;
+        let mut call = scripts::ADMIT.prepare_invoke();
+        call.key(self.layout.tenant_rev_key(tenant))
+            .key(self.layout.index_key(tenant))
+            .key(self.layout.task_key(tenant, &next.task_id));
+        for gone in &decision.evict {
+            call.key(self.layout.task_key(tenant, &gone.task_id));
+        }
+        call.arg(guard.unwrap_or_default())
+            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(json)
+            .arg(next.status.as_str())
+            .arg(next.run_id.as_deref().unwrap_or(""))
+            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(layout::index_member(&next))
+            .arg(next.update_time);
+        let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
+        Ok((written == 1).then_some(decision.admission))
+    }
+
     /// Task ids from index members.
     fn member_ids<'m>(
         &self,
@@ -227,6 +277,41 @@ impl TaskStore for RedisTaskStore {
     async fn create(&self, record: &TaskRecord) -> Result<(), StatusError> {
         self.write(record, None).await?;
         Ok(())
+    }
+
+    async fn admit(
+        &self,
+        record: &TaskRecord,
+        limits: &AdmissionLimits,
+    ) -> Result<Admission, StatusError> {
+        for round in 1..=MAX_ADMIT_ROUNDS {
+            if let Some(admission) = self.admit_round(record, limits).await? {
+                return Ok(admission);
+            }
+            debug!(tenant = %record.tenant_id, round, "tenant's tasks changed during admission, retrying");
+        }
+        warn!(tenant = %record.tenant_id, rounds = MAX_ADMIT_ROUNDS, "admission gave up under contention");
+        Err(StatusError::Contention {
+            task_id: record.task_id.clone(),
+            attempts: MAX_ADMIT_ROUNDS,
+        })
+    }
+
+    async fn expire_file(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        ended_by: i64,
+        now_ms: i64,
+    ) -> Result<Option<String>, StatusError> {
+        self.update(tenant, task_id, |current| {
+            let next = current.and_then(|c| transition::expire_file(c, ended_by, now_ms));
+            let key = current
+                .and_then(|c| c.file_key.clone())
+                .filter(|_| next.is_some());
+            (next, key)
+        })
+        .await
     }
 
     async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
@@ -285,7 +370,10 @@ impl TaskStore for RedisTaskStore {
     async fn delete(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
         let key = self.layout.task_key(tenant, task_id);
         let mut call = scripts::DELETE.prepare_invoke();
-        call.key(&key).key(self.layout.index_key(tenant));
+        call.key(&key)
+            .key(self.layout.index_key(tenant))
+            .key(self.layout.tenant_rev_key(tenant))
+            .arg(uuid::Uuid::new_v4().simple().to_string());
         let json: Option<String> = call.invoke_async(&mut self.conn.clone()).await?;
         json.map(|json| decode(&key, &json, tenant, task_id))
             .transpose()

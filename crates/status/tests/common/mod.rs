@@ -68,3 +68,25 @@ pub fn record(
     record.update_time = update_ms;
     record
 }
+
+/// A waiting task of `tenant` whose condition is told apart by `variant` (its start hour), so
+/// records with different variants never count as the same condition.
+pub fn record_for(tenant: &str, task_id: &str, variant: i64, create_ms: i64) -> TaskRecord {
+    let start = 1_767_225_600_000i64 + variant * 3_600_000;
+    let condition = ExportRequest::from_json(&json!({
+        "domain_name": "a.example.com",
+        "start_time": start,
+        "end_time": start + 3_600_000,
+        "interval": 300
+    }))
+    .expect("request parses")
+    .validate()
+    .expect("request is valid");
+    TaskRecord::waiting(
+        task_id.to_owned(),
+        tenant.to_owned(),
+        task_id.to_owned(),
+        condition,
+        create_ms,
+    )
+}

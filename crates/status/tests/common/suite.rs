@@ -2,9 +2,9 @@
 //! they can share one (empty) store.
 
 use statport_core::task::{TaskError, TaskRecord, TaskStatus};
-use statport_status::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
+use statport_status::{Admission, AdmissionLimits, Claim, ListQuery, Outcome, TaskPage, TaskStore};
 
-use super::record;
+use super::{record, record_for};
 
 /// 2026-01-01T00:00:00Z.
 const T0: i64 = 1_767_225_600_000;
@@ -27,6 +27,204 @@ pub async fn suite(store: &dyn TaskStore) {
     a_replaced_task_drops_the_old_run(store).await;
     counters_keep_their_exact_values(store).await;
     racing_finishes_of_one_run_have_one_winner(store).await;
+    admission_refuses_the_sixth_unfinished_task(store).await;
+    concurrent_admissions_accept_exactly_the_limit(store).await;
+    admission_evicts_the_oldest_finished_task(store).await;
+    same_condition_replaces_the_task(store).await;
+    an_expired_file_is_forgotten(store).await;
+}
+
+fn created(a: &Admission) -> &str {
+    match a {
+        Admission::Created { record, .. } => &record.task_id,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+async fn admission_refuses_the_sixth_unfinished_task(store: &dyn TaskStore) {
+    let t = "admit-limit";
+    let limits = AdmissionLimits::default();
+    for i in 0..5i64 {
+        let a = store
+            .admit(&record_for(t, &format!("w{i}"), i, T0 + i), &limits)
+            .await
+            .expect("admit");
+        assert_eq!(created(&a), format!("w{i}"));
+    }
+    let a = store
+        .admit(&record_for(t, "w5", 5, T0 + 5), &limits)
+        .await
+        .expect("admit");
+    assert_eq!(
+        a,
+        Admission::TooManyUnfinished {
+            unfinished: 5,
+            limit: 5
+        }
+    );
+    assert_eq!(
+        get(store, t, "w5").await,
+        None,
+        "a refused task is not stored"
+    );
+    // One finishes: a slot opens.
+    started(store, t, "w0", "run", T0 + 6).await;
+    assert!(store
+        .finish(t, "w0", "run", success("f0"), T0 + 7)
+        .await
+        .expect("finish"));
+    let a = store
+        .admit(&record_for(t, "w5", 5, T0 + 8), &limits)
+        .await
+        .expect("admit");
+    assert_eq!(created(&a), "w5");
+}
+
+async fn concurrent_admissions_accept_exactly_the_limit(store: &dyn TaskStore) {
+    let t = "admit-race";
+    let limits = AdmissionLimits::default();
+    let attempts = (0..20i64).map(|i| {
+        let rec = record_for(t, &format!("r{i:02}"), i, T0 + i);
+        async move { store.admit(&rec, &limits).await.expect("admit") }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let accepted = answers
+        .iter()
+        .filter(|a| matches!(a, Admission::Created { .. }))
+        .count();
+    assert_eq!(accepted, 5, "{answers:?}");
+    let page = store.list(t, &query(100, 0)).await.expect("list");
+    assert_eq!(page.total, 5);
+}
+
+async fn admission_evicts_the_oldest_finished_task(store: &dyn TaskStore) {
+    let t = "admit-kept";
+    let limits = AdmissionLimits {
+        max_kept: 3,
+        max_unfinished: 5,
+    };
+    for i in 0..3i64 {
+        let id = format!("k{i}");
+        store
+            .admit(&record_for(t, &id, i, T0 + i), &limits)
+            .await
+            .expect("admit");
+        started(store, t, &id, "run", T0 + 10).await;
+        assert!(store
+            .finish(t, &id, "run", success(&format!("file-{i}")), T0 + 11)
+            .await
+            .expect("finish"));
+    }
+    let a = store
+        .admit(&record_for(t, "k3", 3, T0 + 20), &limits)
+        .await
+        .expect("admit");
+    let Admission::Created { evicted, .. } = a else {
+        panic!("expected Created, got {a:?}");
+    };
+    let gone: Vec<(&str, Option<&str>)> = evicted
+        .iter()
+        .map(|r| (r.task_id.as_str(), r.file_key.as_deref()))
+        .collect();
+    assert_eq!(
+        gone,
+        [("k0", Some("file-0"))],
+        "the oldest, with its file key"
+    );
+    assert_eq!(get(store, t, "k0").await, None);
+    let page = store.list(t, &query(100, 0)).await.expect("list");
+    assert_eq!(page.total, 3, "the index forgot the evicted task");
+}
+
+async fn same_condition_replaces_the_task(store: &dyn TaskStore) {
+    let t = "admit-same";
+    let limits = AdmissionLimits::default();
+    let first = record_for(t, "orig", 0, T0);
+    store.admit(&first, &limits).await.expect("admit");
+    // Still waiting: replaced in place, no new job needed.
+    let a = store
+        .admit(&record_for(t, "dup1", 0, T0 + 1), &limits)
+        .await
+        .expect("admit");
+    let Admission::Replaced {
+        record, requeue, ..
+    } = a
+    else {
+        panic!("expected Replaced, got {a:?}");
+    };
+    assert_eq!((record.task_id.as_str(), requeue), ("orig", false));
+    assert_eq!(get(store, t, "dup1").await, None);
+    // Running: the old run loses the task, a new job is needed.
+    started(store, t, "orig", "old-run", T0 + 2).await;
+    let a = store
+        .admit(&record_for(t, "dup2", 0, T0 + 3), &limits)
+        .await
+        .expect("admit");
+    assert!(
+        matches!(a, Admission::Replaced { requeue: true, .. }),
+        "{a:?}"
+    );
+    assert!(!store
+        .progress(t, "orig", "old-run", 50, 1, 0, T0 + 4)
+        .await
+        .expect("progress"));
+    let now = get(store, t, "orig").await.expect("kept");
+    assert_eq!(now.status, TaskStatus::Waiting);
+    assert_eq!(now.attempts, 0);
+    let page = store.list(t, &query(100, 0)).await.expect("list");
+    assert_eq!(page.total, 1, "one task, however often it was submitted");
+}
+
+async fn an_expired_file_is_forgotten(store: &dyn TaskStore) {
+    let t = "expire";
+    store
+        .create(&record(t, "e1", "n", T0, T0))
+        .await
+        .expect("create");
+    assert_eq!(
+        store
+            .expire_file(t, "e1", T0 + 9, T0 + 1)
+            .await
+            .expect("expire"),
+        None
+    );
+    started(store, t, "e1", "run", T0 + 2).await;
+    assert!(store
+        .finish(t, "e1", "run", success("the-file"), T0 + 3)
+        .await
+        .expect("finish"));
+    // Ended at T0 + 3: not expired by a cutoff before that, expired by one at it.
+    assert_eq!(
+        store
+            .expire_file(t, "e1", T0 + 2, T0 + 4)
+            .await
+            .expect("expire"),
+        None
+    );
+    assert_eq!(
+        store
+            .expire_file(t, "e1", T0 + 3, T0 + 4)
+            .await
+            .expect("expire"),
+        Some("the-file".to_owned())
+    );
+    let r = get(store, t, "e1").await.expect("kept");
+    assert_eq!((r.file_key, r.file_expired_at), (None, Some(T0 + 4)));
+    assert_eq!(r.status, TaskStatus::Success);
+    assert_eq!(
+        store
+            .expire_file(t, "e1", T0 + 9, T0 + 5)
+            .await
+            .expect("expire"),
+        None
+    );
+    assert_eq!(
+        store
+            .expire_file(t, "nope", T0 + 9, T0 + 5)
+            .await
+            .expect("expire"),
+        None
+    );
 }
 
 fn ids(page: &TaskPage) -> Vec<&str> {
