@@ -1,6 +1,7 @@
 //! End-to-end: HTTP → Redis queue → worker → S3 → download link, against the real servers.
 
 mod common;
+mod outage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -40,6 +42,12 @@ fn unique(prefix: &str) -> String {
 impl Harness {
     /// Starts API and workers on a free port.
     pub async fn start() -> Harness {
+        Self::start_with(|_| {}, true).await
+    }
+
+    /// Starts API and workers with `adjust` applied to the test settings; with `wait_ready`
+    /// false, returns at once even when Redis or the object store do not answer.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings), wait_ready: bool) -> Harness {
         let mut settings = Settings::load(None).expect("default settings");
         if let Ok(url) = std::env::var("REDIS_URL") {
             settings.redis.url = url;
@@ -78,7 +86,8 @@ impl Harness {
                 },
             ),
         ]);
-        let running = statport::launch::launch(settings.clone())
+        adjust(&mut settings);
+        let running = statport::launch::launch_with(settings.clone(), wait_ready)
             .await
             .expect("Redis and the S3 server must be running (scripts/test.sh starts them)");
         let settings = running.services.settings.clone();

@@ -25,7 +25,13 @@ pub struct Running {
 
 /// Binds `127.0.0.1:0`, points `api.listen` / `api.public_url` at it, connects, waits until
 /// Redis and the object store answer, and starts the API and the workers.
-pub async fn launch(mut settings: Settings) -> anyhow::Result<Running> {
+pub async fn launch(settings: Settings) -> anyhow::Result<Running> {
+    launch_with(settings, true).await
+}
+
+/// [`launch`], optionally without waiting for Redis and the object store: the process then
+/// runs not ready (as one started during an outage does) until they answer.
+pub async fn launch_with(mut settings: Settings, wait_ready: bool) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     settings.api.listen = addr.to_string();
@@ -41,9 +47,10 @@ pub async fn launch(mut settings: Settings) -> anyhow::Result<Running> {
             Ok(())
         })
     };
-    if tokio::time::timeout(READY_WITHIN, services.readiness.wait_ready())
-        .await
-        .is_err()
+    if wait_ready
+        && tokio::time::timeout(READY_WITHIN, services.readiness.wait_ready())
+            .await
+            .is_err()
     {
         trigger.fire();
         anyhow::bail!(

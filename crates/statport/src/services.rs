@@ -379,3 +379,41 @@ impl Services {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persistence_is_read_from_the_redis_settings() {
+        assert_eq!(
+            persistence_from("no", "everysec", ""),
+            RedisPersistence::None
+        );
+        assert_eq!(
+            persistence_from("no", "everysec", "3600 1 300 100"),
+            RedisPersistence::SnapshotsOnly
+        );
+        assert_eq!(
+            persistence_from("yes", "everysec", ""),
+            RedisPersistence::AppendOnly {
+                fsync: "everysec".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_live_redis_reports_its_persistence() {
+        let url =
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+        let conn = redis_connection(&url, RedisProfile::FailFast).expect("url");
+        let persistence = redis_persistence(&conn).await.expect("CONFIG GET answers");
+        // Whatever it is, it must be one of the three (the CI Redis persists nothing).
+        assert!(matches!(
+            persistence,
+            RedisPersistence::None
+                | RedisPersistence::SnapshotsOnly
+                | RedisPersistence::AppendOnly { .. }
+        ));
+    }
+}
