@@ -11,6 +11,7 @@ use statport_core::time::{ms_from_civil, HOUR_MS};
 
 use crate::common::relay::Relay;
 use crate::common::Harness;
+use statport::launch::LaunchOptions;
 
 fn target(url: &str, default: &str) -> SocketAddr {
     let hostport = url
@@ -62,7 +63,10 @@ async fn started_while_redis_and_s3_are_down_it_waits_then_works() {
             s.redis.url = format!("redis://{redis_addr}/");
             s.s3.endpoint = format!("http://{s3_addr}");
         },
-        false,
+        LaunchOptions {
+            wait_ready: false,
+            workers: true,
+        },
     )
     .await;
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use statport::config::{Settings, TenantConfig};
 use statport::genlogs::{GenSpec, GeneratedRecord, Generator};
+use statport::launch::LaunchOptions;
 use statport::services::object_store;
 use statport_worker::LogFormat;
 
@@ -42,12 +43,11 @@ fn unique(prefix: &str) -> String {
 impl Harness {
     /// Starts API and workers on a free port.
     pub async fn start() -> Harness {
-        Self::start_with(|_| {}, true).await
+        Self::start_with(|_| {}, LaunchOptions::default()).await
     }
 
-    /// Starts API and workers with `adjust` applied to the test settings; with `wait_ready`
-    /// false, returns at once even when Redis or the object store do not answer.
-    pub async fn start_with(adjust: impl FnOnce(&mut Settings), wait_ready: bool) -> Harness {
+    /// Starts statport with `adjust` applied to the test settings, as `options` say.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings), options: LaunchOptions) -> Harness {
         let mut settings = Settings::load(None).expect("default settings");
         if let Ok(url) = std::env::var("REDIS_URL") {
             settings.redis.url = url;
@@ -87,7 +87,7 @@ impl Harness {
             ),
         ]);
         adjust(&mut settings);
-        let running = statport::launch::launch_with(settings.clone(), wait_ready)
+        let running = statport::launch::launch_with(settings.clone(), options)
             .await
             .expect("Redis and the S3 server must be running (scripts/test.sh starts them)");
         let settings = running.services.settings.clone();

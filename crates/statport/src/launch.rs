@@ -26,12 +26,35 @@ pub struct Running {
 /// Binds `127.0.0.1:0`, points `api.listen` / `api.public_url` at it, connects, waits until
 /// Redis and the object store answer, and starts the API and the workers.
 pub async fn launch(settings: Settings) -> anyhow::Result<Running> {
-    launch_with(settings, true).await
+    launch_with(settings, LaunchOptions::default()).await
 }
 
-/// [`launch`], optionally without waiting for Redis and the object store: the process then
-/// runs not ready (as one started during an outage does) until they answer.
-pub async fn launch_with(mut settings: Settings, wait_ready: bool) -> anyhow::Result<Running> {
+/// What [`launch_with`] starts and waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaunchOptions {
+    /// Wait until Redis and the object store answer (else the process runs not ready, as one
+    /// started during an outage does, until they answer).
+    pub wait_ready: bool,
+    /// Start export workers too (else API only, like `statport api`).
+    pub workers: bool,
+}
+
+impl Default for LaunchOptions {
+    /// Wait for readiness; API and workers.
+    fn default() -> Self {
+        LaunchOptions {
+            wait_ready: true,
+            workers: true,
+        }
+    }
+}
+
+/// [`launch`] with [`LaunchOptions`].
+pub async fn launch_with(
+    mut settings: Settings,
+    options: LaunchOptions,
+) -> anyhow::Result<Running> {
+    let wait_ready = options.wait_ready;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     settings.api.listen = addr.to_string();
@@ -64,16 +87,19 @@ pub async fn launch_with(mut settings: Settings, wait_ready: bool) -> anyhow::Re
         let stop = stop.clone();
         tokio::spawn(async move { services.run_api(listener, stop.wait()).await })
     };
-    let workers = {
+    let mut tasks = vec![probe, api];
+    if options.workers {
         let services = services.clone();
-        tokio::spawn(async move { services.run_workers(stop.wait()).await })
-    };
+        tasks.push(tokio::spawn(async move {
+            services.run_workers(stop.wait()).await
+        }));
+    }
     Ok(Running {
         base_url: format!("http://{addr}"),
         addr,
         services,
         trigger,
-        tasks: vec![probe, api, workers],
+        tasks,
     })
 }
 
