@@ -3,6 +3,10 @@
 //! A worker (or one slice of a task, later) feeds the records it selected into a
 //! [`ReportAggregate`]; aggregates over disjoint inputs [`merge`](ReportAggregate::merge) into
 //! the aggregate of the union, so a task can be split across workers and combined in any order.
+//!
+//! Grouped by domain over `all` or a wildcard, the number of series is only known while scanning;
+//! [`ReportAggregate::bounded`] caps series × buckets so a log with many hosts cannot exhaust a
+//! worker's memory, and [`ReportAggregate::overflowed`] tells the job to fail the task.
 
 use std::collections::HashMap;
 
@@ -12,7 +16,7 @@ use crate::condition::{Action, ExportCondition, StatType};
 use crate::granularity::Granularity;
 use crate::log::LogRecord;
 use crate::table::{Cell, Column};
-use crate::time::{format_rfc3339, DAY_MS, HOUR_MS, MINUTE_MS};
+use crate::time::format_rfc3339;
 
 /// What is counted in one interval for one series.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,12 +58,34 @@ pub struct ReportAggregate {
     series: Vec<Vec<Counters>>,
     #[serde(skip)]
     index: HashMap<String, usize>,
+    /// Most rows (series × buckets) the aggregate may grow to; `u64::MAX` when unbounded.
+    #[serde(default = "unbounded")]
+    max_rows: u64,
+    /// Set once a new series was refused: at least how many rows the input needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    overflow: Option<u64>,
+}
+
+fn unbounded() -> u64 {
+    u64::MAX
 }
 
 impl ReportAggregate {
-    /// An empty aggregate for `condition`. When grouped by domain, the exact hosts the condition
-    /// names get a series up front, so they appear (with zeros) even without traffic.
+    /// An empty, unbounded aggregate for `condition`. When grouped by domain, the exact hosts
+    /// the condition names get a series up front, so they appear (with zeros) even without
+    /// traffic.
     pub fn new(condition: &ExportCondition) -> Self {
+        Self::bounded(condition, u64::MAX)
+    }
+
+    /// An empty aggregate for `condition` that never holds more than `max_rows` rows (series ×
+    /// buckets; use the tenant's [`RequestLimits::max_rows`](crate::RequestLimits)).
+    ///
+    /// A record whose domain would need a new series past the cap is dropped and the aggregate
+    /// records that it [`overflowed`](Self::overflowed): its result is incomplete and the task
+    /// must fail (`ErrorCode::TooManyRows`). The check runs only when a new series would be
+    /// created, so counting into existing series costs nothing more.
+    pub fn bounded(condition: &ExportCondition, max_rows: u64) -> Self {
         let g = condition.granularity;
         let bucket_starts: Vec<i64> = g
             .bucket_starts(condition.range_start, condition.range_end)
@@ -73,11 +99,15 @@ impl ReportAggregate {
             domains: Vec::new(),
             series: Vec::new(),
             index: HashMap::new(),
+            max_rows,
+            overflow: None,
         };
         if condition.group_by_domain {
             for host in condition.domains.exact_hosts() {
                 agg.series_index(&host);
             }
+        } else if agg.buckets() > max_rows {
+            agg.overflow = Some(agg.buckets());
         } else {
             agg.domains.push(String::new());
             agg.series
@@ -86,21 +116,29 @@ impl ReportAggregate {
         agg
     }
 
-    fn step_ms(&self) -> Option<i64> {
-        match self.granularity {
-            Granularity::FiveMinutes => Some(5 * MINUTE_MS),
-            Granularity::Hourly => Some(HOUR_MS),
-            Granularity::Daily { .. } => Some(DAY_MS),
-            Granularity::Monthly { .. } => None,
-        }
+    /// `None` while every record fitted; once a new series was refused because it would have
+    /// made more than the `max_rows` given to [`bounded`](Self::bounded), `Some(rows)` with
+    /// at least how many rows the input needed. The counts are then incomplete: fail the task.
+    /// [`merge`](Self::merge) keeps the flag.
+    pub fn overflowed(&self) -> Option<u64> {
+        self.overflow
+    }
+
+    /// The row cap this aggregate enforces (`u64::MAX` when unbounded).
+    pub fn max_rows(&self) -> u64 {
+        self.max_rows
+    }
+
+    fn buckets(&self) -> u64 {
+        u64::try_from(self.bucket_starts.len()).unwrap_or(u64::MAX)
     }
 
     fn bucket_of(&self, ts: i64) -> Option<usize> {
         if ts < self.range_start || ts >= self.range_end {
             return None;
         }
-        match self.step_ms() {
-            Some(step) => Some(((ts - self.range_start) / step) as usize),
+        match self.granularity.step_ms() {
+            Some(step) => usize::try_from(ts.abs_diff(self.range_start) / step.unsigned_abs()).ok(),
             None => self
                 .bucket_starts
                 .partition_point(|&b| b <= ts)
@@ -109,16 +147,24 @@ impl ReportAggregate {
         .filter(|&b| b < self.bucket_starts.len())
     }
 
-    fn series_index(&mut self, host: &str) -> usize {
+    /// The series of `host`, created if new and the cap allows; `None` (and the overflow
+    /// recorded) when it does not.
+    fn series_index(&mut self, host: &str) -> Option<usize> {
         if let Some(&i) = self.index.get(host) {
-            return i;
+            return Some(i);
+        }
+        let series = u64::try_from(self.domains.len() + 1).unwrap_or(u64::MAX);
+        let rows = series.saturating_mul(self.buckets());
+        if rows > self.max_rows {
+            self.overflow = Some(self.overflow.map_or(rows, |o| o.max(rows)));
+            return None;
         }
         let i = self.domains.len();
         self.domains.push(host.to_string());
         self.series
             .push(vec![Counters::default(); self.bucket_starts.len()]);
         self.index.insert(host.to_string(), i);
-        i
+        Some(i)
     }
 
     /// Counts one record the condition selected; records outside the range are ignored.
@@ -127,11 +173,16 @@ impl ReportAggregate {
             return;
         };
         let series = if self.group_by_domain {
-            self.series_index(&record.host)
+            match self.series_index(&record.host) {
+                Some(i) => i,
+                None => return,
+            }
         } else {
             0
         };
-        let c = &mut self.series[series][bucket];
+        let Some(c) = self.series.get_mut(series).and_then(|s| s.get_mut(bucket)) else {
+            return;
+        };
         c.flux += record.bytes;
         c.req_num += 1;
         if record.origin_fetch {
@@ -139,7 +190,8 @@ impl ReportAggregate {
         }
     }
 
-    /// Adds `other`'s counts into `self`: the aggregate of both inputs.
+    /// Adds `other`'s counts into `self`: the aggregate of both inputs. The cap of `self`
+    /// applies to the series `other` brings; an overflow in either stays recorded.
     pub fn merge(&mut self, other: &ReportAggregate) -> Result<(), ShapeMismatch> {
         if self.granularity != other.granularity
             || self.range_start != other.range_start
@@ -148,13 +200,19 @@ impl ReportAggregate {
         {
             return Err(ShapeMismatch);
         }
+        if let Some(theirs) = other.overflow {
+            self.overflow = Some(self.overflow.map_or(theirs, |o| o.max(theirs)));
+        }
         for (name, series) in other.domains.iter().zip(&other.series) {
             let target = if self.group_by_domain {
                 self.series_index(name)
             } else {
-                0
+                Some(0)
             };
-            for (mine, theirs) in self.series[target].iter_mut().zip(series) {
+            let Some(mine) = target.and_then(|t| self.series.get_mut(t)) else {
+                continue;
+            };
+            for (mine, theirs) in mine.iter_mut().zip(series) {
                 mine.add(theirs);
             }
         }

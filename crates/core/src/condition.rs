@@ -2,7 +2,8 @@
 //!
 //! [`ExportRequest`] is the unchecked body (every field optional, JSON types checked one by one
 //! so a wrong type names its field); [`ExportRequest::validate`] turns it into the condition that
-//! everything after the API trusts.
+//! everything after the API trusts. [`ExportRequest::validate_with`] also enforces a tenant's
+//! [`RequestLimits`] (domains per request, rows per export).
 
 use std::collections::BTreeSet;
 
@@ -245,6 +246,30 @@ impl DomainFilter {
         }
     }
 
+    /// How many exact hosts are named (the length of [`exact_hosts`](Self::exact_hosts)).
+    pub fn exact_host_count(&self) -> usize {
+        match self {
+            DomainFilter::All => 0,
+            DomainFilter::List(p) => p
+                .iter()
+                .filter(|p| matches!(p, DomainPattern::Exact(_)))
+                .count(),
+        }
+    }
+
+    /// The number of patterns listed (`all` counts as one).
+    pub fn len(&self) -> usize {
+        match self {
+            DomainFilter::All => 1,
+            DomainFilter::List(p) => p.len(),
+        }
+    }
+
+    /// True for an empty list (which [`parse`](Self::parse) never returns).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, DomainFilter::List(p) if p.is_empty())
+    }
+
     /// The exact hosts named: they get rows (zeros when idle) even without traffic.
     pub fn exact_hosts(&self) -> Vec<String> {
         match self {
@@ -326,7 +351,46 @@ pub struct ExportCondition {
     pub callback_url: Option<String>,
 }
 
+/// How many rows an export makes, as far as the condition tells before any log is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowEstimate {
+    /// The rows (saturating at `u64::MAX`): exact, or a lower bound when `exact` is false.
+    pub rows: u64,
+    /// False when the export is grouped by domain over `all` or a wildcard: the hosts the logs
+    /// hold add rows that only the scan finds (the worker bounds those with
+    /// [`ReportAggregate::bounded`](crate::aggregate::ReportAggregate::bounded)).
+    pub exact: bool,
+}
+
 impl ExportCondition {
+    /// The rows this export makes: buckets × named hosts when grouped by domain, buckets
+    /// otherwise. With `all` or a wildcard grouped by domain only a lower bound is known (the
+    /// named exact hosts).
+    pub fn row_estimate(&self) -> RowEstimate {
+        let buckets = u64::try_from(
+            self.granularity
+                .bucket_count(self.range_start, self.range_end),
+        )
+        .unwrap_or(u64::MAX);
+        if !self.group_by_domain {
+            return RowEstimate {
+                rows: buckets,
+                exact: true,
+            };
+        }
+        let (named, exact) = match &self.domains {
+            DomainFilter::All => (0, false),
+            DomainFilter::List(patterns) => {
+                let hosts = self.domains.exact_host_count();
+                (hosts, hosts == patterns.len())
+            }
+        };
+        RowEstimate {
+            rows: buckets.saturating_mul(u64::try_from(named).unwrap_or(u64::MAX)),
+            exact,
+        }
+    }
+
     /// True when `record` counts towards this export: inside `[range_start, range_end)`, an
     /// accepted scheme and a selected domain.
     pub fn selects(&self, record: &LogRecord<'_>) -> bool {
@@ -346,6 +410,51 @@ pub fn max_span_days(g: Granularity) -> i64 {
         Granularity::Daily { .. } => 366,
         Granularity::Monthly { .. } => 3660,
     }
+}
+
+/// The earliest `start_time` / `end_time` accepted: 1970-01-01T00:00:00Z (ms).
+pub const MIN_TIME_MS: i64 = 0;
+
+/// The first `start_time` / `end_time` refused: 2100-01-01T00:00:00Z (ms). CDN logs of a
+/// statistics service are never older than the epoch nor this far ahead; the bound keeps every
+/// time computation far from `i64` overflow.
+pub const END_TIME_MS: i64 = 4_102_444_800_000;
+
+/// Size caps on one export request, configurable per tenant.
+///
+/// The defaults fit the largest request the span rules allow: 100 named domains at 5 minutes over
+/// 31 days is 892,800 rows, under the 1,000,000-row default, which itself stays below Excel's
+/// 1,048,576 rows per sheet and keeps a worker's aggregate around 30 MB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequestLimits {
+    /// Most rows one export may make (checked up front when knowable, and by the worker's
+    /// bounded aggregate otherwise).
+    pub max_rows: u64,
+    /// Most entries (hosts and wildcards) in `domain_name`.
+    pub max_domains: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_rows: 1_000_000,
+            max_domains: 100,
+        }
+    }
+}
+
+/// `n` with thousands separators (`8,928,000`), for messages people read.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The unchecked body of `POST /v1/cdn/statistics/export-tasks`.
@@ -477,8 +586,15 @@ impl ExportRequest {
         Ok(req)
     }
 
-    /// Validates every field into an [`ExportCondition`]; the first problem found is returned.
+    /// Validates every field into an [`ExportCondition`] under the default [`RequestLimits`];
+    /// the first problem found is returned.
     pub fn validate(&self) -> Result<ExportCondition, ApiError> {
+        self.validate_with(&RequestLimits::default())
+    }
+
+    /// Validates every field into an [`ExportCondition`] under a tenant's `limits`; the first
+    /// problem found is returned.
+    pub fn validate_with(&self, limits: &RequestLimits) -> Result<ExportCondition, ApiError> {
         let action = match non_empty(&self.action) {
             None => Action::ReportsDetail,
             Some(a) => Action::parse(a).ok_or_else(|| {
@@ -501,14 +617,23 @@ impl ExportRequest {
         let domains = DomainFilter::parse(
             non_empty(&self.domain_name).ok_or_else(|| ApiError::missing("domain_name"))?,
         )?;
+        if domains.len() > limits.max_domains {
+            return Err(ApiError::invalid(format!(
+                "'domain_name' may list at most {} domains, got {}",
+                limits.max_domains,
+                domains.len()
+            )));
+        }
         let start_time = self
             .start_time
             .ok_or_else(|| ApiError::missing("start_time"))?;
         let end_time = self.end_time.ok_or_else(|| ApiError::missing("end_time"))?;
-        if start_time < 0 {
-            return Err(ApiError::invalid(
-                "the parameter 'start_time' must not be negative",
-            ));
+        for (name, value) in [("start_time", start_time), ("end_time", end_time)] {
+            if !(MIN_TIME_MS..END_TIME_MS).contains(&value) {
+                return Err(ApiError::invalid(format!(
+                    "the parameter '{name}' must be between {MIN_TIME_MS} (1970-01-01T00:00:00Z) and {END_TIME_MS} (2100-01-01T00:00:00Z, excluded) in milliseconds, not {value}"
+                )));
+            }
         }
         if end_time <= start_time {
             return Err(ApiError::new(
@@ -517,10 +642,20 @@ impl ExportRequest {
             ));
         }
         let granularity = self.granularity()?;
-        let range_start = granularity.floor(start_time);
-        let range_end = granularity.ceil(end_time);
+        // Both times are inside the accepted range, so these are always `Some`; refuse rather
+        // than panic all the same.
+        let out_of_range = || ApiError::invalid("the time range is out of range");
+        let range_start = granularity.floor(start_time).ok_or_else(out_of_range)?;
+        let range_end = granularity.ceil(end_time).ok_or_else(out_of_range)?;
         let max_days = max_span_days(granularity);
-        if range_end - range_start > max_days * DAY_MS {
+        let too_long = match (
+            range_end.checked_sub(range_start),
+            max_days.checked_mul(DAY_MS),
+        ) {
+            (Some(span), Some(max)) => span > max,
+            _ => true,
+        };
+        if too_long {
             return Err(ApiError::new(
                 ErrorCode::InvalidTimeSpan,
                 format!("The max time span of '{granularity}' report must be no more than {max_days} days."),
@@ -637,14 +772,7 @@ impl ExportRequest {
                 ))
             }
         };
-        if let Some(name) = &self.task_name {
-            if name.chars().count() > 128 || name.chars().any(char::is_control) {
-                return Err(ApiError::invalid(
-                    "'task_name' must be at most 128 printable characters",
-                ));
-            }
-        }
-        Ok(ExportCondition {
+        let condition = ExportCondition {
             action,
             domains,
             start_time,
@@ -660,7 +788,24 @@ impl ExportRequest {
             export_format,
             language,
             callback_url,
-        })
+        };
+        let estimate = condition.row_estimate();
+        if estimate.rows > limits.max_rows {
+            return Err(ApiError::invalid(format!(
+                "this export would make {}{} rows; the limit is {} rows per export: shorten the range, use a coarser granularity or fewer domains",
+                if estimate.exact { "" } else { "at least " },
+                thousands(estimate.rows),
+                thousands(limits.max_rows),
+            )));
+        }
+        if let Some(name) = &self.task_name {
+            if name.chars().count() > 128 || name.chars().any(char::is_control) {
+                return Err(ApiError::invalid(
+                    "'task_name' must be at most 128 printable characters",
+                ));
+            }
+        }
+        Ok(condition)
     }
 
     fn granularity(&self) -> Result<Granularity, ApiError> {

@@ -40,6 +40,9 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// Our fault.
     InternalError,
+    /// The export would make more rows than the tenant's limit; found while scanning, when the
+    /// domains grouped by are `all` or a wildcard (see `ReportAggregate::overflowed`).
+    TooManyRows,
 }
 
 impl ErrorCode {
@@ -61,6 +64,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "StatPort.TooManyRequests",
             ErrorCode::ServiceUnavailable => "StatPort.ServiceUnavailable",
             ErrorCode::InternalError => "StatPort.InternalError",
+            ErrorCode::TooManyRows => "StatPort.TooManyRows",
         }
     }
 
@@ -72,7 +76,8 @@ impl ErrorCode {
             | ErrorCode::InvalidType
             | ErrorCode::InvalidTimeSpan
             | ErrorCode::InvalidHostnames
-            | ErrorCode::MalformedBody => 400,
+            | ErrorCode::MalformedBody
+            | ErrorCode::TooManyRows => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
             ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,

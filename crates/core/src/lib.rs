@@ -26,6 +26,6 @@ pub mod table;
 pub mod task;
 pub mod time;
 
-pub use condition::{ExportCondition, ExportRequest};
+pub use condition::{ExportCondition, ExportRequest, RequestLimits};
 pub use error::{ApiError, ErrorCode};
 pub use log::LogRecord;

@@ -3,6 +3,10 @@
 //! Runs on a blocking thread over a synchronous reader, so the hot loop is plain code with no
 //! awaits; it reports the compressed bytes consumed through a shared counter and stops when the
 //! shared cancel flag is raised.
+//!
+//! Lines are read in bounded memory: a line longer than the scan's cap
+//! ([`DEFAULT_MAX_LINE_BYTES`] unless [`scan_cloudfront_capped`] says otherwise) is read and
+//! discarded up to its newline without being buffered, and counted as skipped and too long.
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +26,14 @@ pub struct ScanStats {
     pub skipped: u64,
     /// Records inside the condition (counted into the aggregate).
     pub selected: u64,
+    /// Lines longer than the cap, discarded unread (also counted in `skipped`).
+    pub too_long: u64,
 }
+
+/// The default longest log line a scan reads, in bytes (without its newline). Real CloudFront
+/// lines are under 8 KiB even with long URLs and user agents; a longer one is corrupt or
+/// hostile, and buffering it would cost its whole size in memory.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Shared between a scan and the task that watches it.
 #[derive(Debug, Default)]
@@ -94,7 +105,8 @@ impl<R: Read> Read for TaggingReader<R> {
     }
 }
 
-/// Scans the gzip object `key` from `compressed`, adding every selected record to `aggregate`.
+/// Scans the gzip object `key` from `compressed`, adding every selected record to `aggregate`;
+/// lines longer than [`DEFAULT_MAX_LINE_BYTES`] are skipped.
 pub fn scan_cloudfront(
     key: &str,
     compressed: impl Read,
@@ -102,47 +114,153 @@ pub fn scan_cloudfront(
     aggregate: &mut ReportAggregate,
     signals: &Arc<ScanSignals>,
 ) -> Result<ScanStats, ScanError> {
+    scan_cloudfront_capped(
+        key,
+        compressed,
+        condition,
+        aggregate,
+        signals,
+        DEFAULT_MAX_LINE_BYTES,
+    )
+}
+
+/// [`scan_cloudfront`] with the longest line read set to `max_line_bytes` (without the
+/// newline): longer lines are discarded without being buffered and counted in
+/// [`ScanStats::too_long`] and [`ScanStats::skipped`].
+pub fn scan_cloudfront_capped(
+    key: &str,
+    compressed: impl Read,
+    condition: &ExportCondition,
+    aggregate: &mut ReportAggregate,
+    signals: &Arc<ScanSignals>,
+    max_line_bytes: usize,
+) -> Result<ScanStats, ScanError> {
     let counted = CountingReader {
         inner: TaggingReader(compressed),
         signals: Arc::clone(signals),
     };
-    let mut reader = BufReader::with_capacity(
-        256 * 1024,
-        MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, counted)),
+    let mut reader = LineReader::new(
+        BufReader::with_capacity(
+            256 * 1024,
+            MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, counted)),
+        ),
+        max_line_bytes,
     );
     let mut parser = CloudFrontParser::new();
     let mut stats = ScanStats::default();
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| classify(key, e))?;
-        if n == 0 {
-            break;
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        match parser.parse_line(&line) {
-            ParsedLine::Header => {}
-            ParsedLine::Bad(_) => {
+    while let Some(line) = reader.next_line().map_err(|e| classify(key, e))? {
+        match line {
+            Line::TooLong => {
                 stats.lines += 1;
                 stats.skipped += 1;
+                stats.too_long += 1;
             }
-            ParsedLine::Record(record) => {
-                stats.lines += 1;
-                if condition.selects(&record) {
-                    stats.selected += 1;
-                    aggregate.add(&record);
+            Line::Text(line) => match parser.parse_line(line) {
+                ParsedLine::Header => {}
+                ParsedLine::Bad(_) => {
+                    stats.lines += 1;
+                    stats.skipped += 1;
                 }
-            }
+                ParsedLine::Record(record) => {
+                    stats.lines += 1;
+                    if condition.selects(&record) {
+                        stats.selected += 1;
+                        aggregate.add(&record);
+                    }
+                }
+            },
         }
         if stats.lines % 65_536 == 0 && signals.cancel.load(Ordering::Relaxed) {
             return Err(ScanError::Cancelled);
         }
     }
     Ok(stats)
+}
+
+/// One line from a [`LineReader`].
+#[derive(Debug, PartialEq, Eq)]
+enum Line<'a> {
+    /// The line without its `\n`.
+    Text(&'a [u8]),
+    /// A line longer than the cap, already discarded.
+    TooLong,
+}
+
+/// Splits a [`BufRead`] into lines without ever holding more than `max` bytes of one line:
+/// the buffer's capacity never exceeds `max`, and a longer line is consumed from the reader's
+/// own buffer and dropped (`BufRead::read_until` would grow without bound).
+struct LineReader<R> {
+    inner: R,
+    line: Vec<u8>,
+    max: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    fn new(inner: R, max: usize) -> Self {
+        LineReader {
+            inner,
+            line: Vec::with_capacity(max.min(1024)),
+            max,
+        }
+    }
+
+    /// The next line, `None` at the end (a last line without `\n` is still returned).
+    fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.line.clear();
+        let mut too_long = false;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok(if too_long {
+                    Some(Line::TooLong)
+                } else if self.line.is_empty() {
+                    None
+                } else {
+                    Some(Line::Text(&self.line))
+                });
+            }
+            let (chunk, used, done) = match memchr::memchr(b'\n', available) {
+                Some(i) => (&available[..i], i + 1, true),
+                None => (available, available.len(), false),
+            };
+            if !too_long {
+                if self.line.len() + chunk.len() > self.max {
+                    too_long = true;
+                    self.line.clear();
+                } else {
+                    append_bounded(&mut self.line, chunk, self.max);
+                }
+            }
+            self.inner.consume(used);
+            if done {
+                return Ok(Some(if too_long {
+                    Line::TooLong
+                } else {
+                    Line::Text(&self.line)
+                }));
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.line.capacity()
+    }
+}
+
+/// Appends `chunk` to `line` (whose length stays within `max`), growing the allocation by
+/// doubling but never past `max`.
+fn append_bounded(line: &mut Vec<u8>, chunk: &[u8], max: usize) {
+    let needed = line.len() + chunk.len();
+    if needed > line.capacity() {
+        let target = needed.max(line.capacity().saturating_mul(2)).min(max);
+        line.reserve_exact(target - line.len());
+    }
+    line.extend_from_slice(chunk);
 }
 
 fn classify(key: &str, e: io::Error) -> ScanError {
@@ -215,7 +333,8 @@ mod tests {
             ScanStats {
                 lines: 5,
                 skipped: 1,
-                selected: 2
+                selected: 2,
+                too_long: 0,
             }
         );
         assert_eq!(agg.totals().flux, 107);
@@ -223,6 +342,71 @@ mod tests {
             signals.bytes_read.load(Ordering::Relaxed),
             data.len() as u64
         );
+    }
+
+    #[test]
+    fn a_line_of_several_megabytes_is_skipped_without_being_buffered() {
+        // 8 MiB of one "line" between good ones, in a gzip stream: before the cap it was read
+        // whole into memory (and counted as one bad line).
+        let huge = "x".repeat(8 << 20);
+        let text = format!(
+            "#Version: 1.0\n{FIELDS}\n{}\n{huge}\n{}\n",
+            line("00:10:00", 100, "a.example.com", "https"),
+            line("00:12:00", 7, "a.example.com", "https")
+        );
+        let data = gz(&text);
+        let c = condition();
+        let mut agg = ReportAggregate::new(&c);
+        let signals = Arc::new(ScanSignals::default());
+        let stats = scan_cloudfront("k.gz", &data[..], &c, &mut agg, &signals).expect("scan");
+        assert_eq!(
+            stats,
+            ScanStats {
+                lines: 3,
+                skipped: 1,
+                selected: 2,
+                too_long: 1,
+            }
+        );
+        assert_eq!(agg.totals().flux, 107);
+
+        // The same stream line by line: the buffer never grows past the cap.
+        let mut reader = LineReader::new(
+            BufReader::new(MultiGzDecoder::new(&data[..])),
+            DEFAULT_MAX_LINE_BYTES,
+        );
+        let mut kinds = Vec::new();
+        while let Some(l) = reader.next_line().expect("read") {
+            kinds.push(matches!(l, Line::TooLong));
+        }
+        assert_eq!(kinds, [false, false, false, true, false]);
+        assert!(reader.capacity() <= DEFAULT_MAX_LINE_BYTES);
+    }
+
+    #[test]
+    fn line_reader_splits_at_the_cap_across_buffer_boundaries() {
+        let text = b"abcd\nabcde\n\nabc\nabcdefghijk\nab";
+        // A 3-byte read buffer splits every line across several fill_buf calls.
+        for buf in [1, 3, 64] {
+            let mut reader = LineReader::new(BufReader::with_capacity(buf, &text[..]), 4);
+            let mut got = Vec::new();
+            while let Some(l) = reader.next_line().expect("read") {
+                got.push(match l {
+                    Line::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    Line::TooLong => "<too long>".to_string(),
+                });
+                assert!(reader.capacity() <= 4);
+            }
+            assert_eq!(
+                got,
+                ["abcd", "<too long>", "", "abc", "<too long>", "ab"],
+                "buffer {buf}"
+            );
+        }
+        // A too-long last line without a newline is still reported.
+        let mut reader = LineReader::new(&b"abcdefgh"[..], 4);
+        assert_eq!(reader.next_line().expect("read"), Some(Line::TooLong));
+        assert_eq!(reader.next_line().expect("read"), None);
     }
 
     #[test]

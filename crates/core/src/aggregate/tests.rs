@@ -181,3 +181,71 @@ fn round_trips_through_json_and_still_merges() {
     assert_eq!(back.totals().flux, 200);
     assert_eq!(back.row_count(), agg.row_count());
 }
+
+#[test]
+fn a_bounded_aggregate_stops_growing_and_says_so() {
+    // 12 buckets; a cap of 30 rows holds two series, not three.
+    let c = condition(json!({"group_by": "domain", "domain_name": "all"}));
+    let mut agg = ReportAggregate::bounded(&c, 30);
+    agg.add(&rec("a.example.com", at(1, 0, 7), 100, false));
+    agg.add(&rec("b.example.com", at(1, 0, 7), 10, false));
+    assert_eq!(agg.overflowed(), None);
+    agg.add(&rec("c.example.com", at(1, 0, 7), 1, false));
+    assert_eq!(agg.overflowed(), Some(36));
+    assert_eq!(agg.row_count(), 24);
+    // Existing series still count; new ones stay out.
+    agg.add(&rec("a.example.com", at(1, 0, 8), 5, false));
+    agg.add(&rec("d.example.com", at(1, 0, 8), 5, false));
+    assert_eq!(agg.row_count(), 24);
+    assert_eq!(agg.totals().flux, 115);
+    assert_eq!(agg.overflowed(), Some(36));
+
+    // A thousand hosts against a 1,000-row cap: memory stays at the cap.
+    let mut many = ReportAggregate::bounded(&c, 1_000);
+    for i in 0..1_000 {
+        many.add(&rec(&format!("h{i}.example.com"), at(1, 0, 0), 1, false));
+    }
+    assert_eq!(many.row_count(), 996);
+    assert_eq!(many.overflowed(), Some(1_008));
+}
+
+#[test]
+fn merging_keeps_the_overflow_and_the_cap() {
+    let c = condition(json!({"group_by": "domain", "domain_name": "all"}));
+    let mut full = ReportAggregate::bounded(&c, 24);
+    for host in ["a.example.com", "b.example.com", "c.example.com"] {
+        full.add(&rec(host, at(1, 0, 0), 1, false));
+    }
+    assert_eq!(full.overflowed(), Some(36));
+    let mut fresh = ReportAggregate::bounded(&c, 24);
+    assert_eq!(fresh.overflowed(), None);
+    fresh.merge(&full).expect("same shape");
+    assert_eq!(fresh.overflowed(), Some(36));
+    // Two parts that each fit can overflow together.
+    let mut left = ReportAggregate::bounded(&c, 24);
+    let mut right = ReportAggregate::bounded(&c, 24);
+    left.add(&rec("a.example.com", at(1, 0, 0), 1, false));
+    left.add(&rec("b.example.com", at(1, 0, 0), 1, false));
+    right.add(&rec("c.example.com", at(1, 0, 0), 1, false));
+    left.merge(&right).expect("same shape");
+    assert_eq!(left.overflowed(), Some(36));
+    assert_eq!(left.row_count(), 24);
+    // The flag survives a round trip through JSON (partial results travel between workers).
+    let back: ReportAggregate =
+        serde_json::from_str(&serde_json::to_string(&left).expect("serialize")).expect("json");
+    assert_eq!(back.overflowed(), Some(36));
+    assert_eq!(back.max_rows(), 24);
+}
+
+#[test]
+fn named_hosts_and_ungrouped_exports_past_the_cap_overflow_at_once() {
+    let c = condition(json!({"group_by": "domain"}));
+    let agg = ReportAggregate::bounded(&c, 12);
+    assert_eq!(agg.overflowed(), Some(24));
+    let flat = condition(json!({}));
+    let mut agg = ReportAggregate::bounded(&flat, 11);
+    assert_eq!(agg.overflowed(), Some(12));
+    agg.add(&rec("a.example.com", at(1, 0, 7), 100, false));
+    assert_eq!(agg.totals(), Counters::default());
+    assert_eq!(ReportAggregate::new(&flat).overflowed(), None);
+}

@@ -308,3 +308,187 @@ fn condition_round_trips_through_json() {
     let back: ExportCondition = serde_json::from_str(&text).expect("deserialize");
     assert_eq!(back, c);
 }
+
+fn err_of(v: Value) -> ApiError {
+    match validate(v) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn times_near_i64_max_are_refused_naming_the_field() {
+    // Accepted before: the ceiled range end wrapped negative and the task "succeeded" empty.
+    let v = with(
+        with(base(), "start_time", json!(9_223_372_036_854_775_806_i64)),
+        "end_time",
+        json!(i64::MAX),
+    );
+    let err = err_of(v);
+    assert_eq!(err.code, ErrorCode::InvalidParameter);
+    assert!(err.message.contains("'start_time'"), "{}", err.message);
+    assert!(err.message.contains("4102444800000"), "{}", err.message);
+    let err = err_of(with(base(), "end_time", json!(END_TIME_MS)));
+    assert_eq!(err.code, ErrorCode::InvalidParameter);
+    assert!(err.message.contains("'end_time'"), "{}", err.message);
+    let err = err_of(with(base(), "start_time", json!(i64::MIN)));
+    assert!(err.message.contains("'start_time'"), "{}", err.message);
+}
+
+#[test]
+fn the_edges_of_the_accepted_range_validate_with_a_sane_range() {
+    for g in [
+        "fiveminutes",
+        "hourly",
+        "daily-12",
+        "daily+14",
+        "monthly-12",
+        "monthly+14",
+    ] {
+        for (start, end) in [
+            (MIN_TIME_MS, MIN_TIME_MS + 1),
+            (END_TIME_MS - 2, END_TIME_MS - 1),
+        ] {
+            let mut v = with(base(), "start_time", json!(start));
+            v = with(v, "end_time", json!(end));
+            v = with(v, "interval", Value::Null);
+            v = with(v, "granularity", json!(g));
+            let c = validate(v).expect(g);
+            assert!(c.range_start <= c.start_time, "{g}");
+            assert!(c.range_end >= c.end_time, "{g}");
+            assert!(c.range_end > c.range_start, "{g}");
+        }
+    }
+}
+
+fn domains(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("d{i}.example.com"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn the_number_of_domains_is_capped() {
+    let ok = with(base(), "domain_name", json!(domains(100)));
+    assert!(validate(ok).is_ok());
+    let err = err_of(with(base(), "domain_name", json!(domains(101))));
+    assert_eq!(err.code, ErrorCode::InvalidParameter);
+    assert!(
+        err.message.contains("at most 100 domains, got 101"),
+        "{}",
+        err.message
+    );
+    let tight = RequestLimits {
+        max_domains: 2,
+        ..RequestLimits::default()
+    };
+    let req = ExportRequest::from_json(&base()).expect("json");
+    assert!(req.validate_with(&tight).is_ok());
+    let req =
+        ExportRequest::from_json(&with(base(), "domain_name", json!(domains(3)))).expect("json");
+    let err = req.validate_with(&tight).expect_err("three domains");
+    assert!(
+        err.message.contains("at most 2 domains, got 3"),
+        "{}",
+        err.message
+    );
+}
+
+fn month_of_five_minutes(domain_name: &str) -> Value {
+    json!({
+        "domain_name": domain_name,
+        "start_time": day(2026, 1, 1),
+        "end_time": day(2026, 2, 1),
+        "interval": 300,
+        "group_by": "domain",
+    })
+}
+
+#[test]
+fn rows_knowable_up_front_are_capped() {
+    // 100 domains × 31 days × 288 = 892,800 rows: the largest default request fits.
+    let c = validate(month_of_five_minutes(&domains(100))).expect("fits the default");
+    assert_eq!(
+        c.row_estimate(),
+        RowEstimate {
+            rows: 892_800,
+            exact: true
+        }
+    );
+    let many = RequestLimits {
+        max_domains: 1000,
+        ..RequestLimits::default()
+    };
+    let req = ExportRequest::from_json(&month_of_five_minutes(&domains(1000))).expect("json");
+    let err = req.validate_with(&many).expect_err("too many rows");
+    assert_eq!(err.code, ErrorCode::InvalidParameter);
+    assert_eq!(
+        err.message,
+        "this export would make 8,928,000 rows; the limit is 1,000,000 rows per export: shorten the range, use a coarser granularity or fewer domains"
+    );
+    // Without grouping, one series whatever the domains.
+    let mut flat = month_of_five_minutes(&domains(1000));
+    flat["group_by"] = Value::Null;
+    let c = ExportRequest::from_json(&flat)
+        .and_then(|r| r.validate_with(&many))
+        .expect("one series");
+    assert_eq!(c.row_estimate().rows, 8_928);
+    let few_rows = RequestLimits {
+        max_rows: 8_927,
+        ..many
+    };
+    let err = ExportRequest::from_json(&flat)
+        .and_then(|r| r.validate_with(&few_rows))
+        .expect_err("one row too many");
+    assert!(
+        err.message.contains("8,928 rows; the limit is 8,927"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn wildcards_and_all_grouped_give_a_lower_bound() {
+    let c = validate(month_of_five_minutes("all")).expect("valid");
+    assert_eq!(
+        c.row_estimate(),
+        RowEstimate {
+            rows: 0,
+            exact: false
+        }
+    );
+    let c = validate(month_of_five_minutes("a.example.com,*.example.net")).expect("valid");
+    assert_eq!(
+        c.row_estimate(),
+        RowEstimate {
+            rows: 8_928,
+            exact: false
+        }
+    );
+    let tight = RequestLimits {
+        max_rows: 8_000,
+        ..RequestLimits::default()
+    };
+    let err = ExportRequest::from_json(&month_of_five_minutes("a.example.com,*.example.net"))
+        .and_then(|r| r.validate_with(&tight))
+        .expect_err("named host alone is too many");
+    assert!(
+        err.message.contains("at least 8,928 rows"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn thousands_separators() {
+    for (n, text) in [
+        (0, "0"),
+        (999, "999"),
+        (1_000, "1,000"),
+        (8_928_000, "8,928,000"),
+        (u64::MAX, "18,446,744,073,709,551,615"),
+    ] {
+        assert_eq!(thousands(n), text);
+    }
+}
