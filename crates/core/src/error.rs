@@ -40,6 +40,16 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// Our fault.
     InternalError,
+    /// The endpoint exists but not with this HTTP method (405, with `Allow`).
+    MethodNotAllowed,
+    /// The request body is larger than the endpoint accepts (413).
+    PayloadTooLarge,
+    /// The request target (path and query string) is longer than we accept (414).
+    UriTooLong,
+    /// The body is not in a media type the endpoint reads (415).
+    UnsupportedMediaType,
+    /// The request was refused for a reason no other code names (a 4xx we did not expect).
+    BadRequest,
 }
 
 impl ErrorCode {
@@ -61,6 +71,11 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "StatPort.TooManyRequests",
             ErrorCode::ServiceUnavailable => "StatPort.ServiceUnavailable",
             ErrorCode::InternalError => "StatPort.InternalError",
+            ErrorCode::MethodNotAllowed => "StatPort.MethodNotAllowed",
+            ErrorCode::PayloadTooLarge => "StatPort.PayloadTooLarge",
+            ErrorCode::UriTooLong => "StatPort.UriTooLong",
+            ErrorCode::UnsupportedMediaType => "StatPort.UnsupportedMediaType",
+            ErrorCode::BadRequest => "StatPort.BadRequest",
         }
     }
 
@@ -72,7 +87,8 @@ impl ErrorCode {
             | ErrorCode::InvalidType
             | ErrorCode::InvalidTimeSpan
             | ErrorCode::InvalidHostnames
-            | ErrorCode::MalformedBody => 400,
+            | ErrorCode::MalformedBody
+            | ErrorCode::BadRequest => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
             ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,
@@ -80,6 +96,10 @@ impl ErrorCode {
             ErrorCode::LimitExceededExport | ErrorCode::TooManyRequests => 429,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UriTooLong => 414,
+            ErrorCode::UnsupportedMediaType => 415,
         }
     }
 }
