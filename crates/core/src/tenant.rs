@@ -51,7 +51,8 @@ impl Rate {
     /// How far ahead of now the theoretical arrival time may run before a call is refused: the
     /// burst times the interval.
     pub fn tolerance_ms(&self) -> i64 {
-        self.interval_ms().saturating_mul(i64::from(self.burst.max(1)))
+        self.interval_ms()
+            .saturating_mul(i64::from(self.burst.max(1)))
     }
 }
 

@@ -61,10 +61,10 @@ pub async fn create(
     if let Err(e) = state.queue.push(job).await {
         error!(task_id = %task_id, error = %e, "queueing the task failed");
         let _ = state.tasks.delete(&tenant, &task_id).await;
-        return Err(Failure(ApiError::new(
+        return Err(Failure::new(
             ErrorCode::ServiceUnavailable,
             "the task queue is not reachable; the task was not created",
-        )));
+        ));
     }
     state.metrics.tasks_created.inc();
     info!(task_id = %task_id, tenant = %tenant, action = record.condition.action.as_str(), "task created");
@@ -152,8 +152,8 @@ pub async fn delete(
 
 /// 404 for an unknown task, worded the same whether it never existed or is another tenant's.
 pub fn not_found(task_id: &str) -> Failure {
-    Failure(ApiError::new(
+    Failure::new(
         ErrorCode::TaskNotFound,
         format!("there is no task '{task_id}'"),
-    ))
+    )
 }

@@ -53,7 +53,10 @@ async fn suite(limiter: &dyn RateLimiter) {
     assert_eq!(d, refused(49));
     assert_eq!(d.retry_after_secs(), 1, "Retry-After rounds up");
     assert_eq!(check(limiter, "api:a", api, T0 + 49).await, refused(1));
-    assert_eq!(check(limiter, "api:a", api, T0 + 50).await, Decision::ALLOWED);
+    assert_eq!(
+        check(limiter, "api:a", api, T0 + 50).await,
+        Decision::ALLOWED
+    );
     assert_eq!(check(limiter, "api:a", api, T0 + 50).await, refused(50));
     // then one per interval: 20 per second sustained
     let mut allowed = 0;
@@ -87,9 +90,21 @@ async fn suite(limiter: &dyn RateLimiter) {
         check(limiter, "download:a", download, T0 + 29_999).await,
         refused(1)
     );
-    assert!(check(limiter, "download:a", download, T0 + 30_000).await.allowed);
-    assert!(check(limiter, "download:a", download, T0 + 90_000).await.allowed);
-    assert!(!check(limiter, "download:a", download, T0 + 90_001).await.allowed);
+    assert!(
+        check(limiter, "download:a", download, T0 + 30_000)
+            .await
+            .allowed
+    );
+    assert!(
+        check(limiter, "download:a", download, T0 + 90_000)
+            .await
+            .allowed
+    );
+    assert!(
+        !check(limiter, "download:a", download, T0 + 90_001)
+            .await
+            .allowed
+    );
 }
 
 #[tokio::test]
@@ -142,7 +157,11 @@ async fn redis_keys_expire_once_their_tat_has_passed() {
         "the key lives until its TAT has passed, plus the slack: {ttl} ms"
     );
     // a refused call neither moves the TAT nor extends the key
-    assert!(!check(&limiter, "download:t", download, T0 + 1000).await.allowed);
+    assert!(
+        !check(&limiter, "download:t", download, T0 + 1000)
+            .await
+            .allowed
+    );
     let tat: i64 = redis::cmd("GET")
         .arg(&key)
         .query_async(&mut conn)
