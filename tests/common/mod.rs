@@ -14,6 +14,7 @@ use statport::config::{Settings, TenantConfig};
 use statport::genlogs::{GenSpec, GeneratedRecord, Generator};
 use statport::launch::LaunchOptions;
 use statport::services::object_store;
+use statport_core::tenant::TenantLimits;
 use statport_worker::LogFormat;
 
 /// A running statport and a client for it.
@@ -31,6 +32,15 @@ pub struct Harness {
     /// The settings it runs with.
     pub settings: Settings,
     running: statport::launch::Running,
+}
+
+/// The seeds' limits, but one download a second instead of one per 30 s, so a test downloads
+/// several files in seconds.
+fn test_limits() -> TenantLimits {
+    TenantLimits {
+        download_interval_secs: 1,
+        ..TenantLimits::default()
+    }
 }
 
 fn unique(prefix: &str) -> String {
@@ -74,6 +84,7 @@ impl Harness {
                     log_bucket: log_bucket.clone(),
                     log_prefix: "cf/".into(),
                     log_format: LogFormat::Cloudfront,
+                    limits: test_limits(),
                 },
             ),
             (
@@ -83,6 +94,7 @@ impl Harness {
                     log_bucket: unique("missing"),
                     log_prefix: String::new(),
                     log_format: LogFormat::Cloudfront,
+                    limits: test_limits(),
                 },
             ),
         ]);
@@ -210,11 +222,25 @@ impl Harness {
             .as_u16()
     }
 
-    /// Downloads a link (no Authorization header).
+    /// Downloads a link (no Authorization header), as a well-behaved client: a 429 is retried
+    /// after its `Retry-After` (the harness's tenants may download once a second).
     pub async fn download(&self, link: &str) -> (u16, Vec<u8>) {
-        let response = self.http.get(link).send().await.expect("GET the link");
-        let status = response.status().as_u16();
-        (status, response.bytes().await.expect("body").to_vec())
+        for _ in 0..5 {
+            let response = self.http.get(link).send().await.expect("GET the link");
+            let status = response.status().as_u16();
+            if status == 429 {
+                let wait: u64 = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .expect("a 429 carries Retry-After");
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            return (status, response.bytes().await.expect("body").to_vec());
+        }
+        panic!("the download of {link} stayed rate-limited");
     }
 
     /// Stops API and workers and waits for them.

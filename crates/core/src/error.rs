@@ -43,6 +43,16 @@ pub enum ErrorCode {
     /// The export would make more rows than the tenant's limit; found while scanning, when the
     /// domains grouped by are `all` or a wildcard (see `ReportAggregate::overflowed`).
     TooManyRows,
+    /// The endpoint exists but not with this HTTP method (405, with `Allow`).
+    MethodNotAllowed,
+    /// The request body is larger than the endpoint accepts (413).
+    PayloadTooLarge,
+    /// The request target (path and query string) is longer than we accept (414).
+    UriTooLong,
+    /// The body is not in a media type the endpoint reads (415).
+    UnsupportedMediaType,
+    /// The request was refused for a reason no other code names (a 4xx we did not expect).
+    BadRequest,
 }
 
 impl ErrorCode {
@@ -65,6 +75,11 @@ impl ErrorCode {
             ErrorCode::ServiceUnavailable => "StatPort.ServiceUnavailable",
             ErrorCode::InternalError => "StatPort.InternalError",
             ErrorCode::TooManyRows => "StatPort.TooManyRows",
+            ErrorCode::MethodNotAllowed => "StatPort.MethodNotAllowed",
+            ErrorCode::PayloadTooLarge => "StatPort.PayloadTooLarge",
+            ErrorCode::UriTooLong => "StatPort.UriTooLong",
+            ErrorCode::UnsupportedMediaType => "StatPort.UnsupportedMediaType",
+            ErrorCode::BadRequest => "StatPort.BadRequest",
         }
     }
 
@@ -77,7 +92,8 @@ impl ErrorCode {
             | ErrorCode::InvalidTimeSpan
             | ErrorCode::InvalidHostnames
             | ErrorCode::MalformedBody
-            | ErrorCode::TooManyRows => 400,
+            | ErrorCode::TooManyRows
+            | ErrorCode::BadRequest => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
             ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,
@@ -85,6 +101,10 @@ impl ErrorCode {
             ErrorCode::LimitExceededExport | ErrorCode::TooManyRequests => 429,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UriTooLong => 414,
+            ErrorCode::UnsupportedMediaType => 415,
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into.
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
+//! - [`tenant`]: a tenant's limits ([`tenant::TenantLimits`]) and the [`tenant::Rate`] type the
+//!   rate limiters take.
 
 pub mod aggregate;
 pub mod clock;
@@ -24,6 +26,7 @@ pub mod granularity;
 pub mod log;
 pub mod table;
 pub mod task;
+pub mod tenant;
 pub mod time;
 
 pub use condition::{ExportCondition, ExportRequest, RequestLimits};

@@ -1,14 +1,17 @@
-//! Bearer-key authentication: the `Authorization` header names exactly one tenant.
+//! Bearer-key authentication: the `Authorization` header names exactly one tenant. Every
+//! authenticated call counts against the tenant's API rate limit.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use statport_core::{ApiError, ErrorCode};
+use statport_core::ErrorCode;
 
 use crate::error::Failure;
+use crate::limits::{enforce, Limit};
 use crate::AppState;
 
-/// The tenant a request acts for.
+/// The tenant a request acts for; extracting it authenticates the request and counts it against
+/// the tenant's API rate limit (429 when over it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant(pub String);
 
@@ -33,14 +36,16 @@ impl FromRequestParts<AppState> for Tenant {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <api key>'"))?;
-        state
+        let tenant = state
             .keys
             .tenant_for(key)
-            .map(|t| Tenant(t.to_string()))
-            .ok_or_else(|| unauthorized("the API key is not valid"))
+            .map(str::to_owned)
+            .ok_or_else(|| unauthorized("the API key is not valid"))?;
+        enforce(state, &tenant, Limit::Api).await?;
+        Ok(Tenant(tenant))
     }
 }
 
 fn unauthorized(message: &str) -> Failure {
-    Failure(ApiError::new(ErrorCode::Unauthorized, message))
+    Failure::new(ErrorCode::Unauthorized, message)
 }

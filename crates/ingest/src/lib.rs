@@ -5,29 +5,37 @@
 //! - [`app`]: the router, built from an [`AppState`]; tested without a socket.
 //! - [`tasks`]: create / list / get / delete export tasks.
 //! - [`download`]: the signed, expiring download link.
-//! - [`auth`]: bearer key → [`auth::Tenant`].
+//! - [`auth`]: bearer key → [`auth::Tenant`], counted against the tenant's API rate limit.
+//! - [`limits`]: per-tenant rate limits (API calls, downloads) over the
+//!   [`RateLimiter`] port, failing open.
 //! - [`queue`]: the [`queue::JobQueue`] port and its apalis-redis adapter.
 //! - [`view`]: the task object clients see.
-//! - [`error`]: the one error body.
+//! - [`error`]: the one error body, and the middleware that gives it to every response axum makes
+//!   itself (405, 413, rejections) and refuses over-long request targets (414).
 //! - [`ops`]: health, readiness, metrics, OpenAPI.
 //! - [`ready`]: readiness known ahead of requests, from a background probe.
 
 pub mod auth;
 pub mod download;
 pub mod error;
+pub mod limits;
 pub mod ops;
 pub mod queue;
 pub mod ready;
 pub mod tasks;
 pub mod view;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{map_request, map_response};
 use axum::routing::get;
 use axum::Router;
 use statport_core::clock::Clock;
 use statport_core::task::TaskRecord;
-use statport_status::{AdmissionLimits, KeyRing, LinkSigner, TaskStore};
+use statport_core::tenant::TenantLimits;
+use statport_status::{AdmissionLimits, KeyRing, LinkSigner, RateLimiter, TaskStore};
 use statport_storage::ObjectStore;
 
 use crate::ops::Metrics;
@@ -57,12 +65,25 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The last known health of Redis and the object store (from the background probe).
     pub readiness: Arc<ready::Readiness>,
+    /// Each tenant's limits; a tenant not listed has [`TenantLimits::DEFAULT`].
+    pub tenants: Arc<HashMap<String, TenantLimits>>,
+    /// Counts API calls and downloads per tenant (Redis-backed when several API processes run).
+    pub rate_limiter: Arc<dyn RateLimiter>,
 }
 
 impl AppState {
+    /// `tenant`'s limits.
+    pub fn limits(&self, tenant: &str) -> &TenantLimits {
+        self.tenants.get(tenant).unwrap_or(&TenantLimits::DEFAULT)
+    }
+
     /// The limits a new task of `tenant` is admitted under.
-    pub fn admission_limits(&self, _tenant: &str) -> AdmissionLimits {
-        AdmissionLimits::default()
+    pub fn admission_limits(&self, tenant: &str) -> AdmissionLimits {
+        let limits = self.limits(tenant);
+        AdmissionLimits {
+            max_kept: usize::try_from(limits.max_kept_tasks).unwrap_or(usize::MAX),
+            max_unfinished: usize::try_from(limits.max_unfinished_tasks).unwrap_or(usize::MAX),
+        }
     }
 
     /// The client view of `record`, with a freshly signed link when it succeeded.
@@ -80,9 +101,11 @@ impl AppState {
     }
 }
 
-/// The API router.
+/// The API router. Every error it answers with, its own or axum's, carries the JSON error body;
+/// request bodies are limited to [`error::MAX_BODY_BYTES`], request targets to
+/// [`error::MAX_URI_BYTES`].
 pub fn app(state: AppState) -> Router {
-    let tasks = Router::new()
+    let routes = Router::new()
         .route(
             "/v1/cdn/statistics/export-tasks",
             get(tasks::list).post(tasks::create),
@@ -91,21 +114,27 @@ pub fn app(state: AppState) -> Router {
             "/v1/cdn/statistics/export-tasks/{task_id}",
             get(tasks::get).delete(tasks::delete),
         )
-        .route("/v1/downloads/{tenant}/{task_id}", get(download::download));
-    tasks
+        .route("/v1/downloads/{tenant}/{task_id}", get(download::download))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .fallback(not_found)
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(error::MAX_BODY_BYTES))
+        .with_state(state);
+    // `Router::layer` wraps each method handler separately, before the method router adds
+    // `Allow` to its 405s; wrapping the whole router as one service sees the finished response.
+    Router::new()
+        .fallback_service(routes)
+        .layer(map_request(error::limit_uri))
+        .layer(map_response(error::json_errors))
 }
 
 async fn not_found() -> error::Failure {
-    error::Failure(statport_core::ApiError::new(
+    error::Failure::new(
         statport_core::ErrorCode::NotFound,
         "there is no such endpoint; see /openapi.json",
-    ))
+    )
 }
 
 #[cfg(test)]

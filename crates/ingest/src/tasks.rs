@@ -28,10 +28,10 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     if state.readiness.task_store() == crate::ready::Health::Down {
-        return Err(Failure(ApiError::new(
+        return Err(Failure::new(
             ErrorCode::ServiceUnavailable,
             "the task store is not reachable; the task was not created, try again shortly",
-        )));
+        ));
     }
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
@@ -41,7 +41,7 @@ pub async fn create(
     })?;
     let request = ExportRequest::from_json(&value)?;
     let condition = request
-        .validate()
+        .validate_with(&state.limits(&tenant).request_limits())
         .inspect_err(|_| state.metrics.tasks_rejected.inc())?;
     let now = state.clock.now_ms();
     let task_id = uuid::Uuid::new_v4().simple().to_string();
@@ -65,10 +65,10 @@ pub async fn create(
     let (record, queue, status, replaced) = match state.tasks.admit(&record, &limits).await? {
         Admission::TooManyUnfinished { unfinished, limit } => {
             state.metrics.tasks_rejected.inc();
-            return Err(Failure(ApiError::new(
+            return Err(Failure::new(
                 ErrorCode::LimitExceededExport,
                 format!("the tenant has {unfinished} unfinished export tasks (waiting or processing) and at most {limit} may be unfinished at once; wait for one to end or delete one"),
-            )));
+            ));
         }
         Admission::Created { record, evicted } => {
             for gone in &evicted {
@@ -105,10 +105,10 @@ pub async fn create(
             if let Err(e) = restored {
                 error!(task_id = %record.task_id, error = %e, "undoing the unqueued task failed");
             }
-            return Err(Failure(ApiError::new(
+            return Err(Failure::new(
                 ErrorCode::ServiceUnavailable,
                 "the task queue is not reachable; the task was not created",
-            )));
+            ));
         }
     }
     state.metrics.tasks_created.inc();
@@ -203,8 +203,8 @@ async fn delete_file(state: &AppState, record: &TaskRecord) {
 
 /// 404 for an unknown task, worded the same whether it never existed or is another tenant's.
 pub fn not_found(task_id: &str) -> Failure {
-    Failure(ApiError::new(
+    Failure::new(
         ErrorCode::TaskNotFound,
         format!("there is no task '{task_id}'"),
-    ))
+    )
 }

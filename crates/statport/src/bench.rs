@@ -57,6 +57,7 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
             log_bucket: log_bucket.clone(),
             log_prefix: "cf/".into(),
             log_format: LogFormat::Cloudfront,
+            limits: Default::default(),
         },
     )]);
     let now = statport_core::clock::Clock::now_ms(&statport_core::clock::SystemClock);

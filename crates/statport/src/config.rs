@@ -40,12 +40,11 @@ pub struct Settings {
     pub tenants: BTreeMap<String, TenantConfig>,
 }
 
-/// `[retention]`: how long result files are kept and how often that is enforced.
+/// `[retention]`: how often result-file retention (`tenants.<id>.limits.result_retention_secs`)
+/// and the trimming of finished queue records are enforced.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
-    /// Seconds a result file is kept after its task ended (3 days, the CLS seed).
-    pub file_secs: u64,
     /// Seconds between two retention sweeps of a worker process.
     pub sweep_interval_secs: u64,
 }
@@ -204,6 +203,10 @@ pub struct TenantConfig {
     pub log_prefix: String,
     /// `cloudfront` or `huawei`.
     pub log_format: statport_worker::LogFormat,
+    /// The tenant's limits (`[tenants.<id>.limits]`, every field optional; defaults from the
+    /// seeds, see the README's "Limits").
+    #[serde(default)]
+    pub limits: statport_core::tenant::TenantLimits,
 }
 
 /// True when `hash` (hex, either case) is the hash of a published demo key.
@@ -287,6 +290,12 @@ impl Settings {
         for (id, t) in &self.tenants {
             if t.log_bucket.is_empty() {
                 bail!("invalid configuration: tenants.{id}.log_bucket must not be empty");
+            }
+            t.limits
+                .validate()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: tenants.{id}.limits: {e}"))?;
+            if t.limits.max_unfinished_tasks > t.limits.max_kept_tasks {
+                bail!("invalid configuration: tenants.{id}.limits.max_unfinished_tasks must not exceed max_kept_tasks");
             }
             for h in &t.api_key_hashes {
                 if h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {

@@ -16,7 +16,7 @@ use statport_ingest::ops::Metrics;
 use statport_ingest::queue::ApalisQueue;
 use statport_ingest::ready::{probe_forever, Readiness};
 use statport_ingest::AppState;
-use statport_status::{KeyRing, LinkSigner, RedisTaskStore, TaskStore};
+use statport_status::{KeyRing, LinkSigner, RedisRateLimiter, RedisTaskStore, TaskStore};
 use statport_storage::{ObjectStore, S3Settings, S3Store};
 use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
 use statport_worker::runner::{job_storage, run_workers, QueueSettings};
@@ -24,7 +24,7 @@ use statport_worker::{ExportContext, LogSource, WorkerSettings};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use crate::config::Settings;
+use crate::config::{Settings, TenantConfig};
 
 /// The connected parts of a statport process.
 ///
@@ -46,6 +46,8 @@ pub struct Services {
     pub api_jobs: RedisStorage<ExportJob>,
     /// The patient Redis connection.
     pub redis: ConnectionManager,
+    /// The fail-fast Redis connection (API requests).
+    pub fail_fast: ConnectionManager,
     /// What the background probe last saw of Redis and the object store.
     pub readiness: Arc<Readiness>,
     /// Now.
@@ -189,7 +191,8 @@ impl Services {
         Ok(Services {
             objects: object_store(&settings),
             jobs: job_storage(redis.clone(), &queue),
-            api_jobs: job_storage(fail_fast, &queue),
+            api_jobs: job_storage(fail_fast.clone(), &queue),
+            fail_fast,
             redis,
             tasks,
             api_tasks,
@@ -232,10 +235,10 @@ impl Services {
             tenants: self
                 .settings
                 .tenants
-                .keys()
-                .map(|tenant| TenantRetention {
+                .iter()
+                .map(|(tenant, TenantConfig { limits, .. })| TenantRetention {
                     tenant: tenant.clone(),
-                    file_retention: Duration::from_secs(self.settings.retention.file_secs),
+                    file_retention: Duration::from_secs(limits.result_retention_secs),
                 })
                 .collect(),
             queue: Some(QueueRecords::new(self.redis.clone(), config)),
@@ -266,6 +269,17 @@ impl Services {
             objects: Arc::clone(&self.objects),
             queue: Arc::new(ApalisQueue::new(self.api_jobs.clone())),
             readiness: Arc::clone(&self.readiness),
+            tenants: Arc::new(
+                self.settings
+                    .tenants
+                    .iter()
+                    .map(|(id, t)| (id.clone(), t.limits.clone()))
+                    .collect(),
+            ),
+            rate_limiter: Arc::new(RedisRateLimiter::with_connection(
+                self.fail_fast.clone(),
+                &self.settings.redis.namespace,
+            )),
             keys: Arc::new(keys),
             links: Arc::new(LinkSigner::new(secret, self.settings.links.ttl_secs)),
             clock: Arc::clone(&self.clock),

@@ -20,6 +20,9 @@
 //! - [`links`]: [`LinkSigner`], HMAC-SHA256 signatures for download links.
 //! - [`keys`]: [`hash_api_key`] and [`KeyRing`], API key to tenant.
 //! - [`error`]: [`StatusError`], why a store call failed.
+//! - [`rate_limit`]: the [`RateLimiter`] port (GCRA per key), [`RedisRateLimiter`] shared by all
+//!   API processes and [`MemoryRateLimiter`] for one; both pass one suite
+//!   (`rate_limit/tests.rs`).
 //!
 //! Every store passes the same conformance suite (`tests/common/suite.rs`).
 //!
@@ -30,6 +33,7 @@ pub mod error;
 pub mod keys;
 pub mod links;
 pub mod memory;
+pub mod rate_limit;
 pub mod redis_store;
 pub mod store;
 mod transition;
@@ -39,5 +43,6 @@ pub use error::StatusError;
 pub use keys::{hash_api_key, KeyRing, KeyRingError};
 pub use links::{LinkError, LinkSigner, SignedLink};
 pub use memory::MemoryTaskStore;
+pub use rate_limit::{Decision, MemoryRateLimiter, RateLimiter, RedisRateLimiter};
 pub use redis_store::{RedisTaskStore, DEFAULT_NAMESPACE};
 pub use store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};

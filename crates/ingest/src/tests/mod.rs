@@ -1,7 +1,13 @@
 //! The router without a socket (`tower::ServiceExt::oneshot`), over the in-process stores and a
-//! manual clock: auth, the error body, creation and the expiry of download links.
+//! manual clock: auth, the error body, creation and the expiry of download links; `errors`: the
+//! body on responses axum makes itself; `limits`: per-tenant rate limits.
+
+mod errors;
+mod limits;
 
 use std::sync::Mutex;
+
+use statport_core::ErrorCode;
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -11,7 +17,7 @@ use statport_core::clock::ManualClock;
 use statport_core::task::{ExportJob, TaskStatus};
 use statport_core::time::HOUR_MS;
 use statport_core::ExportRequest;
-use statport_status::{hash_api_key, MemoryTaskStore};
+use statport_status::{hash_api_key, MemoryRateLimiter, MemoryTaskStore};
 use statport_storage::LocalStore;
 use tower::ServiceExt;
 
@@ -70,6 +76,8 @@ async fn fixture() -> Fixture {
         public_url: "http://api.test".into(),
         metrics: Arc::new(Metrics::default()),
         readiness: Arc::new(crate::ready::Readiness::new()),
+        tenants: Arc::new(HashMap::new()),
+        rate_limiter: Arc::new(MemoryRateLimiter::new()),
     };
     Fixture {
         state,
@@ -86,22 +94,60 @@ async fn call(
     key: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Vec<u8>) {
+    let (status, _, body) = send(
+        state,
+        method,
+        uri,
+        key,
+        body.map_or_else(Body::empty, |b| Body::from(b.to_string())),
+    )
+    .await;
+    (status, body)
+}
+
+/// One request through the router; the status, headers and body of the answer.
+async fn send(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Body,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
     }
-    let request = request
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("request");
+    let request = request.body(body).expect("request");
     let response = app(state.clone())
         .oneshot(request)
         .await
         .expect("infallible");
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .expect("body");
-    (status, bytes.to_vec())
+    (status, headers, bytes.to_vec())
+}
+
+/// The `error_code` of a JSON error body, after checking the content type says JSON.
+fn error_code(headers: &axum::http::HeaderMap, body: &[u8]) -> String {
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "error bodies are JSON"
+    );
+    let value = as_json(body);
+    assert!(
+        value["error"]["error_msg"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "a sentence in {value}"
+    );
+    value["error"]["error_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn as_json(bytes: &[u8]) -> Value {
@@ -196,13 +242,13 @@ async fn errors_share_one_body() {
     );
 }
 
-#[tokio::test]
-async fn download_links_expire() {
-    let f = fixture().await;
+/// Stores a finished task `done` of tenant t1 named `task_name`, with its file; returns the path
+/// of its download link (signed at the clock's time).
+async fn finished_task(state: &AppState, task_name: &str) -> String {
     let condition = ExportRequest::from_json(&valid_body())
         .and_then(|r| r.validate())
         .expect("valid");
-    f.state
+    state
         .objects
         .put_bytes(
             "results",
@@ -212,13 +258,8 @@ async fn download_links_expire() {
         )
         .await
         .expect("put");
-    let mut record = TaskRecord::waiting(
-        "done".into(),
-        "t1".into(),
-        "my export".into(),
-        condition,
-        NOW,
-    );
+    let mut record =
+        TaskRecord::waiting("done".into(), "t1".into(), task_name.into(), condition, NOW);
     record.status = TaskStatus::Success;
     record.progress = 100;
     record.file_size = Some(11);
@@ -226,9 +267,9 @@ async fn download_links_expire() {
     record.end_time = Some(NOW);
     record.attempts = 1;
     record.run_id = Some("r".into());
-    f.state.tasks.create(&record).await.expect("create");
+    state.tasks.create(&record).await.expect("create");
     let (_, body) = call(
-        &f.state,
+        state,
         "GET",
         "/v1/cdn/statistics/export-tasks/done",
         Some("k1"),
@@ -239,9 +280,16 @@ async fn download_links_expire() {
         .as_str()
         .expect("link")
         .to_string();
-    let path = link
-        .strip_prefix("http://api.test")
-        .expect("absolute link on the public URL");
+    link.strip_prefix("http://api.test")
+        .expect("absolute link on the public URL")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn download_links_expire() {
+    let f = fixture().await;
+    let path = finished_task(&f.state, "my export").await;
+    let path = path.as_str();
     let (status, file) = call(&f.state, "GET", path, None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(file, b"time,flux\r\n");

@@ -1,0 +1,189 @@
+//! What a tenant may do: its limits as data, so config, the API and the task store read them from
+//! one place.
+//!
+//! Defaults come from the seeds: 20 API calls per second (Tencent CLS), one download per 30 s, 50
+//! kept and 5 unfinished tasks (Huawei IoTDA), results kept 3 days (Tencent CLS). `max_rows`
+//! (1,000,000) has no seed for aggregate exports: CLS's 50,000,000 is a count of raw log lines,
+//! while an aggregate row costs the worker about 70 bytes of memory until the file is written
+//! (8.9 M rows took 643 MB), so a million rows keeps one export near 70 MB. `max_domains` (100) has no seed: it is the usual ceiling of the Huawei CDN
+//! statistics queries.
+
+use serde::{Deserialize, Serialize};
+
+/// A rate for the generic cell rate algorithm (GCRA): `count` events per `period_ms`, sustained,
+/// of which up to `burst` may come at once.
+///
+/// With `count = 20, period_ms = 1000, burst = 20`, 20 calls at the same instant pass and the
+/// 21st waits 50 ms (one emission interval); after that one call passes every 50 ms. So any one
+/// second sees at most `burst + count - 1` calls, and any long stretch `count` per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Events allowed per period, sustained (at least 1).
+    pub count: u32,
+    /// The period, ms (at least 1).
+    pub period_ms: i64,
+    /// Events allowed at once after a quiet spell (at least 1).
+    pub burst: u32,
+}
+
+impl Rate {
+    /// `count` per second with a burst of `burst`.
+    pub fn per_second(count: u32, burst: u32) -> Self {
+        Rate {
+            count,
+            period_ms: 1000,
+            burst,
+        }
+    }
+
+    /// One event every `secs` seconds, no burst.
+    pub fn one_every_secs(secs: u32) -> Self {
+        Rate {
+            count: 1,
+            period_ms: i64::from(secs) * 1000,
+            burst: 1,
+        }
+    }
+
+    /// The GCRA emission interval: ms between two events at the sustained rate (at least 1).
+    pub fn interval_ms(&self) -> i64 {
+        (self.period_ms / i64::from(self.count.max(1))).max(1)
+    }
+
+    /// How far ahead of now the theoretical arrival time may run before a call is refused: the
+    /// burst times the interval.
+    pub fn tolerance_ms(&self) -> i64 {
+        self.interval_ms()
+            .saturating_mul(i64::from(self.burst.max(1)))
+    }
+}
+
+/// One tenant's limits: the `[tenants.<id>.limits]` config table, every field optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Authenticated API calls per second, sustained (Tencent CLS: 20).
+    pub api_per_second: u32,
+    /// API calls allowed at once after a quiet spell.
+    pub api_burst: u32,
+    /// Seconds between two downloads of the tenant's files (Huawei IoTDA: 30).
+    pub download_interval_secs: u32,
+    /// Tasks kept; creating one more deletes the oldest and its file (Huawei IoTDA: 50).
+    pub max_kept_tasks: u32,
+    /// Tasks `waiting` or `processing` at once; one more is refused with 429 (IoTDA: 5).
+    pub max_unfinished_tasks: u32,
+    /// How long a finished task's file is kept, seconds (Tencent CLS: 3 days).
+    pub result_retention_secs: u64,
+    /// Rows one export may write (1,000,000: see the module doc).
+    pub max_rows: u64,
+    /// Entries in one task's `domain_name`.
+    pub max_domains: u32,
+}
+
+impl TenantLimits {
+    /// The defaults, usable where a `const` or a `&'static` is needed (a tenant without a
+    /// `limits` table).
+    pub const DEFAULT: TenantLimits = TenantLimits {
+        api_per_second: 20,
+        api_burst: 20,
+        download_interval_secs: 30,
+        max_kept_tasks: 50,
+        max_unfinished_tasks: 5,
+        result_retention_secs: 259_200,
+        max_rows: 1_000_000,
+        max_domains: 100,
+    };
+
+    /// The size limits a request is validated under.
+    pub fn request_limits(&self) -> crate::condition::RequestLimits {
+        crate::condition::RequestLimits {
+            max_rows: self.max_rows,
+            max_domains: usize::try_from(self.max_domains).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The rate of authenticated API calls.
+    pub fn api_rate(&self) -> Rate {
+        Rate::per_second(self.api_per_second, self.api_burst)
+    }
+
+    /// The rate of downloads.
+    pub fn download_rate(&self) -> Rate {
+        Rate::one_every_secs(self.download_interval_secs)
+    }
+
+    /// Refuses zeros, which would forbid everything (or, for the rates, divide by zero); the
+    /// config loader reports the error with the tenant's id.
+    pub fn validate(&self) -> Result<(), InvalidLimits> {
+        let fields: [(&'static str, u64); 8] = [
+            ("api_per_second", self.api_per_second.into()),
+            ("api_burst", self.api_burst.into()),
+            ("download_interval_secs", self.download_interval_secs.into()),
+            ("max_kept_tasks", self.max_kept_tasks.into()),
+            ("max_unfinished_tasks", self.max_unfinished_tasks.into()),
+            ("result_retention_secs", self.result_retention_secs),
+            ("max_rows", self.max_rows),
+            ("max_domains", self.max_domains.into()),
+        ];
+        match fields.iter().find(|(_, v)| *v == 0) {
+            Some((field, _)) => Err(InvalidLimits { field }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        TenantLimits::DEFAULT
+    }
+}
+
+/// A limit configured as 0.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("limits.{field} must be at least 1")]
+pub struct InvalidLimits {
+    /// The field set to 0.
+    pub field: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_seeds() {
+        let l = TenantLimits::default();
+        assert_eq!(l.api_rate(), Rate::per_second(20, 20));
+        assert_eq!(l.api_rate().interval_ms(), 50);
+        assert_eq!(l.api_rate().tolerance_ms(), 1000);
+        assert_eq!(l.download_rate().interval_ms(), 30_000);
+        assert_eq!(l.download_rate().tolerance_ms(), 30_000);
+        assert_eq!((l.max_kept_tasks, l.max_unfinished_tasks), (50, 5));
+        assert_eq!(l.result_retention_secs, 3 * 24 * 3600);
+        assert_eq!(l.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_config_table_overrides_some_fields_and_rejects_unknown_ones() {
+        let l: TenantLimits =
+            serde_json::from_str(r#"{"api_per_second": 5, "max_kept_tasks": 10}"#).expect("parse");
+        assert_eq!(l.api_per_second, 5);
+        assert_eq!(l.max_kept_tasks, 10);
+        assert_eq!(l.api_burst, 20, "unset fields keep their default");
+        let err = serde_json::from_str::<TenantLimits>(r#"{"api_per_sec": 5}"#)
+            .expect_err("unknown field");
+        assert!(err.to_string().contains("api_per_sec"));
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let l = TenantLimits {
+            api_burst: 0,
+            ..TenantLimits::DEFAULT
+        };
+        assert_eq!(
+            l.validate().map_err(|e| e.to_string()),
+            Err("limits.api_burst must be at least 1".to_string())
+        );
+    }
+}
