@@ -645,8 +645,12 @@ impl ExportRequest {
         // Both times are inside the accepted range, so these are always `Some`; refuse rather
         // than panic all the same.
         let out_of_range = || ApiError::invalid("the time range is out of range");
-        let range_start = granularity.floor(start_time).ok_or_else(out_of_range)?;
-        let range_end = granularity.ceil(end_time).ok_or_else(out_of_range)?;
+        let range_start = granularity
+            .checked_floor(start_time)
+            .ok_or_else(out_of_range)?;
+        let range_end = granularity
+            .checked_ceil(end_time)
+            .ok_or_else(out_of_range)?;
         let max_days = max_span_days(granularity);
         let too_long = match (
             range_end.checked_sub(range_start),

@@ -74,28 +74,44 @@ impl Granularity {
     ///
     /// Like every bucketing function here it is total: the arithmetic runs in `i128`, where no
     /// `i64` input can overflow, and the result is narrowed once, so no input panics.
-    pub fn floor(self, ms: i64) -> Option<i64> {
+    pub fn checked_floor(self, ms: i64) -> Option<i64> {
         narrow(self.floor_wide(i128::from(ms)))
     }
 
     /// The smallest bucket start that is `>= ms`; `None` when it is past `i64::MAX`.
-    pub fn ceil(self, ms: i64) -> Option<i64> {
-        let ms = i128::from(ms);
-        let f = self.floor_wide(ms);
-        narrow(if f == ms { ms } else { self.next_wide(f) })
+    pub fn checked_ceil(self, ms: i64) -> Option<i64> {
+        narrow(self.ceil_wide(i128::from(ms)))
     }
 
     /// The start of the bucket after the one starting at `bucket_start`; `None` when it is past
     /// `i64::MAX`. Always greater than `bucket_start`.
-    pub fn next(self, bucket_start: i64) -> Option<i64> {
+    pub fn checked_next(self, bucket_start: i64) -> Option<i64> {
         narrow(self.next_wide(i128::from(bucket_start)))
+    }
+
+    /// [`checked_floor`](Self::checked_floor), saturating at `i64::MIN` (then not a bucket
+    /// start): for times already inside the accepted range, where it is always exact.
+    pub fn floor(self, ms: i64) -> i64 {
+        saturate(self.floor_wide(i128::from(ms)))
+    }
+
+    /// [`checked_ceil`](Self::checked_ceil), saturating at `i64::MAX` (then not a bucket
+    /// start): for times already inside the accepted range, where it is always exact.
+    pub fn ceil(self, ms: i64) -> i64 {
+        saturate(self.ceil_wide(i128::from(ms)))
+    }
+
+    /// [`checked_next`](Self::checked_next), saturating at `i64::MAX`.
+    pub fn next(self, bucket_start: i64) -> i64 {
+        saturate(self.next_wide(i128::from(bucket_start)))
     }
 
     /// Every bucket start in `[start, end)`, where `start` is already a bucket start (if it is
     /// not, the first step goes to the next real bucket start). Ends early, rather than
     /// overflowing, where the next start would pass `i64::MAX`.
     pub fn bucket_starts(self, start: i64, end: i64) -> impl Iterator<Item = i64> {
-        std::iter::successors(Some(start), move |&b| self.next(b)).take_while(move |&b| b < end)
+        std::iter::successors(Some(start), move |&b| self.checked_next(b))
+            .take_while(move |&b| b < end)
     }
 
     /// Number of buckets [`bucket_starts`](Self::bucket_starts) yields for `[start, end)`,
@@ -115,6 +131,15 @@ impl Granularity {
             }
         };
         usize::try_from(count).unwrap_or(usize::MAX)
+    }
+
+    fn ceil_wide(self, ms: i128) -> i128 {
+        let f = self.floor_wide(ms);
+        if f == ms {
+            ms
+        } else {
+            self.next_wide(f)
+        }
     }
 
     fn floor_wide(self, ms: i128) -> i128 {
@@ -162,6 +187,11 @@ impl Granularity {
 /// The `i64` value of a wide result, `None` when it does not fit.
 fn narrow(v: i128) -> Option<i64> {
     i64::try_from(v).ok()
+}
+
+/// The `i64` nearest to a wide result.
+fn saturate(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
 impl fmt::Display for Granularity {
@@ -271,16 +301,28 @@ mod tests {
     fn floors_and_ceils_five_minutes_and_hours() {
         let g = Granularity::FiveMinutes;
         assert_eq!(
-            g.floor(at(2026, 1, 1, 10, 7) + 999),
+            g.checked_floor(at(2026, 1, 1, 10, 7) + 999),
             Some(at(2026, 1, 1, 10, 5))
         );
-        assert_eq!(g.ceil(at(2026, 1, 1, 10, 7)), Some(at(2026, 1, 1, 10, 10)));
-        assert_eq!(g.ceil(at(2026, 1, 1, 10, 10)), Some(at(2026, 1, 1, 10, 10)));
+        assert_eq!(
+            g.checked_ceil(at(2026, 1, 1, 10, 7)),
+            Some(at(2026, 1, 1, 10, 10))
+        );
+        assert_eq!(
+            g.checked_ceil(at(2026, 1, 1, 10, 10)),
+            Some(at(2026, 1, 1, 10, 10))
+        );
         let h = Granularity::Hourly;
-        assert_eq!(h.floor(at(2026, 1, 1, 10, 59)), Some(at(2026, 1, 1, 10, 0)));
-        assert_eq!(h.ceil(at(2026, 1, 1, 10, 1)), Some(at(2026, 1, 1, 11, 0)));
+        assert_eq!(
+            h.checked_floor(at(2026, 1, 1, 10, 59)),
+            Some(at(2026, 1, 1, 10, 0))
+        );
+        assert_eq!(
+            h.checked_ceil(at(2026, 1, 1, 10, 1)),
+            Some(at(2026, 1, 1, 11, 0))
+        );
         // before the epoch floors downwards too
-        assert_eq!(h.floor(-1), Some(-HOUR_MS));
+        assert_eq!(h.checked_floor(-1), Some(-HOUR_MS));
     }
 
     #[test]
@@ -288,23 +330,23 @@ mod tests {
         let g = Granularity::Daily { offset_hours: 8 };
         // 2026-11-24T20:00Z is 2026-11-25T04:00+08:00: the day starts 2026-11-24T16:00Z
         assert_eq!(
-            g.floor(at(2026, 11, 24, 20, 0)),
+            g.checked_floor(at(2026, 11, 24, 20, 0)),
             Some(at(2026, 11, 24, 16, 0))
         );
         assert_eq!(
-            g.ceil(at(2026, 11, 24, 20, 0)),
+            g.checked_ceil(at(2026, 11, 24, 20, 0)),
             Some(at(2026, 11, 25, 16, 0))
         );
         assert_eq!(
             format_rfc3339(
-                g.floor(at(2026, 11, 24, 20, 0)).expect("in range"),
+                g.checked_floor(at(2026, 11, 24, 20, 0)).expect("in range"),
                 g.offset_secs()
             ),
             "2026-11-25T00:00:00+08:00"
         );
         let w = Granularity::Daily { offset_hours: -5 };
         assert_eq!(
-            w.floor(at(2026, 11, 24, 3, 0)),
+            w.checked_floor(at(2026, 11, 24, 3, 0)),
             Some(at(2026, 11, 23, 5, 0))
         );
     }
@@ -312,11 +354,26 @@ mod tests {
     #[test]
     fn monthly_handles_month_ends_and_years() {
         let g = Granularity::Monthly { offset_hours: 0 };
-        assert_eq!(g.floor(at(2024, 2, 29, 23, 59)), Some(at(2024, 2, 1, 0, 0)));
-        assert_eq!(g.next(at(2024, 1, 1, 0, 0)), Some(at(2024, 2, 1, 0, 0)));
-        assert_eq!(g.next(at(2024, 2, 1, 0, 0)), Some(at(2024, 3, 1, 0, 0)));
-        assert_eq!(g.next(at(2026, 12, 1, 0, 0)), Some(at(2027, 1, 1, 0, 0)));
-        assert_eq!(g.ceil(at(2026, 1, 31, 0, 0)), Some(at(2026, 2, 1, 0, 0)));
+        assert_eq!(
+            g.checked_floor(at(2024, 2, 29, 23, 59)),
+            Some(at(2024, 2, 1, 0, 0))
+        );
+        assert_eq!(
+            g.checked_next(at(2024, 1, 1, 0, 0)),
+            Some(at(2024, 2, 1, 0, 0))
+        );
+        assert_eq!(
+            g.checked_next(at(2024, 2, 1, 0, 0)),
+            Some(at(2024, 3, 1, 0, 0))
+        );
+        assert_eq!(
+            g.checked_next(at(2026, 12, 1, 0, 0)),
+            Some(at(2027, 1, 1, 0, 0))
+        );
+        assert_eq!(
+            g.checked_ceil(at(2026, 1, 31, 0, 0)),
+            Some(at(2026, 2, 1, 0, 0))
+        );
         let starts: Vec<_> = g
             .bucket_starts(at(2025, 11, 1, 0, 0), at(2026, 3, 1, 0, 0))
             .collect();
@@ -328,11 +385,11 @@ mod tests {
         let east = Granularity::Monthly { offset_hours: 8 };
         // 2026-02-28T17:00Z is already March 1st in UTC+8
         assert_eq!(
-            east.floor(at(2026, 2, 28, 17, 0)),
+            east.checked_floor(at(2026, 2, 28, 17, 0)),
             Some(at(2026, 2, 28, 16, 0))
         );
         assert_eq!(
-            east.next(at(2026, 2, 28, 16, 0)),
+            east.checked_next(at(2026, 2, 28, 16, 0)),
             Some(at(2026, 3, 31, 16, 0))
         );
     }
@@ -437,15 +494,23 @@ mod properties {
         let values = values();
         for g in ALL {
             for &x in &values {
-                let floor = g.floor(x);
-                let ceil = g.ceil(x);
+                let floor = g.checked_floor(x);
+                let ceil = g.checked_ceil(x);
                 if let Some(f) = floor {
                     assert!(f <= x, "{g} floor({x}) = {f}");
                     assert!(x - f < bucket_len_max(g), "{g} floor({x}) = {f}");
-                    assert_eq!(g.floor(f), Some(f), "{g} floor is idempotent at {x}");
-                    if let Some(n) = g.next(f) {
+                    assert_eq!(
+                        g.checked_floor(f),
+                        Some(f),
+                        "{g} floor is idempotent at {x}"
+                    );
+                    if let Some(n) = g.checked_next(f) {
                         assert!(x < n, "{g} {x} not before next(floor) = {n}");
-                        assert_eq!(g.floor(n), Some(n), "{g} next({f}) is a bucket start");
+                        assert_eq!(
+                            g.checked_floor(n),
+                            Some(n),
+                            "{g} next({f}) is a bucket start"
+                        );
                     }
                 } else {
                     assert!(x < i64::MIN + bucket_len_max(g) + DAY_MS, "{g} floor({x})");
@@ -453,19 +518,30 @@ mod properties {
                 if let Some(c) = ceil {
                     assert!(c >= x, "{g} ceil({x}) = {c}");
                     assert!(c - x < bucket_len_max(g), "{g} ceil({x}) = {c}");
-                    assert_eq!(g.floor(c), Some(c), "{g} ceil({x}) is a bucket start");
+                    assert_eq!(
+                        g.checked_floor(c),
+                        Some(c),
+                        "{g} ceil({x}) is a bucket start"
+                    );
                     if let Some(f) = floor {
-                        assert!(c == x || g.next(f) == Some(c), "{g} ceil({x})");
+                        assert!(c == x || g.checked_next(f) == Some(c), "{g} ceil({x})");
                     }
                 } else {
                     assert!(x > i64::MAX - bucket_len_max(g) - DAY_MS, "{g} ceil({x})");
                 }
-                if let Some(n) = g.next(x) {
+                if let Some(n) = g.checked_next(x) {
                     assert!(n > x, "{g} next({x}) = {n}");
                 }
+                assert_eq!(
+                    g.floor(x),
+                    floor.unwrap_or(i64::MIN),
+                    "{g} saturating floor"
+                );
+                assert_eq!(g.ceil(x), ceil.unwrap_or(i64::MAX), "{g} saturating ceil");
+                assert_eq!(g.next(x), g.checked_next(x).unwrap_or(i64::MAX), "{g}");
                 if (ACCEPTED[0]..ACCEPTED[1]).contains(&x) {
                     assert!(
-                        floor.is_some() && ceil.is_some() && g.next(x).is_some(),
+                        floor.is_some() && ceil.is_some() && g.checked_next(x).is_some(),
                         "{g} {x}"
                     );
                 }
@@ -481,7 +557,7 @@ mod properties {
             let max_span = 60 * bucket_len_max(g);
             for (i, &x) in values.iter().enumerate().step_by(7) {
                 let start = if i % 2 == 0 {
-                    g.floor(x).unwrap_or(x)
+                    g.checked_floor(x).unwrap_or(x)
                 } else {
                     x
                 };

@@ -5,13 +5,16 @@
 //!
 //! # Layout
 //! - [`time`]: civil-date arithmetic and RFC 3339 formatting over epoch milliseconds.
-//! - [`granularity`]: statistics intervals (5 min, hour, day, month with a UTC offset) and bucketing.
-//! - [`condition`]: the export request as submitted, and its validation into an [`ExportCondition`].
+//! - [`granularity`]: statistics intervals (5 min, hour, day, month with a UTC offset) and bucketing;
+//!   total over every `i64` (results that do not fit are `None`, never an overflow).
+//! - [`condition`]: the export request as submitted, and its validation into an [`ExportCondition`]
+//!   under a tenant's [`RequestLimits`] (times in 1970..2100, domains and rows per export capped).
 //! - [`error`]: the error codes clients see.
 //! - [`log`]: one parsed access-log line ([`LogRecord`]).
 //! - [`cloudfront`]: the CloudFront standard-log parser driven by the `#Fields` header.
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
-//! - [`aggregate`]: mergeable partial aggregates and the rows they finish into.
+//! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows
+//!   when the series are only found while scanning.
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
 //! - [`tenant`]: a tenant's limits ([`tenant::TenantLimits`]) and the [`tenant::Rate`] type the
