@@ -95,7 +95,7 @@ pub async fn create(
             error!(task_id = %record.task_id, error = %e, "queueing the task failed");
             // Leave things as they were: a new task goes, a replaced one gets its old record back.
             let restored = match &replaced {
-                Some(previous) => state.tasks.create(previous).await,
+                Some(previous) => state.tasks.create(previous.as_ref()).await,
                 None => state
                     .tasks
                     .delete(&tenant, &record.task_id)

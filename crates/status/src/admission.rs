@@ -45,8 +45,8 @@ pub enum Admission {
     Replaced {
         /// The record as stored now.
         record: TaskRecord,
-        /// What the task was before.
-        previous: TaskRecord,
+        /// What the task was before (boxed: the variants stay small).
+        previous: Box<TaskRecord>,
         /// True when a job must be queued: the previous task was not `waiting` (a `waiting` one
         /// still has its job in the queue; a `processing` one loses its run, which stops at its
         /// next report).
@@ -120,7 +120,7 @@ pub(crate) fn decide(
             admission: Admission::Replaced {
                 requeue: previous.status != TaskStatus::Waiting,
                 record,
-                previous: previous.clone(),
+                previous: Box::new(previous.clone()),
             },
         };
     }
