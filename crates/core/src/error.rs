@@ -30,6 +30,8 @@ pub enum ErrorCode {
     NotFound,
     /// The task has no file to download (yet).
     FileNotReady,
+    /// The task's result file was deleted at the end of its retention period (410).
+    FileExpired,
     /// The download link is malformed, altered or expired.
     InvalidLink,
     /// Too many unfinished tasks.
@@ -69,6 +71,7 @@ impl ErrorCode {
             ErrorCode::TaskNotFound => "StatPort.TaskNotFound",
             ErrorCode::NotFound => "StatPort.NotFound",
             ErrorCode::FileNotReady => "StatPort.FileNotReady",
+            ErrorCode::FileExpired => "StatPort.FileExpired",
             ErrorCode::InvalidLink => "StatPort.InvalidLink",
             ErrorCode::LimitExceededExport => "LimitExceeded.Export",
             ErrorCode::TooManyRequests => "StatPort.TooManyRequests",
@@ -98,6 +101,7 @@ impl ErrorCode {
             ErrorCode::InvalidLink => 403,
             ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,
             ErrorCode::FileNotReady => 409,
+            ErrorCode::FileExpired => 410,
             ErrorCode::LimitExceededExport | ErrorCode::TooManyRequests => 429,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,

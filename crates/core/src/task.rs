@@ -86,7 +86,7 @@ pub struct TaskRecord {
     /// The validated condition the task exports.
     pub condition: ExportCondition,
     /// ms since epoch when the result file was deleted at the end of its retention period; the
-    /// task then has no file and no link.
+    /// task then has no link (`file_key` stays, so an old link is answered "expired").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_expired_at: Option<i64>,
 }

@@ -56,6 +56,12 @@ pub async fn download(
         }
         Err(_) => return Err(invalid()),
     }
+    if record.file_expired_at.is_some() {
+        return Err(Failure::new(
+            ErrorCode::FileExpired,
+            "the result file of this task was deleted at the end of its retention period; submit the export again",
+        ));
+    }
     enforce(&state, &tenant, Limit::Download).await?;
     let reader = state.objects.get(&state.results_bucket, &key).await?;
     state.metrics.downloads.inc();

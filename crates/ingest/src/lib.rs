@@ -88,15 +88,23 @@ impl AppState {
 
     /// The client view of `record`, with a freshly signed link when it succeeded.
     pub fn view(&self, record: TaskRecord) -> TaskView {
-        let link = record.file_key.as_ref().map(|key| {
-            let signed =
-                self.links
-                    .sign(&record.tenant_id, &record.task_id, key, self.clock.now_ms());
-            format!(
-                "{}/v1/downloads/{}/{}?expires={}&signature={}",
-                self.public_url, record.tenant_id, record.task_id, signed.expires, signed.signature
-            )
-        });
+        let link = record
+            .file_key
+            .as_ref()
+            .filter(|_| record.file_expired_at.is_none())
+            .map(|key| {
+                let signed =
+                    self.links
+                        .sign(&record.tenant_id, &record.task_id, key, self.clock.now_ms());
+                format!(
+                    "{}/v1/downloads/{}/{}?expires={}&signature={}",
+                    self.public_url,
+                    record.tenant_id,
+                    record.task_id,
+                    signed.expires,
+                    signed.signature
+                )
+            });
         TaskView::new(record, link)
     }
 }

@@ -38,9 +38,10 @@ pub trait TaskStore: Send + Sync + fmt::Debug {
     ) -> Result<Admission, StatusError>;
 
     /// The result file of a `success` task that ended at or before `ended_by` reached the end of
-    /// its retention: the record forgets the file's key and records `file_expired_at = now_ms`
-    /// (the caller then deletes the object). Returns the key it forgot; `None` when the task has
-    /// no such file (none, not ended by then because it was reset or re-run, or no task).
+    /// its retention: the record says `file_expired_at = now_ms` (the caller then deletes the
+    /// object; the key stays in the record so an old link is answered "expired"). Returns the
+    /// file's key; `None` when the task has no such file (none, already expired, not ended by
+    /// then because it was reset or re-run, or no task).
     async fn expire_file(
         &self,
         tenant: &str,

@@ -99,15 +99,19 @@ pub(crate) fn finish(
 }
 
 /// [`TaskStore::expire_file`](crate::TaskStore::expire_file) applied to `current`: a `success`
-/// task with a file that ended at or before `ended_by` forgets the file's key; `None` when there
-/// is no such file (a task reset or re-run since keeps its new file).
+/// task with a file that ended at or before `ended_by` records that its file is gone (the key
+/// stays, so an old link can still be checked and told "expired"); `None` when there is no
+/// such file (already expired, or a task reset or re-run since keeps its new file).
 pub(crate) fn expire_file(current: &TaskRecord, ended_by: i64, now_ms: i64) -> Option<TaskRecord> {
     let ended_in_time = current.end_time.is_some_and(|end| end <= ended_by);
-    if current.status != TaskStatus::Success || current.file_key.is_none() || !ended_in_time {
+    if current.status != TaskStatus::Success
+        || current.file_key.is_none()
+        || current.file_expired_at.is_some()
+        || !ended_in_time
+    {
         return None;
     }
     let mut next = current.clone();
-    next.file_key = None;
     next.file_expired_at = Some(now_ms);
     next.update_time = now_ms;
     Some(next)

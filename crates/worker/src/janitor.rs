@@ -160,6 +160,7 @@ impl Janitor {
         for record in page.data {
             let due = record.status == TaskStatus::Success
                 && record.file_key.is_some()
+                && record.file_expired_at.is_none()
                 && record.end_time.is_some_and(|end| end <= ended_by);
             if !due {
                 continue;

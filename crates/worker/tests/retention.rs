@@ -251,7 +251,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
         .await
         .expect("list");
     assert!(page.data.iter().all(|r| r.status == TaskStatus::Success));
-    assert!(page.data.iter().all(|r| r.file_key.is_none()));
+    assert!(page.data.iter().all(|r| r.file_expired_at.is_some()));
     let files = objects.list("results", "").await.expect("list files");
     assert!(files.is_empty(), "{} result files left", files.len());
 

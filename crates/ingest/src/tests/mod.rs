@@ -322,3 +322,37 @@ async fn download_links_expire() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_file_past_its_retention_is_gone_and_the_task_says_so() {
+    let f = fixture().await;
+    let path = finished_task(&f.state, "kept three days").await;
+    let key = f
+        .state
+        .tasks
+        .expire_file("t1", "done", NOW, NOW + 1)
+        .await
+        .expect("expire")
+        .expect("a file to expire");
+    f.state
+        .objects
+        .delete("results", &key)
+        .await
+        .expect("delete");
+    let (_, body) = call(
+        &f.state,
+        "GET",
+        "/v1/cdn/statistics/export-tasks/done",
+        Some("k1"),
+        None,
+    )
+    .await;
+    let task = as_json(&body);
+    assert!(task.get("download_link").is_none(), "{task}");
+    assert_eq!(task["file_status"], "expired");
+    assert_eq!(task["file_expired_at"], NOW + 1);
+    // The old link (still within its own lifetime) is told why, not "invalid".
+    let (status, headers, body) = send(&f.state, "GET", &path, None, Body::empty()).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(error_code(&headers, &body), "StatPort.FileExpired");
+}

@@ -209,7 +209,10 @@ async fn an_expired_file_is_forgotten(store: &dyn TaskStore) {
         Some("the-file".to_owned())
     );
     let r = get(store, t, "e1").await.expect("kept");
-    assert_eq!((r.file_key, r.file_expired_at), (None, Some(T0 + 4)));
+    assert_eq!(
+        (r.file_key.as_deref(), r.file_expired_at),
+        (Some("the-file"), Some(T0 + 4))
+    );
     assert_eq!(r.status, TaskStatus::Success);
     assert_eq!(
         store
