@@ -150,8 +150,13 @@ impl fmt::Debug for LinkSettings {
 pub struct WorkerConfig {
     /// Hours after a range whose log files may still hold its lines.
     pub late_hours: u32,
-    /// Claims after which a task fails instead of running again.
+    /// Crash recoveries (runs that died without reporting an end) after which a task fails
+    /// instead of running again. Transient errors do not count.
     pub max_attempts: u32,
+    /// How long transient errors (S3 or Redis unreachable, timeouts, 5xx) are retried, with
+    /// backoff, from the first one, before the task fails, s.
+    #[serde(default = "default_retry_span_secs")]
+    pub retry_span_secs: u64,
     /// Progress report period, ms.
     pub progress_interval_ms: u64,
     /// Log files read at once per task; 0 = number of cores.
@@ -159,6 +164,10 @@ pub struct WorkerConfig {
     /// Directory for result files before upload; empty = the system temp dir.
     #[serde(default)]
     pub temp_dir: String,
+}
+
+fn default_retry_span_secs() -> u64 {
+    900
 }
 
 /// `[tenants.<id>]`.

@@ -16,7 +16,9 @@ use statport_ingest::queue::ApalisQueue;
 use statport_ingest::AppState;
 use statport_status::{KeyRing, LinkSigner, RedisTaskStore, TaskStore};
 use statport_storage::{ObjectStore, S3Settings, S3Store};
+use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::{connect_redis, job_storage, run_workers, QueueSettings};
+use statport_worker::CancellationToken;
 use statport_worker::{ExportContext, LogSource, WorkerSettings};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -156,12 +158,14 @@ impl Services {
             settings: WorkerSettings {
                 late_hours: w.late_hours,
                 max_attempts: w.max_attempts,
+                retry: RetryPolicy::with_span(Duration::from_secs(w.retry_span_secs)),
                 progress_interval: Duration::from_millis(w.progress_interval_ms.max(10)),
                 scan_parallelism: parallelism,
                 temp_dir: self.settings.temp_dir(),
                 results_bucket: self.settings.results.bucket.clone(),
                 results_prefix: self.settings.results.prefix.clone(),
             },
+            shutdown: CancellationToken::new(),
         }
     }
 

@@ -3,6 +3,13 @@
 //! The task record is the source of truth: every report goes through the guarded transitions of
 //! the status store, so a run that was superseded or whose task was deleted stops at its next
 //! report and never overwrites a newer state.
+//!
+//! A run that cannot finish ends in one of three ways besides success and failure: a transient
+//! error (a store unreachable, a timeout) defers the task, recorded in its `retries`, to a time
+//! the [`RetryPolicy`] picks ([`RunEnd::Deferred`]); a shutdown hands it back at once
+//! ([`RunEnd::Released`]); a task whose runs keep dying without a word (crash recoveries) fails
+//! after `max_attempts` ([`RunEnd::CrashLoop`]). The queue side (the runner) turns these into
+//! a scheduled job, an immediate job and a dead letter.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,9 +26,11 @@ use statport_status::{Claim, Outcome, TaskStore};
 use statport_storage::{ObjectMeta, ObjectStore, StorageError};
 use tokio::task::JoinSet;
 use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::output::{self, RowWriter};
+use crate::retry::{human_span, jitter_unit, Decision, RetryPolicy};
 use crate::scan::{scan_cloudfront, ScanError, ScanSignals, ScanStats};
 use crate::source::select_cloudfront_objects;
 
@@ -51,8 +60,11 @@ pub struct LogSource {
 pub struct WorkerSettings {
     /// Hours after a range's end whose files may still hold lines of the range.
     pub late_hours: u32,
-    /// Claims of one task after which it fails instead of running again (crash loops).
+    /// Crash recoveries (claims of a task whose previous run never reported an end) after which
+    /// the task fails instead of running again: a crash loop. Transient errors do not count.
     pub max_attempts: u32,
+    /// Backoff and span of the retries of transient errors.
+    pub retry: RetryPolicy,
     /// How often progress is written to the status store.
     pub progress_interval: Duration,
     /// Log objects read at the same time by one run.
@@ -78,6 +90,9 @@ pub struct ExportContext {
     pub clock: Arc<dyn Clock>,
     /// Knobs.
     pub settings: WorkerSettings,
+    /// Cancelled when the process shuts down: runs stop at their next check and hand their task
+    /// back ([`RunEnd::Released`]).
+    pub shutdown: CancellationToken,
 }
 
 /// A run that could not finish and should be tried again later (the task stays claimable).
@@ -95,6 +110,20 @@ pub enum RunEnd {
     },
     /// The task is `fail`.
     Failed,
+    /// The task is `fail` because its runs kept dying (`max_attempts` crash recoveries): the
+    /// job belongs in the dead letters.
+    CrashLoop,
+    /// A transient error: the task is `waiting` again and must run at `retry_at` (ms since
+    /// epoch). The caller schedules the job for then.
+    Deferred {
+        /// When the job is due.
+        retry_at: i64,
+        /// The error that deferred it.
+        cause: String,
+    },
+    /// Stopped by shutdown before it finished (or before it started): the task is `waiting`
+    /// and the caller must queue the job again at once, for another worker.
+    Released,
     /// Nothing to do: the task was gone, finished, or taken over by another run.
     Dropped,
 }
@@ -102,6 +131,7 @@ pub enum RunEnd {
 enum Stop {
     Retry(String),
     Fail(TaskError, ScanStats),
+    Released,
     Dropped,
 }
 
@@ -127,6 +157,9 @@ pub async fn run_export(
     job: &ExportJob,
     run_id: &str,
 ) -> Result<RunEnd, RetryLater> {
+    if ctx.shutdown.is_cancelled() {
+        return Ok(RunEnd::Released);
+    }
     let now = ctx.clock.now_ms();
     let record = match ctx
         .tasks
@@ -137,13 +170,14 @@ pub async fn run_export(
         Ok(Claim::AlreadyFinished(_)) | Ok(Claim::Missing) => return Ok(RunEnd::Dropped),
         Err(e) => return Err(RetryLater(format!("status store: {e}"))),
     };
-    info!(task_id = %record.task_id, tenant = %record.tenant_id, attempt = record.attempts, run_id, "export started");
-    let result = if record.attempts > ctx.settings.max_attempts {
+    let crashes = record.retries.crash_recoveries;
+    info!(task_id = %record.task_id, tenant = %record.tenant_id, attempt = record.attempts, crashes, transient = record.retries.transient_failures, run_id, "export started");
+    let crash_loop = crashes >= ctx.settings.max_attempts;
+    let result = if crash_loop {
         Err(fail(
             "StatPort.TooManyAttempts",
             format!(
-                "the export was started {} times without finishing; giving up",
-                record.attempts - 1
+                "the export's worker stopped without finishing {crashes} times (crashed or was killed); giving up"
             ),
         ))
     } else {
@@ -164,9 +198,46 @@ pub async fn run_export(
             info!(task_id = %record.task_id, run_id, "export dropped: task deleted or taken over");
             return Ok(RunEnd::Dropped);
         }
-        Err(Stop::Retry(reason)) => {
-            warn!(task_id = %record.task_id, run_id, reason = %reason, "export interrupted, will retry");
-            return Err(RetryLater(reason));
+        Err(Stop::Released) => {
+            info!(task_id = %record.task_id, run_id, "export stopped by shutdown, handing the task back");
+            (Outcome::Released, RunEnd::Released)
+        }
+        Err(Stop::Retry(cause)) => {
+            let now = ctx.clock.now_ms();
+            match ctx
+                .settings
+                .retry
+                .decide(&record.retries, now, jitter_unit())
+            {
+                Decision::RetryAt(retry_at) => {
+                    warn!(task_id = %record.task_id, run_id, cause = %cause, in_ms = retry_at - now, "export interrupted by a transient error, will retry");
+                    (
+                        Outcome::Deferred {
+                            cause: cause.clone(),
+                            retry_at,
+                        },
+                        RunEnd::Deferred { retry_at, cause },
+                    )
+                }
+                Decision::GiveUp { retried_ms } => {
+                    let error = TaskError {
+                        error_code: "StatPort.DependencyUnavailable".into(),
+                        error_msg: format!(
+                            "gave up after {} of retries; last error: {cause}",
+                            human_span(retried_ms)
+                        ),
+                    };
+                    warn!(task_id = %record.task_id, run_id, msg = %error.error_msg, "export failed");
+                    (
+                        Outcome::Fail {
+                            error,
+                            read_lines: 0,
+                            skipped_lines: 0,
+                        },
+                        RunEnd::Failed,
+                    )
+                }
+            }
         }
         Err(Stop::Fail(error, stats)) => {
             warn!(task_id = %record.task_id, run_id, code = %error.error_code, msg = %error.error_msg, "export failed");
@@ -176,13 +247,17 @@ pub async fn run_export(
                     read_lines: stats.lines,
                     skipped_lines: stats.skipped,
                 },
-                RunEnd::Failed,
+                if crash_loop {
+                    RunEnd::CrashLoop
+                } else {
+                    RunEnd::Failed
+                },
             )
         }
     };
     let file_key = match &outcome {
         Outcome::Success { file_key, .. } => Some(file_key.clone()),
-        Outcome::Fail { .. } => None,
+        _ => None,
     };
     match ctx
         .tasks
@@ -243,7 +318,7 @@ async fn execute(
         .objects
         .list(&source.bucket, &source.prefix)
         .await
-        .map_err(|e| storage_stop(&e))?;
+        .map_err(|e| storage_stop(&e, &format!("LIST {}/{}", source.bucket, source.prefix)))?;
     let objects = select_cloudfront_objects(
         listed,
         condition.range_start,
@@ -254,6 +329,9 @@ async fn execute(
     info!(task_id = %record.task_id, files = objects.len(), bytes = total_bytes, "log files selected");
 
     let (aggregate, stats) = scan_all(ctx, record, run_id, source, objects, total_bytes).await?;
+    if ctx.shutdown.is_cancelled() {
+        return Err(Stop::Released);
+    }
 
     let format = condition.export_format;
     let temp = ctx.settings.temp_dir.join(format!(
@@ -296,12 +374,28 @@ async fn execute(
             "StatPort.ResultBucketMissing",
             format!("the result bucket '{bucket}' does not exist"),
         ),
-        e => Stop::Retry(format!("uploading the result: {e}")),
+        e if e.is_retryable() => Stop::Retry(storage_cause(
+            &format!("PUT {}/{key}", ctx.settings.results_bucket),
+            &e,
+        )),
+        e => fail(
+            "StatPort.ObjectStoreError",
+            format!("the object store refused the result file: {e}"),
+        ),
     })?;
     Ok((rows, size, key, stats))
 }
 
-fn storage_stop(e: &StorageError) -> Stop {
+/// "object store: GET bucket/key: what it said", the cause a transient failure records.
+fn storage_cause(what: &str, e: &StorageError) -> String {
+    match e {
+        StorageError::Unavailable(said) => format!("object store: {what}: {said}"),
+        e => format!("object store: {what}: {e}"),
+    }
+}
+
+/// The stop for a failed object-store call `what` (e.g. `GET bucket/key`).
+fn storage_stop(e: &StorageError, what: &str) -> Stop {
     match e {
         StorageError::NoSuchBucket { bucket } => fail(
             "StatPort.LogBucketNotFound",
@@ -311,7 +405,7 @@ fn storage_stop(e: &StorageError) -> Stop {
             "StatPort.LogFileVanished",
             format!("the log file '{key}' disappeared while the export ran"),
         ),
-        e if e.is_retryable() => Stop::Retry(format!("object store: {e}")),
+        e if e.is_retryable() => Stop::Retry(storage_cause(what, e)),
         e => fail(
             "StatPort.ObjectStoreError",
             format!("the object store refused the request: {e}"),
@@ -329,6 +423,9 @@ async fn scan_all(
 ) -> Result<(ReportAggregate, ScanStats), Stop> {
     let condition = Arc::new(record.condition.clone());
     let signals = Arc::new(ScanSignals::default());
+    // Cancelled with the process, or by this run when it stops early: wakes reads that wait on
+    // the network so every scan thread ends promptly.
+    let run_stop = ctx.shutdown.child_token();
     let mut merged = ReportAggregate::new(&condition);
     let mut stats = ScanStats::default();
     let mut pending = objects.into_iter();
@@ -345,6 +442,7 @@ async fn scan_all(
                 object,
                 Arc::clone(&condition),
                 Arc::clone(&signals),
+                run_stop.clone(),
             ));
         }
         if running.is_empty() {
@@ -364,6 +462,7 @@ async fn scan_all(
                 Some(Err(join)) => break Err(Stop::Retry(format!("scan thread: {join}"))),
                 None => {}
             },
+            () = ctx.shutdown.cancelled() => break Err(Stop::Released),
             _ = ticker.tick() => {
                 let read = signals.bytes_read.load(Ordering::Relaxed);
                 let progress = read.saturating_mul(99).checked_div(total_bytes).unwrap_or(0).min(99) as u8;
@@ -377,7 +476,11 @@ async fn scan_all(
     };
     if let Err(stop) = result {
         signals.cancel.store(true, Ordering::Relaxed);
-        running.shutdown().await;
+        run_stop.cancel();
+        // Wait for the scans rather than abort them: a blocking scan thread outlives an aborted
+        // task and would read through the runtime after it shut down. Each scan sees the cancel
+        // flag at its next check and ends.
+        while running.join_next().await.is_some() {}
         return Err(match stop {
             Stop::Fail(error, _) => Stop::Fail(error, stats),
             other => other,
@@ -392,11 +495,14 @@ async fn scan_object(
     object: ObjectMeta,
     condition: Arc<ExportCondition>,
     signals: Arc<ScanSignals>,
+    stop: CancellationToken,
 ) -> Result<(ReportAggregate, ScanStats), Stop> {
-    let reader = objects
-        .get(&bucket, &object.key)
-        .await
-        .map_err(|e| storage_stop(&e))?;
+    let reader = tokio::select! {
+        got = objects.get(&bucket, &object.key) => got
+            .map_err(|e| storage_stop(&e, &format!("GET {bucket}/{}", object.key)))?,
+        () = stop.cancelled() => return Err(Stop::Dropped),
+    };
+    let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
         let mut aggregate = ReportAggregate::new(&condition);
         let sync = SyncIoBridge::new(reader);
@@ -409,9 +515,40 @@ async fn scan_object(
             "StatPort.CorruptLogFile",
             format!("the log file '{key}' is not valid gzip ({reason})"),
         )),
-        Ok(Err(e @ ScanError::Read { .. })) => Err(Stop::Retry(e.to_string())),
+        Ok(Err(ScanError::Read { key, reason })) => Err(Stop::Retry(format!(
+            "object store: GET {bucket}/{key}: {reason}"
+        ))),
         Ok(Err(ScanError::Cancelled)) => Err(Stop::Dropped),
         Err(join) => Err(Stop::Retry(format!("scan thread: {join}"))),
+    }
+}
+
+/// An object body whose reads fail once `stop` is cancelled, even while they wait on the
+/// network, so a scan thread blocked in a read ends when its run stops.
+struct StoppableReader<R> {
+    inner: R,
+    stopped: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl<R> StoppableReader<R> {
+    fn new(inner: R, stop: CancellationToken) -> Self {
+        StoppableReader {
+            inner,
+            stopped: Box::pin(stop.cancelled_owned()),
+        }
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for StoppableReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if std::future::Future::poll(self.stopped.as_mut(), cx).is_ready() {
+            return std::task::Poll::Ready(Err(std::io::Error::other("run stopped")));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
