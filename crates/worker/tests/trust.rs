@@ -1,0 +1,166 @@
+//! The export queue when things go wrong, against the real Redis at `REDIS_URL` (default
+//! `redis://127.0.0.1:6379/`; these tests fail when it is unreachable): a shutdown hands
+//! running tasks to another worker at once, a poison payload goes to the dead letters while the
+//! queue keeps flowing, and a Redis restart loses no accepted task.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use statport_core::task::TaskStatus;
+use statport_status::TaskStore;
+use statport_worker::dead_letter::DeadLetters;
+use statport_worker::runner::queue_config;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_hands_a_running_task_to_another_worker_at_once() {
+    let env = Env::new(&redis_url()).await;
+    env.task("t-stop").await;
+    let mut storage = env.storage();
+    push(&mut storage, "t-stop").await;
+
+    // Worker A's reads stall mid-object, so its run is inside a scan when the shutdown comes.
+    let hang = HangingStore::new(env.objects.clone());
+    let a = env.start_workers(hang.clone());
+    tokio::time::timeout(Duration::from_secs(20), hang.reading.notified())
+        .await
+        .expect("worker A started the scan");
+    assert_eq!(env.status("t-stop").await, TaskStatus::Processing);
+
+    let stopped_at = Instant::now();
+    a.stop();
+    let ended = tokio::time::timeout(Duration::from_secs(10), a.handle)
+        .await
+        .expect("worker A stops within its grace period")
+        .expect("joined");
+    ended.expect("a clean stop");
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(5),
+        "stopped promptly"
+    );
+    let back = env.record("t-stop").await;
+    assert_eq!((back.status, back.run_id), (TaskStatus::Waiting, None));
+
+    // Worker B takes it long before A's heartbeat could have expired (5 s x 3).
+    let b = env.start_workers(env.objects.clone());
+    env.wait_for("t-stop", TaskStatus::Success, Duration::from_secs(10))
+        .await;
+    assert!(
+        stopped_at.elapsed() < env.settings.heartbeat * env.settings.missed_heartbeats as u32,
+        "taken over after {:?}",
+        stopped_at.elapsed()
+    );
+    let done = env.record("t-stop").await;
+    assert_eq!(
+        done.retries.crash_recoveries, 0,
+        "a hand-back is not a crash"
+    );
+    b.stop();
+    b.handle.await.expect("joined").expect("a clean stop");
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_payload_is_dead_lettered_and_the_queue_keeps_flowing() {
+    let env = Env::new(&redis_url()).await;
+    let mut storage = env.storage();
+    // A job whose payload is then overwritten with garbage in the queue's data hash.
+    push(&mut storage, "will-be-garbage").await;
+    let config = queue_config(&env.settings);
+    let mut conn = env.conn.clone();
+    let ids: Vec<String> = redis::cmd("HKEYS")
+        .arg(config.job_data_hash())
+        .query_async(&mut conn)
+        .await
+        .expect("hkeys");
+    assert_eq!(ids.len(), 1);
+    let garbage_id = ids[0].clone();
+    let _: () = redis::cmd("HSET")
+        .arg(config.job_data_hash())
+        .arg(&garbage_id)
+        .arg("{not json")
+        .query_async(&mut conn)
+        .await
+        .expect("hset");
+    // A good job behind it, and one whose task crashed its workers max_attempts times.
+    env.task("t-good").await;
+    push(&mut storage, "t-good").await;
+    env.task("t-crashy").await;
+    for run in 0..=env.ctx(env.objects.clone()).settings.max_attempts {
+        env.tasks
+            .claim(TENANT, "t-crashy", &format!("dead-{run}"), 0)
+            .await
+            .expect("claim");
+    }
+    push(&mut storage, "t-crashy").await;
+
+    let w = env.start_workers(env.objects.clone());
+    env.wait_for("t-good", TaskStatus::Success, Duration::from_secs(10))
+        .await;
+    env.wait_for("t-crashy", TaskStatus::Fail, Duration::from_secs(10))
+        .await;
+    let crashy = env.record("t-crashy").await;
+    assert_eq!(
+        crashy.error.expect("error").error_code,
+        "StatPort.TooManyAttempts"
+    );
+    let dead = DeadLetters::new(env.conn.clone(), config.clone());
+    let letters = wait_for_letters(&dead, 2).await;
+    w.stop();
+    w.handle.await.expect("joined").expect("a clean stop");
+
+    let garbage = letters
+        .iter()
+        .find(|l| l.id == garbage_id)
+        .expect("the garbage is a dead letter");
+    assert_eq!(garbage.payload, "{not json");
+    assert!(
+        garbage.reason.starts_with("undecodable payload"),
+        "{}",
+        garbage.reason
+    );
+    assert!(garbage.dead_at.is_some());
+    let crash = letters
+        .iter()
+        .find(|l| l.id != garbage_id)
+        .expect("the crash loop is a dead letter");
+    assert!(crash.payload.contains("t-crashy"), "{}", crash.payload);
+    assert!(
+        crash.reason.contains("crashed its worker"),
+        "{}",
+        crash.reason
+    );
+
+    // Requeue puts a dead job back on the queue.
+    assert!(dead.requeue(&garbage_id).await.expect("requeue"));
+    assert!(!dead.requeue(&garbage_id).await.expect("requeue"), "once");
+    let active: Vec<String> = redis::cmd("LRANGE")
+        .arg(config.active_jobs_list())
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .expect("lrange");
+    assert_eq!(active, vec![garbage_id.clone()]);
+    assert_eq!(dead.list().await.expect("list").len(), 1);
+    assert_eq!(dead.requeue_all().await.expect("requeue all"), 1);
+    assert!(dead.list().await.expect("list").is_empty());
+    env.cleanup().await;
+}
+
+async fn wait_for_letters(
+    dead: &DeadLetters,
+    n: usize,
+) -> Vec<statport_worker::dead_letter::DeadLetter> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let letters = dead.list().await.expect("list");
+        if letters.len() >= n || Instant::now() > deadline {
+            assert_eq!(letters.len(), n, "dead letters: {letters:?}");
+            return letters;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
