@@ -7,7 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use statport_core::task::TaskStatus;
+use apalis::prelude::TaskSink;
+use statport_core::task::{ExportJob, TaskStatus};
 use statport_status::TaskStore;
 use statport_worker::dead_letter::DeadLetters;
 use statport_worker::runner::queue_config;
@@ -163,4 +164,171 @@ async fn wait_for_letters(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A `redis-server` of this test's own, persisting to an append-only file in a temp dir.
+struct OwnRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    /// Starts it on a free port; `None` when `redis-server` is not installed.
+    fn start() -> Option<OwnRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("statport-redis-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("redis dir");
+        let child = OwnRedis::spawn(port, &dir)?;
+        Some(OwnRedis { port, dir, child })
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Option<std::process::Child> {
+        let spawned = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(dir)
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => Some(child),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => panic!("starting redis-server failed: {e}"),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Waits until it answers PING.
+    async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answered = async {
+                let client = redis::Client::open(self.url()).ok()?;
+                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .ok()
+            }
+            .await;
+            if answered.is_some() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `SHUTDOWN` (the append-only file is flushed), `down` without a server (polls and
+    /// heartbeats fail meanwhile), then a new server on the same port and directory.
+    async fn restart(&mut self, down: Duration) {
+        let client = redis::Client::open(self.url()).expect("url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let _ = redis::cmd("SHUTDOWN").query_async::<()>(&mut conn).await;
+        let _ = tokio::task::block_in_place(|| self.child.wait());
+        tokio::time::sleep(down).await;
+        self.child = OwnRedis::spawn(self.port, &self.dir).expect("redis-server");
+        self.ready().await;
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_no_accepted_task_and_workers_recover() {
+    let Some(mut redis) = OwnRedis::start() else {
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    redis.ready().await;
+    let conn = statport_worker::runner::connect_redis(&redis.url())
+        .await
+        .expect("connect");
+    let mut env = Env::with_connection(conn).await;
+    env.settings.heartbeat = Duration::from_secs(1);
+    env.settings.missed_heartbeats = 3;
+    let mut storage = env.storage();
+    // Reads wait at a gate: the first runs are still going when Redis restarts.
+    let gate = HangingStore::gated(env.objects.clone());
+    let w = env.start_workers(gate.clone());
+
+    // Accepted before the restart: two runs in flight (concurrency 2), the rest queued.
+    let around: Vec<String> = (0..4).map(|i| format!("around-{i}")).collect();
+    for id in &around {
+        env.task(id).await;
+        push(&mut storage, id).await;
+    }
+    tokio::time::timeout(Duration::from_secs(10), gate.reading.notified())
+        .await
+        .expect("a run started");
+    // Down for 3 heartbeats: every worker's fetch and heartbeat fails meanwhile.
+    redis.restart(Duration::from_secs(3)).await;
+    gate.open.send_replace(true);
+    // After: the same workers (no restart of theirs) and the same connection take new tasks.
+    let after: Vec<String> = (0..2).map(|i| format!("after-{i}")).collect();
+    for id in &after {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // The connection manager reconnects in the background; a call may fail meanwhile.
+            let created = match env.try_task(id).await {
+                Ok(()) => storage
+                    .push(ExportJob {
+                        tenant_id: TENANT.into(),
+                        task_id: id.clone(),
+                    })
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            match created {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "no push after the restart: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    for id in around.iter().chain(&after) {
+        env.wait_for(id, TaskStatus::Success, Duration::from_secs(60))
+            .await;
+    }
+    for id in &around {
+        let r = env.record(id).await;
+        eprintln!(
+            "{id}: attempts {}, crash recoveries {}, transient failures {}",
+            r.attempts, r.retries.crash_recoveries, r.retries.transient_failures
+        );
+    }
+    assert!(!w.handle.is_finished(), "the workers kept running");
+    w.stop();
+    tokio::time::timeout(Duration::from_secs(10), w.handle)
+        .await
+        .expect("stopped")
+        .expect("joined")
+        .expect("a clean stop");
 }

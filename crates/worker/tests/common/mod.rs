@@ -117,6 +117,11 @@ impl Env {
 
     /// Creates the waiting task `id` (a csv of two hours of traffic).
     pub async fn task(&self, id: &str) {
+        self.try_task(id).await.expect("create");
+    }
+
+    /// As [`Env::task`], handing back the store's error.
+    pub async fn try_task(&self, id: &str) -> Result<(), String> {
         let body = serde_json::json!({"domain_name": "a.example.com",
             "start_time": ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date"),
             "end_time": ms_from_civil(2026, 11, 1, 2, 0, 0).expect("date"),
@@ -125,7 +130,7 @@ impl Env {
             .and_then(|r| r.validate())
             .expect("valid");
         let record = TaskRecord::waiting(id.into(), TENANT.into(), id.into(), condition, 0);
-        self.tasks.create(&record).await.expect("create");
+        self.tasks.create(&record).await.map_err(|e| e.to_string())
     }
 
     /// The job storage of this test's queue.
@@ -259,20 +264,34 @@ impl Workers {
 }
 
 /// A local store whose reads hand back the first bytes of the object and then stall (a stream
-/// that stopped moving), notifying `reading` each time a read starts.
+/// that stopped moving), or with [`HangingStore::gated`] wait until `open` is set, notifying
+/// `reading` each time a read starts.
 #[derive(Debug)]
 pub struct HangingStore {
     inner: Arc<LocalStore>,
     /// Notified when a read starts.
     pub reading: Notify,
+    /// Gated reads go on once this is `true`.
+    pub open: tokio::sync::watch::Sender<bool>,
+    stall: bool,
 }
 
 impl HangingStore {
-    /// Wraps `inner`.
+    /// Wraps `inner`; every read stalls.
     pub fn new(inner: Arc<LocalStore>) -> Arc<Self> {
         Arc::new(HangingStore {
             inner,
             reading: Notify::new(),
+            open: tokio::sync::watch::channel(false).0,
+            stall: true,
+        })
+    }
+
+    /// Wraps `inner`; reads wait until `open` is set.
+    pub fn gated(inner: Arc<LocalStore>) -> Arc<Self> {
+        Arc::new(HangingStore {
+            stall: false,
+            ..Arc::into_inner(HangingStore::new(inner)).expect("sole owner")
         })
     }
 }
@@ -296,8 +315,12 @@ impl ObjectStore for HangingStore {
     }
     async fn get(&self, bucket: &str, key: &str) -> Result<ObjectReader, StorageError> {
         use tokio::io::AsyncReadExt;
-        let reader = self.inner.get(bucket, key).await?;
         self.reading.notify_one();
+        if !self.stall {
+            let _ = self.open.subscribe().wait_for(|open| *open).await;
+            return self.inner.get(bucket, key).await;
+        }
+        let reader = self.inner.get(bucket, key).await?;
         Ok(ObjectReader::new(None, reader.take(16).chain(Stalled)))
     }
     async fn put_file(
