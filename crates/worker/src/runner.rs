@@ -2,9 +2,10 @@
 //!
 //! Shaped by what apalis-redis 1.0 does (see `shared/design/APALIS-NOTES.md`): worker names are
 //! unique per process (host, pid, random suffix); heartbeat interval and missed beats are set
-//! explicitly so an orphaned job is picked up again in seconds, not 300 s; the retry count of the
-//! task's own record decides when to give up, since the backend retries any error; Redis errors
-//! restart the worker instead of ending the process; shutdown waits a bounded time.
+//! explicitly so an orphaned job is picked up again in seconds, not 300 s; the task's own record
+//! decides when to give up (crash recoveries against `max_attempts`, transient failures against
+//! the retry span), since the backend retries any error up to 25 times; Redis errors restart the
+//! worker instead of ending the process; shutdown waits a bounded time.
 //!
 //! A run's end decides what happens to its job ([`RunEnd`]): a transient error acks it and
 //! pushes a new job scheduled at the retry time, so a waiting task holds no worker slot; a
