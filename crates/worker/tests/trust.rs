@@ -166,6 +166,33 @@ async fn wait_for_letters(
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_error_reschedules_the_job_through_the_queue() {
+    let env = Env::new(&redis_url()).await;
+    env.task("t-flaky").await;
+    let mut storage = env.storage();
+    push(&mut storage, "t-flaky").await;
+    // The first read fails as an unreachable S3 does; the run defers, the job is acked and a
+    // new one is scheduled at the retry time (the first backoff: 0.5 to 2 s).
+    let w = env.start_workers(HangingStore::flaky(env.objects.clone(), 1));
+    env.wait_for("t-flaky", TaskStatus::Success, Duration::from_secs(15))
+        .await;
+    let done = env.record("t-flaky").await;
+    assert_eq!(done.attempts, 2);
+    assert_eq!(done.retries.transient_failures, 1);
+    assert_eq!(done.retries.crash_recoveries, 0);
+    assert!(
+        done.retries.last_error.as_deref().is_some_and(|e| e
+            .starts_with("object store: GET logs/cf/E.2026-11-01-0")
+            && e.ends_with(": connection refused")),
+        "{:?}",
+        done.retries.last_error
+    );
+    w.stop();
+    w.handle.await.expect("joined").expect("a clean stop");
+    env.cleanup().await;
+}
+
 /// A `redis-server` of this test's own, persisting to an append-only file in a temp dir.
 struct OwnRedis {
     port: u16,

@@ -274,6 +274,8 @@ pub struct HangingStore {
     /// Gated reads go on once this is `true`.
     pub open: tokio::sync::watch::Sender<bool>,
     stall: bool,
+    /// Reads left to refuse as an unreachable S3 would (see [`HangingStore::flaky`]).
+    refuse: std::sync::atomic::AtomicUsize,
 }
 
 impl HangingStore {
@@ -284,7 +286,16 @@ impl HangingStore {
             reading: Notify::new(),
             open: tokio::sync::watch::channel(false).0,
             stall: true,
+            refuse: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Wraps `inner`; the first `n` reads fail with "connection refused", the rest go through.
+    pub fn flaky(inner: Arc<LocalStore>, n: usize) -> Arc<Self> {
+        let store = Arc::into_inner(HangingStore::gated(inner)).expect("sole owner");
+        store.open.send_replace(true);
+        store.refuse.store(n, std::sync::atomic::Ordering::SeqCst);
+        Arc::new(store)
     }
 
     /// Wraps `inner`; reads wait until `open` is set.
@@ -316,6 +327,17 @@ impl ObjectStore for HangingStore {
     async fn get(&self, bucket: &str, key: &str) -> Result<ObjectReader, StorageError> {
         use tokio::io::AsyncReadExt;
         self.reading.notify_one();
+        let refused = self
+            .refuse
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if refused {
+            return Err(StorageError::Unavailable("connection refused".into()));
+        }
         if !self.stall {
             let _ = self.open.subscribe().wait_for(|open| *open).await;
             return self.inner.get(bucket, key).await;
