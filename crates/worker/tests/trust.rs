@@ -358,4 +358,5 @@ async fn a_redis_restart_loses_no_accepted_task_and_workers_recover() {
         .expect("stopped")
         .expect("joined")
         .expect("a clean stop");
+    env.cleanup().await;
 }
