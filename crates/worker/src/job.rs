@@ -181,7 +181,15 @@ pub async fn run_export(
             ),
         ))
     } else {
-        execute(ctx, &record, run_id).await
+        match execute(ctx, &record, run_id).await {
+            // Stopping scans on shutdown makes them end as cancelled or as failed reads: the
+            // run was stopped, not dropped or failed (a run that truly lost its task finds out
+            // when the release is refused).
+            Err(Stop::Dropped | Stop::Retry(_)) if ctx.shutdown.is_cancelled() => {
+                Err(Stop::Released)
+            }
+            other => other,
+        }
     };
     let (outcome, end) = match result {
         Ok((rows, file_size, file_key, stats)) => (
@@ -359,16 +367,20 @@ async fn execute(
         &record.task_id,
         format,
     );
-    let uploaded = ctx
-        .objects
-        .put_file(
+    // A shutdown does not wait for an upload: the next run writes the same file again.
+    let uploaded = tokio::select! {
+        done = ctx.objects.put_file(
             &ctx.settings.results_bucket,
             &key,
             &temp,
             format.content_type(),
-        )
-        .await;
+        ) => Some(done),
+        () = ctx.shutdown.cancelled() => None,
+    };
     let _ = std::fs::remove_file(&temp);
+    let Some(uploaded) = uploaded else {
+        return Err(Stop::Released);
+    };
     let size = uploaded.map_err(|e| match e {
         StorageError::NoSuchBucket { bucket } => fail(
             "StatPort.ResultBucketMissing",

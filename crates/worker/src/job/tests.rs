@@ -70,6 +70,7 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
         down_until_ms: AtomicI64::new(i64::MIN),
         down_ops: std::sync::Mutex::new(Vec::new()),
         hang_gets: std::sync::atomic::AtomicBool::new(false),
+        hang_puts: std::sync::atomic::AtomicBool::new(false),
         gets: tokio::sync::Notify::new(),
     });
     let sources = HashMap::from([(
@@ -108,7 +109,8 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
 
 /// A fault injector over the local store: while the clock is before `down_until_ms`, the listed
 /// operations fail as an unreachable S3 does; with `hang_gets`, a read hands back the first
-/// bytes of the object and then waits forever (a stalled stream).
+/// bytes of the object and then waits forever (a stalled stream); with `hang_puts`, an upload
+/// never ends. `gets` is notified when a read (or a hanging upload) starts.
 #[derive(Debug)]
 struct FaultyStore {
     inner: Arc<LocalStore>,
@@ -116,6 +118,7 @@ struct FaultyStore {
     down_until_ms: AtomicI64,
     down_ops: std::sync::Mutex<Vec<&'static str>>,
     hang_gets: std::sync::atomic::AtomicBool,
+    hang_puts: std::sync::atomic::AtomicBool,
     gets: tokio::sync::Notify,
 }
 
@@ -167,6 +170,10 @@ impl ObjectStore for FaultyStore {
         content_type: &str,
     ) -> Result<u64, StorageError> {
         self.check("put")?;
+        if self.hang_puts.load(Ordering::SeqCst) {
+            self.gets.notify_one();
+            std::future::pending::<()>().await;
+        }
         self.inner.put_file(bucket, key, path, content_type).await
     }
 
@@ -543,4 +550,27 @@ async fn a_run_after_shutdown_does_not_claim() {
         RunEnd::Released
     );
     assert_eq!(record(&f, "t-late").await.status, TaskStatus::Waiting);
+}
+
+#[tokio::test]
+async fn a_shutdown_does_not_wait_for_an_upload() {
+    let f = fixture(&day_files()).await;
+    task(&f, "t-up", "xlsx", 0).await;
+    f.faults.hang_puts.store(true, Ordering::SeqCst);
+    let ctx = f.ctx.clone();
+    let run = tokio::spawn(async move { run_export(&ctx, &job("t-up"), "run-1").await });
+    f.faults.gets.notified().await;
+    f.ctx.shutdown.cancel();
+    let end = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run ends promptly")
+        .expect("joined")
+        .expect("recorded");
+    assert_eq!(end, RunEnd::Released);
+    assert_eq!(record(&f, "t-up").await.status, TaskStatus::Waiting);
+    assert_eq!(
+        std::fs::read_dir(f.root.join("tmp")).expect("tmp").count(),
+        0,
+        "no temp file left"
+    );
 }
