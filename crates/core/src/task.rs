@@ -80,6 +80,10 @@ pub struct TaskRecord {
     pub error: Option<TaskError>,
     /// How many times a worker has claimed the task (crash recovery counts too).
     pub attempts: u32,
+    /// Why earlier runs did not finish: crash recoveries and transient failures, counted apart
+    /// (absent in records written before these were kept: all zero).
+    #[serde(default)]
+    pub retries: RetryState,
     /// The id of the run that currently owns the task; a worker whose run id no longer matches
     /// has been superseded and may not change the record.
     pub run_id: Option<String>,
@@ -116,6 +120,7 @@ impl TaskRecord {
             end_time: None,
             error: None,
             attempts: 0,
+            retries: RetryState::default(),
             run_id: None,
             condition,
             file_expired_at: None,
@@ -130,6 +135,35 @@ impl TaskRecord {
     /// The output format.
     pub fn export_format(&self) -> ExportFormat {
         self.condition.export_format
+    }
+}
+
+/// The record of runs that did not finish, so that a dependency outage and a crashing worker are
+/// told apart: transient failures are retried for a time span, crash recoveries a number of
+/// times.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryState {
+    /// Claims that found the task still `processing` under another run: that run's worker died
+    /// (or was stopped) without reporting an end.
+    pub crash_recoveries: u32,
+    /// Runs that stopped on a transient error (a store unreachable, a timeout, a 5xx) and were
+    /// rescheduled with backoff.
+    pub transient_failures: u32,
+    /// ms since epoch of the first transient failure: the retry span is counted from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying_since: Option<i64>,
+    /// ms since epoch when the task is due to run again after a transient failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_at: Option<i64>,
+    /// The last transient error: which store, which object or key, and what it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl RetryState {
+    /// True when no run has failed to finish (nothing worth showing).
+    pub fn is_empty(&self) -> bool {
+        *self == RetryState::default()
     }
 }
 

@@ -1,5 +1,6 @@
-//! What a tenant may do: its limits as data, so config, the API and the task store read them from
-//! one place.
+//! Tenants as data: who a tenant is (its API keys), where its logs are and what it may do (its
+//! limits). [`Tenant`] is the one home of all three: config builds it, the API reads keys and
+//! limits from it, workers read the log source and limits from it.
 //!
 //! Defaults come from the seeds: 20 API calls per second (Tencent CLS), one download per 30 s, 50
 //! kept and 5 unfinished tasks (Huawei IoTDA), results kept 3 days (Tencent CLS). `max_rows`
@@ -135,6 +136,62 @@ impl TenantLimits {
 impl Default for TenantLimits {
     fn default() -> Self {
         TenantLimits::DEFAULT
+    }
+}
+
+/// The log format of a tenant's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// AWS CloudFront standard logs.
+    Cloudfront,
+    /// Huawei CDN access logs (not read yet: tasks over them fail with a clear error).
+    Huawei,
+}
+
+/// Where a tenant's logs are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSource {
+    /// Bucket holding the logs.
+    pub bucket: String,
+    /// Key prefix of the log files (may be empty).
+    pub prefix: String,
+    /// How the files are written.
+    pub format: LogFormat,
+}
+
+/// One configured tenant: everything statport knows about it, in one place.
+///
+/// `Debug` shows how many keys it has, never the key hashes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// SHA-256 hex of each API key the tenant may use (several, for rotation).
+    pub api_key_hashes: Vec<String>,
+    /// Where its logs are.
+    pub source: LogSource,
+    /// What it may do.
+    pub limits: TenantLimits,
+}
+
+impl Tenant {
+    /// A tenant reading `source`, with no API key and the default limits (workers and tests that
+    /// need only the source).
+    pub fn reading(source: LogSource) -> Self {
+        Tenant {
+            api_key_hashes: Vec::new(),
+            source,
+            limits: TenantLimits::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("api_keys", &self.api_key_hashes.len())
+            .field("source", &self.source)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use statport_core::condition::{Action, ExportCondition, ExportFormat};
-use statport_core::task::{TaskError, TaskRecord, TaskStatus};
+use statport_core::task::{RetryState, TaskError, TaskRecord, TaskStatus};
 
 /// The API view of a task (API.md "The task object").
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +45,10 @@ pub struct TaskView {
     /// absent while the task has no file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_status: Option<&'static str>,
+    /// Crash recoveries, transient failures and the last transient cause, while the task is
+    /// being retried (absent when nothing went wrong).
+    #[serde(skip_serializing_if = "RetryState::is_empty")]
+    pub retries: RetryState,
     /// Log lines read.
     pub read_lines: u64,
     /// Log lines skipped as unparsable.
@@ -68,6 +72,7 @@ impl TaskView {
         };
         TaskView {
             file_expired_at: record.file_expired_at,
+            retries: record.retries,
             file_status,
             task_id: record.task_id,
             task_name: record.task_name,

@@ -178,8 +178,13 @@ impl fmt::Debug for LinkSettings {
 pub struct WorkerConfig {
     /// Hours after a range whose log files may still hold its lines.
     pub late_hours: u32,
-    /// Claims after which a task fails instead of running again.
+    /// Crash recoveries (runs that died without reporting an end) after which a task fails
+    /// instead of running again. Transient errors do not count.
     pub max_attempts: u32,
+    /// How long transient errors (S3 or Redis unreachable, timeouts, 5xx) are retried, with
+    /// backoff, from the first one, before the task fails, s.
+    #[serde(default = "default_retry_span_secs")]
+    pub retry_span_secs: u64,
     /// Progress report period, ms.
     pub progress_interval_ms: u64,
     /// Log files read at once per task; 0 = number of cores.
@@ -187,6 +192,10 @@ pub struct WorkerConfig {
     /// Directory for result files before upload; empty = the system temp dir.
     #[serde(default)]
     pub temp_dir: String,
+}
+
+fn default_retry_span_secs() -> u64 {
+    900
 }
 
 /// `[tenants.<id>]`.
@@ -214,6 +223,21 @@ fn is_published_demo_key(hash: &str) -> bool {
     PUBLISHED_DEMO_KEY_HASHES
         .iter()
         .any(|known| known.eq_ignore_ascii_case(hash.trim()))
+}
+
+impl TenantConfig {
+    /// The tenant this table configures.
+    pub fn tenant(&self) -> statport_core::tenant::Tenant {
+        statport_core::tenant::Tenant {
+            api_key_hashes: self.api_key_hashes.clone(),
+            source: statport_core::tenant::LogSource {
+                bucket: self.log_bucket.clone(),
+                prefix: self.log_prefix.clone(),
+                format: self.log_format,
+            },
+            limits: self.limits.clone(),
+        }
+    }
 }
 
 fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -307,6 +331,14 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// Every configured tenant, by id, as the rest of statport sees it.
+    pub fn tenants(&self) -> std::collections::HashMap<String, statport_core::tenant::Tenant> {
+        self.tenants
+            .iter()
+            .map(|(id, t)| (id.clone(), t.tenant()))
+            .collect()
     }
 
     /// Tenants that accept the published demo key (non-empty only in the demo, where the

@@ -1,5 +1,5 @@
-//! `statport`: the one binary. `api`, `worker` and `serve` run the service; `gen-logs` and
-//! `hash-key` are tools.
+//! `statport`: the one binary. `api`, `worker` and `serve` run the service; `gen-logs`,
+//! `dead-letters` and `hash-key` are tools.
 
 use std::path::PathBuf;
 
@@ -7,9 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use statport::config::Settings;
 use statport::genlogs::{self, GenSpec};
-use statport::services::{object_store, Services};
+use statport::services::{object_store, queue_settings, Services};
 use statport::shutdown;
 use statport_core::time::{parse_rfc3339, DAY_MS};
+use statport_worker::dead_letter::DeadLetters;
+use statport_worker::runner::{connect_redis, queue_config};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
@@ -54,10 +56,30 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// List or requeue the jobs the queue gave up on (undecodable payloads, crash loops).
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
     /// Print the SHA-256 hex of an API key, for tenants.<id>.api_key_hashes.
     HashKey {
         /// The key.
         key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterAction {
+    /// One JSON object per dead job: id, payload, reason, dead_at (s since the epoch).
+    List,
+    /// Put dead jobs back on the queue, attempts reset.
+    Requeue {
+        /// The job id (from `list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead job.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -99,7 +121,11 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(cli))
+    let result = runtime.block_on(run(cli));
+    // Runs still going after a timed-out shutdown are not waited for (their tasks come back
+    // through the heartbeat timeout); the error above already makes the exit code non-zero.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -143,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::DeadLetters { action } => dead_letters(&settings, action).await,
         Command::HashKey { .. } => Ok(()),
     }
 }
@@ -180,6 +207,31 @@ async fn serve(settings: Settings, api: bool, workers: bool) -> anyhow::Result<(
         Ok::<(), anyhow::Error>(())
     };
     tokio::try_join!(probe, api, workers, signal)?;
+    Ok(())
+}
+
+async fn dead_letters(settings: &Settings, action: DeadLetterAction) -> anyhow::Result<()> {
+    let conn = connect_redis(&settings.redis.url)
+        .await
+        .with_context(|| format!("connecting to Redis at {} (redis.url)", settings.redis.url))?;
+    let dead = DeadLetters::new(conn, queue_config(&queue_settings(settings)));
+    match action {
+        DeadLetterAction::List => {
+            for letter in dead.list().await? {
+                println!("{}", serde_json::to_string(&letter)?);
+            }
+        }
+        DeadLetterAction::Requeue { all: true, .. } => {
+            println!("requeued {} dead jobs", dead.requeue_all().await?);
+        }
+        DeadLetterAction::Requeue { id, .. } => {
+            let id = id.context("give a job id or --all")?;
+            if !dead.requeue(&id).await? {
+                anyhow::bail!("no dead job '{id}'");
+            }
+            println!("requeued {id}");
+        }
+    }
     Ok(())
 }
 

@@ -2,7 +2,6 @@
 //! API and the workers. The binary and the end-to-end tests start statport through here, so the
 //! tests exercise exactly what ships.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,12 +18,14 @@ use statport_ingest::AppState;
 use statport_status::{KeyRing, LinkSigner, RedisRateLimiter, RedisTaskStore, TaskStore};
 use statport_storage::{ObjectStore, S3Settings, S3Store};
 use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
+use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::{job_storage, run_workers, QueueSettings};
-use statport_worker::{ExportContext, LogSource, WorkerSettings};
+use statport_worker::CancellationToken;
+use statport_worker::{ExportContext, WorkerSettings};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use crate::config::{Settings, TenantConfig};
+use crate::config::Settings;
 
 /// The connected parts of a statport process.
 ///
@@ -234,11 +235,11 @@ impl Services {
             results_bucket: self.settings.results.bucket.clone(),
             tenants: self
                 .settings
-                .tenants
-                .iter()
-                .map(|(tenant, TenantConfig { limits, .. })| TenantRetention {
-                    tenant: tenant.clone(),
-                    file_retention: Duration::from_secs(limits.result_retention_secs),
+                .tenants()
+                .into_iter()
+                .map(|(tenant, t)| TenantRetention {
+                    tenant,
+                    file_retention: Duration::from_secs(t.limits.result_retention_secs),
                 })
                 .collect(),
             queue: Some(QueueRecords::new(self.redis.clone(), config)),
@@ -249,7 +250,8 @@ impl Services {
     /// The API state.
     pub fn app_state(&self) -> anyhow::Result<AppState> {
         let mut entries = Vec::new();
-        for (tenant, t) in &self.settings.tenants {
+        let tenants = self.settings.tenants();
+        for (tenant, t) in &tenants {
             for hash in &t.api_key_hashes {
                 entries.push((tenant.clone(), hash.to_ascii_lowercase()));
             }
@@ -270,8 +272,7 @@ impl Services {
             queue: Arc::new(ApalisQueue::new(self.api_jobs.clone())),
             readiness: Arc::clone(&self.readiness),
             tenants: Arc::new(
-                self.settings
-                    .tenants
+                tenants
                     .iter()
                     .map(|(id, t)| (id.clone(), t.limits.clone()))
                     .collect(),
@@ -291,21 +292,6 @@ impl Services {
 
     /// The worker context.
     pub fn export_context(&self) -> ExportContext {
-        let sources: HashMap<String, LogSource> = self
-            .settings
-            .tenants
-            .iter()
-            .map(|(id, t)| {
-                (
-                    id.clone(),
-                    LogSource {
-                        bucket: t.log_bucket.clone(),
-                        prefix: t.log_prefix.clone(),
-                        format: t.log_format,
-                    },
-                )
-            })
-            .collect();
         let w = &self.settings.worker;
         let parallelism = if w.scan_parallelism == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -315,17 +301,19 @@ impl Services {
         ExportContext {
             tasks: Arc::clone(&self.tasks),
             objects: Arc::clone(&self.objects),
-            sources: Arc::new(sources),
+            tenants: Arc::new(self.settings.tenants()),
             clock: Arc::clone(&self.clock),
             settings: WorkerSettings {
                 late_hours: w.late_hours,
                 max_attempts: w.max_attempts,
+                retry: RetryPolicy::with_span(Duration::from_secs(w.retry_span_secs)),
                 progress_interval: Duration::from_millis(w.progress_interval_ms.max(10)),
                 scan_parallelism: parallelism,
                 temp_dir: self.settings.temp_dir(),
                 results_bucket: self.settings.results.bucket.clone(),
                 results_prefix: self.settings.results.prefix.clone(),
             },
+            shutdown: CancellationToken::new(),
         }
     }
 

@@ -64,7 +64,8 @@ pub trait TaskStore: Send + Sync + fmt::Debug {
     /// A worker starts (or restarts) the task as run `run_id`.
     ///
     /// From `waiting` or `processing` (a redelivered job after a crash, or a takeover) the task
-    /// becomes `processing` owned by `run_id`, with `attempts + 1`, `progress`, `read_lines` and
+    /// becomes `processing` owned by `run_id`, with `attempts + 1` (and
+    /// `retries.crash_recoveries + 1` when it was `processing`: its run never reported an end), `progress`, `read_lines` and
     /// `skipped_lines` back at 0 and `update_time = now_ms`: [`Claim::Started`] with the record
     /// after the change. A previous run loses its claim. A finished task is left alone
     /// ([`Claim::AlreadyFinished`]); a deleted one is [`Claim::Missing`].
@@ -93,7 +94,9 @@ pub trait TaskStore: Send + Sync + fmt::Debug {
         now_ms: i64,
     ) -> Result<bool, StatusError>;
 
-    /// Run `run_id` ends the task with `outcome`; `end_time = update_time = now_ms`.
+    /// Run `run_id` ends the task with `outcome`; `end_time = update_time = now_ms` for
+    /// [`Outcome::Success`] and [`Outcome::Fail`]. [`Outcome::Deferred`] and
+    /// [`Outcome::Released`] end only the run: the task goes back to `waiting`, unowned.
     ///
     /// Guarded exactly like [`progress`](Self::progress): `Ok(false)` and no change when the run
     /// no longer owns a `processing` task (the worker should then discard its file).
@@ -194,4 +197,16 @@ pub enum Outcome {
         /// Log lines skipped as unparsable.
         skipped_lines: u64,
     },
+    /// The run stopped on a transient error and the task will run again at `retry_at`: it goes
+    /// back to `waiting` with the failure counted in its `retries` (`transient_failures + 1`,
+    /// `last_error`, `next_retry_at`, `retrying_since` when not yet set).
+    Deferred {
+        /// The error, naming the store, the object or key and what it said.
+        cause: String,
+        /// ms since epoch when the next run is due.
+        retry_at: i64,
+    },
+    /// The run was stopped (process shutdown) before it finished: the task goes back to
+    /// `waiting`, unowned, with nothing counted, so the next claim starts it afresh at once.
+    Released,
 }

@@ -15,6 +15,11 @@ pub(crate) fn claim(current: &TaskRecord, run_id: &str, now_ms: i64) -> Claim {
         return Claim::AlreadyFinished(current.clone());
     }
     let mut next = current.clone();
+    if current.status == TaskStatus::Processing {
+        // The run that owned it never reported an end: its worker died or was cut off.
+        next.retries.crash_recoveries = next.retries.crash_recoveries.saturating_add(1);
+    }
+    next.retries.next_retry_at = None;
     next.status = TaskStatus::Processing;
     next.run_id = Some(run_id.to_owned());
     next.attempts = next.attempts.saturating_add(1);
@@ -92,6 +97,15 @@ pub(crate) fn finish(
             next.skipped_lines = *skipped_lines;
             next.error = Some(error.clone());
         }
+        Outcome::Deferred { cause, retry_at } => {
+            let retries = &mut next.retries;
+            retries.transient_failures = retries.transient_failures.saturating_add(1);
+            retries.retrying_since.get_or_insert(now_ms);
+            retries.next_retry_at = Some(*retry_at);
+            retries.last_error = Some(cause.clone());
+            return Some(back_to_waiting(next, now_ms));
+        }
+        Outcome::Released => return Some(back_to_waiting(next, now_ms)),
     }
     next.end_time = Some(now_ms);
     next.update_time = now_ms;
@@ -117,6 +131,15 @@ pub(crate) fn expire_file(current: &TaskRecord, ended_by: i64, now_ms: i64) -> O
     Some(next)
 }
 
+/// `next` unowned and `waiting` again, as a run that ended without ending the task leaves it.
+fn back_to_waiting(mut next: TaskRecord, now_ms: i64) -> TaskRecord {
+    next.status = TaskStatus::Waiting;
+    next.run_id = None;
+    next.progress = 0;
+    next.update_time = now_ms;
+    next
+}
+
 /// Listing order: newest `update_time` first, then newer `create_time`, then `task_id`
 /// descending (byte-wise, as Redis compares strings).
 pub(crate) fn newest_first(a: &TaskRecord, b: &TaskRecord) -> Ordering {
@@ -137,4 +160,92 @@ pub(crate) fn page(records: Vec<TaskRecord>, query: &ListQuery) -> TaskPage {
         .take(query.limit)
         .collect();
     TaskPage { total, data }
+}
+
+#[cfg(test)]
+mod tests {
+    use statport_core::task::TaskError;
+    use statport_core::ExportRequest;
+
+    use super::*;
+
+    fn waiting() -> TaskRecord {
+        let body = serde_json::json!({"domain_name": "a.example.com", "start_time": 0,
+            "end_time": 3_600_000, "interval": 3600, "export_format": "csv"});
+        let condition = ExportRequest::from_json(&body)
+            .and_then(|r| r.validate())
+            .expect("valid");
+        TaskRecord::waiting("t".into(), "x".into(), "t".into(), condition, 0)
+    }
+
+    fn started(record: &TaskRecord, run: &str, now: i64) -> TaskRecord {
+        match claim(record, run, now) {
+            Claim::Started(next) => next,
+            other => panic!("not started: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_claim_of_a_processing_task_counts_a_crash_recovery() {
+        let first = started(&waiting(), "r1", 1);
+        assert_eq!(first.retries.crash_recoveries, 0);
+        let taken_over = started(&first, "r2", 2);
+        assert_eq!(taken_over.retries.crash_recoveries, 1);
+        assert_eq!(taken_over.attempts, 2);
+    }
+
+    #[test]
+    fn a_deferred_run_leaves_the_task_waiting_with_the_cause_and_no_crash_counted() {
+        let run = started(&waiting(), "r1", 10);
+        let outcome = Outcome::Deferred {
+            cause: "object store: GET b/k: refused".into(),
+            retry_at: 2_010,
+        };
+        let deferred = finish(&run, "r1", &outcome, 10).expect("owned");
+        assert_eq!(deferred.status, TaskStatus::Waiting);
+        assert_eq!(deferred.run_id, None);
+        assert_eq!(deferred.end_time, None);
+        assert_eq!(deferred.retries.transient_failures, 1);
+        assert_eq!(deferred.retries.retrying_since, Some(10));
+        assert_eq!(deferred.retries.next_retry_at, Some(2_010));
+        let again = started(&deferred, "r2", 2_010);
+        assert_eq!(
+            again.retries.crash_recoveries, 0,
+            "a deferral is not a crash"
+        );
+        assert_eq!(again.retries.next_retry_at, None);
+        let later = finish(&again, "r2", &outcome, 2_020).expect("owned");
+        assert_eq!(
+            later.retries.retrying_since,
+            Some(10),
+            "the span keeps its start"
+        );
+        assert_eq!(later.retries.transient_failures, 2);
+        // Guarded like every run transition.
+        assert!(finish(&later, "r2", &Outcome::Released, 3_000).is_none());
+    }
+
+    #[test]
+    fn a_released_task_is_waiting_unowned_with_nothing_counted() {
+        let run = started(&waiting(), "r1", 10);
+        let released = finish(&run, "r1", &Outcome::Released, 20).expect("owned");
+        assert_eq!(released.status, TaskStatus::Waiting);
+        assert_eq!(released.run_id, None);
+        assert!(released.retries.is_empty());
+        let failed = finish(
+            &started(&released, "r2", 30),
+            "r2",
+            &Outcome::Fail {
+                error: TaskError {
+                    error_code: "X".into(),
+                    error_msg: "y".into(),
+                },
+                read_lines: 0,
+                skipped_lines: 0,
+            },
+            40,
+        )
+        .expect("owned");
+        assert_eq!(failed.retries.crash_recoveries, 0);
+    }
 }

@@ -3,6 +3,13 @@
 //! The task record is the source of truth: every report goes through the guarded transitions of
 //! the status store, so a run that was superseded or whose task was deleted stops at its next
 //! report and never overwrites a newer state.
+//!
+//! A run that cannot finish ends in one of three ways besides success and failure: a transient
+//! error (a store unreachable, a timeout) defers the task, recorded in its `retries`, to a time
+//! the [`RetryPolicy`] picks ([`RunEnd::Deferred`]); a shutdown hands it back at once
+//! ([`RunEnd::Released`]); a task whose runs keep dying without a word (crash recoveries) fails
+//! after `max_attempts` ([`RunEnd::CrashLoop`]). The queue side (the runner) turns these into
+//! a scheduled job, an immediate job and a dead letter.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,47 +19,35 @@ use std::time::Duration;
 
 use statport_core::aggregate::ReportAggregate;
 use statport_core::clock::Clock;
+use statport_core::condition::thousands;
 use statport_core::condition::ExportFormat;
 use statport_core::task::{ExportJob, TaskError, TaskRecord};
+use statport_core::ErrorCode;
 use statport_core::ExportCondition;
 use statport_status::{Claim, Outcome, TaskStore};
 use statport_storage::{ObjectMeta, ObjectStore, StorageError};
 use tokio::task::JoinSet;
 use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::output::{self, RowWriter};
+use crate::retry::{human_span, jitter_unit, Decision, RetryPolicy};
 use crate::scan::{scan_cloudfront, ScanError, ScanSignals, ScanStats};
 use crate::source::select_cloudfront_objects;
 
-/// The log format of a tenant's source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// AWS CloudFront standard logs.
-    Cloudfront,
-    /// Huawei CDN access logs (not read yet: tasks over them fail with a clear error).
-    Huawei,
-}
-
-/// Where a tenant's logs are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogSource {
-    /// Bucket holding the logs.
-    pub bucket: String,
-    /// Key prefix of the log files (may be empty).
-    pub prefix: String,
-    /// How the files are written.
-    pub format: LogFormat,
-}
+pub use statport_core::tenant::{LogFormat, LogSource, Tenant};
 
 /// Knobs of the export runs.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     /// Hours after a range's end whose files may still hold lines of the range.
     pub late_hours: u32,
-    /// Claims of one task after which it fails instead of running again (crash loops).
+    /// Crash recoveries (claims of a task whose previous run never reported an end) after which
+    /// the task fails instead of running again: a crash loop. Transient errors do not count.
     pub max_attempts: u32,
+    /// Backoff and span of the retries of transient errors.
+    pub retry: RetryPolicy,
     /// How often progress is written to the status store.
     pub progress_interval: Duration,
     /// Log objects read at the same time by one run.
@@ -73,11 +68,14 @@ pub struct ExportContext {
     /// Logs and results.
     pub objects: Arc<dyn ObjectStore>,
     /// Log source per tenant id.
-    pub sources: Arc<HashMap<String, LogSource>>,
+    pub tenants: Arc<HashMap<String, Tenant>>,
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// Knobs.
     pub settings: WorkerSettings,
+    /// Cancelled when the process shuts down: runs stop at their next check and hand their task
+    /// back ([`RunEnd::Released`]).
+    pub shutdown: CancellationToken,
 }
 
 /// A run that could not finish and should be tried again later (the task stays claimable).
@@ -95,6 +93,20 @@ pub enum RunEnd {
     },
     /// The task is `fail`.
     Failed,
+    /// The task is `fail` because its runs kept dying (`max_attempts` crash recoveries): the
+    /// job belongs in the dead letters.
+    CrashLoop,
+    /// A transient error: the task is `waiting` again and must run at `retry_at` (ms since
+    /// epoch). The caller schedules the job for then.
+    Deferred {
+        /// When the job is due.
+        retry_at: i64,
+        /// The error that deferred it.
+        cause: String,
+    },
+    /// Stopped by shutdown before it finished (or before it started): the task is `waiting`
+    /// and the caller must queue the job again at once, for another worker.
+    Released,
     /// Nothing to do: the task was gone, finished, or taken over by another run.
     Dropped,
 }
@@ -102,6 +114,7 @@ pub enum RunEnd {
 enum Stop {
     Retry(String),
     Fail(TaskError, ScanStats),
+    Released,
     Dropped,
 }
 
@@ -127,6 +140,9 @@ pub async fn run_export(
     job: &ExportJob,
     run_id: &str,
 ) -> Result<RunEnd, RetryLater> {
+    if ctx.shutdown.is_cancelled() {
+        return Ok(RunEnd::Released);
+    }
     let now = ctx.clock.now_ms();
     let record = match ctx
         .tasks
@@ -137,17 +153,26 @@ pub async fn run_export(
         Ok(Claim::AlreadyFinished(_)) | Ok(Claim::Missing) => return Ok(RunEnd::Dropped),
         Err(e) => return Err(RetryLater(format!("status store: {e}"))),
     };
-    info!(task_id = %record.task_id, tenant = %record.tenant_id, attempt = record.attempts, run_id, "export started");
-    let result = if record.attempts > ctx.settings.max_attempts {
+    let crashes = record.retries.crash_recoveries;
+    info!(task_id = %record.task_id, tenant = %record.tenant_id, attempt = record.attempts, crashes, transient = record.retries.transient_failures, run_id, "export started");
+    let crash_loop = crashes >= ctx.settings.max_attempts;
+    let result = if crash_loop {
         Err(fail(
             "StatPort.TooManyAttempts",
             format!(
-                "the export was started {} times without finishing; giving up",
-                record.attempts - 1
+                "the export's worker stopped without finishing {crashes} times (crashed or was killed); giving up"
             ),
         ))
     } else {
-        execute(ctx, &record, run_id).await
+        match execute(ctx, &record, run_id).await {
+            // Stopping scans on shutdown makes them end as cancelled or as failed reads: the
+            // run was stopped, not dropped or failed (a run that truly lost its task finds out
+            // when the release is refused).
+            Err(Stop::Dropped | Stop::Retry(_)) if ctx.shutdown.is_cancelled() => {
+                Err(Stop::Released)
+            }
+            other => other,
+        }
     };
     let (outcome, end) = match result {
         Ok((rows, file_size, file_key, stats)) => (
@@ -164,9 +189,46 @@ pub async fn run_export(
             info!(task_id = %record.task_id, run_id, "export dropped: task deleted or taken over");
             return Ok(RunEnd::Dropped);
         }
-        Err(Stop::Retry(reason)) => {
-            warn!(task_id = %record.task_id, run_id, reason = %reason, "export interrupted, will retry");
-            return Err(RetryLater(reason));
+        Err(Stop::Released) => {
+            info!(task_id = %record.task_id, run_id, "export stopped by shutdown, handing the task back");
+            (Outcome::Released, RunEnd::Released)
+        }
+        Err(Stop::Retry(cause)) => {
+            let now = ctx.clock.now_ms();
+            match ctx
+                .settings
+                .retry
+                .decide(&record.retries, now, jitter_unit())
+            {
+                Decision::RetryAt(retry_at) => {
+                    warn!(task_id = %record.task_id, run_id, cause = %cause, in_ms = retry_at - now, "export interrupted by a transient error, will retry");
+                    (
+                        Outcome::Deferred {
+                            cause: cause.clone(),
+                            retry_at,
+                        },
+                        RunEnd::Deferred { retry_at, cause },
+                    )
+                }
+                Decision::GiveUp { retried_ms } => {
+                    let error = TaskError {
+                        error_code: "StatPort.DependencyUnavailable".into(),
+                        error_msg: format!(
+                            "gave up after {} of retries; last error: {cause}",
+                            human_span(retried_ms)
+                        ),
+                    };
+                    warn!(task_id = %record.task_id, run_id, msg = %error.error_msg, "export failed");
+                    (
+                        Outcome::Fail {
+                            error,
+                            read_lines: 0,
+                            skipped_lines: 0,
+                        },
+                        RunEnd::Failed,
+                    )
+                }
+            }
         }
         Err(Stop::Fail(error, stats)) => {
             warn!(task_id = %record.task_id, run_id, code = %error.error_code, msg = %error.error_msg, "export failed");
@@ -176,13 +238,17 @@ pub async fn run_export(
                     read_lines: stats.lines,
                     skipped_lines: stats.skipped,
                 },
-                RunEnd::Failed,
+                if crash_loop {
+                    RunEnd::CrashLoop
+                } else {
+                    RunEnd::Failed
+                },
             )
         }
     };
     let file_key = match &outcome {
         Outcome::Success { file_key, .. } => Some(file_key.clone()),
-        Outcome::Fail { .. } => None,
+        _ => None,
     };
     match ctx
         .tasks
@@ -223,7 +289,7 @@ async fn execute(
     record: &TaskRecord,
     run_id: &str,
 ) -> Result<(u64, u64, String, ScanStats), Stop> {
-    let source = ctx.sources.get(&record.tenant_id).ok_or_else(|| {
+    let tenant = ctx.tenants.get(&record.tenant_id).ok_or_else(|| {
         fail(
             "StatPort.NoLogSource",
             format!(
@@ -232,6 +298,7 @@ async fn execute(
             ),
         )
     })?;
+    let source = &tenant.source;
     if source.format != LogFormat::Cloudfront {
         return Err(fail(
             "StatPort.UnsupportedLogFormat",
@@ -243,7 +310,7 @@ async fn execute(
         .objects
         .list(&source.bucket, &source.prefix)
         .await
-        .map_err(|e| storage_stop(&e))?;
+        .map_err(|e| storage_stop(&e, &format!("LIST {}/{}", source.bucket, source.prefix)))?;
     let objects = select_cloudfront_objects(
         listed,
         condition.range_start,
@@ -253,7 +320,19 @@ async fn execute(
     let total_bytes: u64 = objects.iter().map(|o| o.size).sum();
     info!(task_id = %record.task_id, files = objects.len(), bytes = total_bytes, "log files selected");
 
-    let (aggregate, stats) = scan_all(ctx, record, run_id, source, objects, total_bytes).await?;
+    let (aggregate, stats) = scan_all(
+        ctx,
+        record,
+        run_id,
+        source,
+        tenant.limits.max_rows,
+        objects,
+        total_bytes,
+    )
+    .await?;
+    if ctx.shutdown.is_cancelled() {
+        return Err(Stop::Released);
+    }
 
     let format = condition.export_format;
     let temp = ctx.settings.temp_dir.join(format!(
@@ -281,27 +360,47 @@ async fn execute(
         &record.task_id,
         format,
     );
-    let uploaded = ctx
-        .objects
-        .put_file(
+    // A shutdown does not wait for an upload: the next run writes the same file again.
+    let uploaded = tokio::select! {
+        done = ctx.objects.put_file(
             &ctx.settings.results_bucket,
             &key,
             &temp,
             format.content_type(),
-        )
-        .await;
+        ) => Some(done),
+        () = ctx.shutdown.cancelled() => None,
+    };
     let _ = std::fs::remove_file(&temp);
+    let Some(uploaded) = uploaded else {
+        return Err(Stop::Released);
+    };
     let size = uploaded.map_err(|e| match e {
         StorageError::NoSuchBucket { bucket } => fail(
             "StatPort.ResultBucketMissing",
             format!("the result bucket '{bucket}' does not exist"),
         ),
-        e => Stop::Retry(format!("uploading the result: {e}")),
+        e if e.is_retryable() => Stop::Retry(storage_cause(
+            &format!("PUT {}/{key}", ctx.settings.results_bucket),
+            &e,
+        )),
+        e => fail(
+            "StatPort.ObjectStoreError",
+            format!("the object store refused the result file: {e}"),
+        ),
     })?;
     Ok((rows, size, key, stats))
 }
 
-fn storage_stop(e: &StorageError) -> Stop {
+/// "object store: GET bucket/key: what it said", the cause a transient failure records.
+fn storage_cause(what: &str, e: &StorageError) -> String {
+    match e {
+        StorageError::Unavailable(said) => format!("object store: {what}: {said}"),
+        e => format!("object store: {what}: {e}"),
+    }
+}
+
+/// The stop for a failed object-store call `what` (e.g. `GET bucket/key`).
+fn storage_stop(e: &StorageError, what: &str) -> Stop {
     match e {
         StorageError::NoSuchBucket { bucket } => fail(
             "StatPort.LogBucketNotFound",
@@ -311,7 +410,7 @@ fn storage_stop(e: &StorageError) -> Stop {
             "StatPort.LogFileVanished",
             format!("the log file '{key}' disappeared while the export ran"),
         ),
-        e if e.is_retryable() => Stop::Retry(format!("object store: {e}")),
+        e if e.is_retryable() => Stop::Retry(storage_cause(what, e)),
         e => fail(
             "StatPort.ObjectStoreError",
             format!("the object store refused the request: {e}"),
@@ -324,12 +423,18 @@ async fn scan_all(
     record: &TaskRecord,
     run_id: &str,
     source: &LogSource,
+    max_rows: u64,
     objects: Vec<ObjectMeta>,
     total_bytes: u64,
 ) -> Result<(ReportAggregate, ScanStats), Stop> {
     let condition = Arc::new(record.condition.clone());
     let signals = Arc::new(ScanSignals::default());
-    let mut merged = ReportAggregate::new(&condition);
+    // Cancelled with the process, or by this run when it stops early: wakes reads that wait on
+    // the network so every scan thread ends promptly.
+    let run_stop = ctx.shutdown.child_token();
+    // Bounded: an export whose rows are only known while scanning (`all` or a wildcard grouped
+    // by domain) stops growing at the tenant's row limit instead of exhausting memory.
+    let mut merged = ReportAggregate::bounded(&condition, max_rows);
     let mut stats = ScanStats::default();
     let mut pending = objects.into_iter();
     let mut running: JoinSet<Result<(ReportAggregate, ScanStats), Stop>> = JoinSet::new();
@@ -345,6 +450,8 @@ async fn scan_all(
                 object,
                 Arc::clone(&condition),
                 Arc::clone(&signals),
+                run_stop.clone(),
+                max_rows,
             ));
         }
         if running.is_empty() {
@@ -359,11 +466,16 @@ async fn scan_all(
                     stats.lines += part_stats.lines;
                     stats.skipped += part_stats.skipped;
                     stats.selected += part_stats.selected;
+                    stats.too_long += part_stats.too_long;
+                    if let Some(rows) = merged.overflowed() {
+                        break Err(too_many_rows(rows, max_rows));
+                    }
                 }
                 Some(Ok(Err(stop))) => break Err(stop),
                 Some(Err(join)) => break Err(Stop::Retry(format!("scan thread: {join}"))),
                 None => {}
             },
+            () = ctx.shutdown.cancelled() => break Err(Stop::Released),
             _ = ticker.tick() => {
                 let read = signals.bytes_read.load(Ordering::Relaxed);
                 let progress = read.saturating_mul(99).checked_div(total_bytes).unwrap_or(0).min(99) as u8;
@@ -377,7 +489,11 @@ async fn scan_all(
     };
     if let Err(stop) = result {
         signals.cancel.store(true, Ordering::Relaxed);
-        running.shutdown().await;
+        run_stop.cancel();
+        // Wait for the scans rather than abort them: a blocking scan thread outlives an aborted
+        // task and would read through the runtime after it shut down. Each scan sees the cancel
+        // flag at its next check and ends.
+        while running.join_next().await.is_some() {}
         return Err(match stop {
             Stop::Fail(error, _) => Stop::Fail(error, stats),
             other => other,
@@ -386,19 +502,35 @@ async fn scan_all(
     Ok((merged, stats))
 }
 
+/// The task's end when its rows outgrow the tenant's limit while scanning.
+fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
+    fail(
+        ErrorCode::TooManyRows.as_str(),
+        format!(
+            "this export makes at least {} rows and the limit is {} rows per export: use a coarser granularity, a shorter range or name the domains",
+            thousands(at_least),
+            thousands(max_rows)
+        ),
+    )
+}
+
 async fn scan_object(
     objects: Arc<dyn ObjectStore>,
     bucket: String,
     object: ObjectMeta,
     condition: Arc<ExportCondition>,
     signals: Arc<ScanSignals>,
+    stop: CancellationToken,
+    max_rows: u64,
 ) -> Result<(ReportAggregate, ScanStats), Stop> {
-    let reader = objects
-        .get(&bucket, &object.key)
-        .await
-        .map_err(|e| storage_stop(&e))?;
+    let reader = tokio::select! {
+        got = objects.get(&bucket, &object.key) => got
+            .map_err(|e| storage_stop(&e, &format!("GET {bucket}/{}", object.key)))?,
+        () = stop.cancelled() => return Err(Stop::Dropped),
+    };
+    let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut aggregate = ReportAggregate::new(&condition);
+        let mut aggregate = ReportAggregate::bounded(&condition, max_rows);
         let sync = SyncIoBridge::new(reader);
         scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
             .map(|stats| (aggregate, stats))
@@ -409,9 +541,40 @@ async fn scan_object(
             "StatPort.CorruptLogFile",
             format!("the log file '{key}' is not valid gzip ({reason})"),
         )),
-        Ok(Err(e @ ScanError::Read { .. })) => Err(Stop::Retry(e.to_string())),
+        Ok(Err(ScanError::Read { key, reason })) => Err(Stop::Retry(format!(
+            "object store: GET {bucket}/{key}: {reason}"
+        ))),
         Ok(Err(ScanError::Cancelled)) => Err(Stop::Dropped),
         Err(join) => Err(Stop::Retry(format!("scan thread: {join}"))),
+    }
+}
+
+/// An object body whose reads fail once `stop` is cancelled, even while they wait on the
+/// network, so a scan thread blocked in a read ends when its run stops.
+struct StoppableReader<R> {
+    inner: R,
+    stopped: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl<R> StoppableReader<R> {
+    fn new(inner: R, stop: CancellationToken) -> Self {
+        StoppableReader {
+            inner,
+            stopped: Box::pin(stop.cancelled_owned()),
+        }
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for StoppableReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if std::future::Future::poll(self.stopped.as_mut(), cx).is_ready() {
+            return std::task::Poll::Ready(Err(std::io::Error::other("run stopped")));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 

@@ -6,15 +6,22 @@
 //! - [`job`]: one run of a task: claim, scan every object (in parallel, merging the partial
 //!   aggregates), write the file, upload it, record the result; progress and cancellation go
 //!   through the guarded transitions of the status store.
+//! - [`retry`]: backoff with jitter and the retry span of transient failures.
 //! - [`output`]: the csv / json / xlsx writers.
-//! - [`runner`]: the apalis-redis workers that pull jobs and call [`job::run_export`].
+//! - [`runner`]: the apalis-redis workers that pull jobs and call [`job::run_export`], and turn
+//!   its end into an ack, a scheduled or immediate new job, or a dead letter.
+//! - [`dead_letter`]: listing and requeueing the jobs the queue gave up on.
 //! - [`janitor`]: retention sweeps: expired result files, the queue's records of finished jobs.
 
+pub mod dead_letter;
 pub mod janitor;
 pub mod job;
 pub mod output;
+pub mod retry;
 pub mod runner;
 pub mod scan;
 pub mod source;
 
-pub use job::{run_export, ExportContext, LogFormat, LogSource, RunEnd, WorkerSettings};
+pub use job::{run_export, ExportContext, LogFormat, LogSource, RunEnd, Tenant, WorkerSettings};
+/// The shutdown token of an [`ExportContext`], re-exported so callers need no tokio-util.
+pub use tokio_util::sync::CancellationToken;

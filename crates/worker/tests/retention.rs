@@ -20,8 +20,11 @@ use statport_core::ExportRequest;
 use statport_status::{Admission, AdmissionLimits, ListQuery, RedisTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectStore};
 use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
+use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::{connect_redis, job_storage, run_workers, QueueSettings};
-use statport_worker::{ExportContext, LogFormat, LogSource, WorkerSettings};
+use statport_worker::{
+    CancellationToken, ExportContext, LogFormat, LogSource, Tenant, WorkerSettings,
+};
 
 const ROUNDS: usize = 10;
 const PER_ROUND: usize = 1_000;
@@ -133,13 +136,13 @@ async fn redis_memory_is_flat_over_10000_tasks() {
     let ctx = Arc::new(ExportContext {
         tasks: Arc::clone(&tasks),
         objects: Arc::clone(&objects),
-        sources: Arc::new(HashMap::from([(
+        tenants: Arc::new(HashMap::from([(
             TENANT.to_string(),
-            LogSource {
+            Tenant::reading(LogSource {
                 bucket: "logs".into(),
                 prefix: String::new(),
                 format: LogFormat::Cloudfront,
-            },
+            }),
         )])),
         clock: Arc::new(SystemClock),
         settings: WorkerSettings {
@@ -150,7 +153,9 @@ async fn redis_memory_is_flat_over_10000_tasks() {
             temp_dir: dir.clone(),
             results_bucket: "results".into(),
             results_prefix: "exports/".into(),
+            retry: RetryPolicy::with_span(Duration::from_secs(900)),
         },
+        shutdown: CancellationToken::new(),
     });
     let storage = job_storage(conn.clone(), &queue);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

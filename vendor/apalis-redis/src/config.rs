@@ -72,7 +72,28 @@ pub struct Config {
     /// When `Some(duration)`, the key expires after the configured duration.
     #[serde(default)]
     pub idempotency_ttl: Option<Duration>,
+
+    /// statport patch: checks each fetched payload before it is handed to the worker; a payload
+    /// it rejects is moved to the dead set (status `Killed`, the reason as its result) instead
+    /// of failing the fetch, which would stop the worker and, after the heartbeat timeout, stop
+    /// the next one that fetches it.
+    #[serde(skip)]
+    pub payload_check: PayloadCheck,
 }
+
+/// statport patch: a function that accepts or rejects a raw payload (`Err` says why), see
+/// [`Config::payload_check`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PayloadCheck(pub Option<fn(&[u8]) -> Result<(), String>>);
+
+impl PartialEq for PayloadCheck {
+    /// Checks are not compared: two configurations differing only in their check are equal.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PayloadCheck {}
 
 impl Default for Config {
     fn default() -> Self {
@@ -86,6 +107,7 @@ impl Default for Config {
             persist_results: true,
             emit_events: true,
             idempotency_ttl: None,
+            payload_check: PayloadCheck(None),
         }
     }
 }
@@ -304,6 +326,13 @@ impl Config {
     #[must_use]
     pub fn idempotency_ttl(mut self, ttl: Option<Duration>) -> Self {
         self.idempotency_ttl = ttl;
+        self
+    }
+
+    /// statport patch: sets the payload check (see [`Config::payload_check`]).
+    #[must_use]
+    pub fn payload_check(mut self, check: Option<fn(&[u8]) -> Result<(), String>>) -> Self {
+        self.payload_check = PayloadCheck(check);
         self
     }
 

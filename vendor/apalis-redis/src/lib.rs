@@ -43,7 +43,7 @@ pub mod factory;
 use serde_json::Value;
 use ulid::Ulid;
 
-pub use crate::config::Config;
+pub use crate::config::{Config, PayloadCheck};
 
 pub use crate::{error::Error, persist::RedisPersistence};
 

@@ -75,7 +75,26 @@ where
         Ok(())
     }
     async fn fetch_next(&mut self, worker: &WorkerContext) -> Result<Vec<RedisTask>, Error> {
-        queries::fetch_next(&mut self.conn, worker, &self.config).await
+        let tasks = queries::fetch_next(&mut self.conn, worker, &self.config).await?;
+        // statport patch: payloads the check rejects go to the dead set here, before the
+        // codec would fail on them and stop the worker.
+        let Some(check) = self.config.payload_check.0 else {
+            return Ok(tasks);
+        };
+        let mut good = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            match check(&task.args) {
+                Ok(()) => good.push(task),
+                Err(reason) => {
+                    let id = task.task_id().map(|id| id.to_string());
+                    let Some(id) = id else { continue };
+                    tracing::warn!(task_id = %id, %reason, "payload rejected, moved to the dead set");
+                    queries::dead_letter(&mut self.conn, worker, &self.config, &id, &reason)
+                        .await?;
+                }
+            }
+        }
+        Ok(good)
     }
 
     async fn handle_events(

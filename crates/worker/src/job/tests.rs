@@ -13,6 +13,8 @@ use statport_core::ExportRequest;
 use statport_status::MemoryTaskStore;
 use statport_storage::LocalStore;
 
+use std::sync::atomic::AtomicI64;
+
 use super::*;
 
 const FIELDS: &str = "#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields";
@@ -31,6 +33,8 @@ struct Fixture {
     ctx: ExportContext,
     store: Arc<MemoryTaskStore>,
     root: PathBuf,
+    clock: Arc<ManualClock>,
+    faults: Arc<FaultyStore>,
 }
 
 impl Drop for Fixture {
@@ -57,32 +61,183 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
     }
     std::fs::create_dir_all(root.join("tmp")).expect("temp dir");
     let store = Arc::new(MemoryTaskStore::new());
-    let sources = HashMap::from([(
+    let clock = Arc::new(ManualClock::new(
+        ms_from_civil(2026, 11, 2, 0, 0, 0).expect("date"),
+    ));
+    let faults = Arc::new(FaultyStore {
+        inner: objects,
+        clock: clock.clone(),
+        down_until_ms: AtomicI64::new(i64::MIN),
+        down_ops: std::sync::Mutex::new(Vec::new()),
+        hang_gets: std::sync::atomic::AtomicBool::new(false),
+        hang_puts: std::sync::atomic::AtomicBool::new(false),
+        gets: tokio::sync::Notify::new(),
+    });
+    let tenants = HashMap::from([(
         "t1".to_string(),
-        LogSource {
+        Tenant::reading(LogSource {
             bucket: "logs".into(),
             prefix: "cf/".into(),
             format: LogFormat::Cloudfront,
-        },
+        }),
     )]);
     let ctx = ExportContext {
         tasks: store.clone(),
-        objects,
-        sources: Arc::new(sources),
-        clock: Arc::new(ManualClock::new(
-            ms_from_civil(2026, 11, 2, 0, 0, 0).expect("date"),
-        )),
+        objects: faults.clone(),
+        tenants: Arc::new(tenants),
+        clock: clock.clone(),
         settings: WorkerSettings {
             late_hours: 2,
             max_attempts: 3,
+            retry: RetryPolicy::with_span(Duration::from_secs(900)),
             progress_interval: Duration::from_millis(5),
             scan_parallelism: 2,
             temp_dir: root.join("tmp"),
             results_bucket: "results".into(),
             results_prefix: "exports/".into(),
         },
+        shutdown: CancellationToken::new(),
     };
-    Fixture { ctx, store, root }
+    Fixture {
+        ctx,
+        store,
+        root,
+        clock,
+        faults,
+    }
+}
+
+/// A fault injector over the local store: while the clock is before `down_until_ms`, the listed
+/// operations fail as an unreachable S3 does; with `hang_gets`, a read hands back the first
+/// bytes of the object and then waits forever (a stalled stream); with `hang_puts`, an upload
+/// never ends. `gets` is notified when a read (or a hanging upload) starts.
+#[derive(Debug)]
+struct FaultyStore {
+    inner: Arc<LocalStore>,
+    clock: Arc<ManualClock>,
+    down_until_ms: AtomicI64,
+    down_ops: std::sync::Mutex<Vec<&'static str>>,
+    hang_gets: std::sync::atomic::AtomicBool,
+    hang_puts: std::sync::atomic::AtomicBool,
+    gets: tokio::sync::Notify,
+}
+
+impl FaultyStore {
+    fn outage(&self, ops: &[&'static str], until_ms: i64) {
+        *self.down_ops.lock().expect("lock") = ops.to_vec();
+        self.down_until_ms.store(until_ms, Ordering::SeqCst);
+    }
+
+    fn check(&self, op: &str) -> Result<(), StorageError> {
+        let down = self.clock.now_ms() < self.down_until_ms.load(Ordering::SeqCst)
+            && self.down_ops.lock().expect("lock").contains(&op);
+        if down {
+            Err(StorageError::Unavailable("connection refused".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for FaultyStore {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        self.check("list")?;
+        self.inner.list(bucket, prefix).await
+    }
+
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<statport_storage::ObjectReader, StorageError> {
+        self.check("get")?;
+        let reader = self.inner.get(bucket, key).await?;
+        if self.hang_gets.load(Ordering::SeqCst) {
+            self.gets.notify_one();
+            use tokio::io::AsyncReadExt;
+            let stalled = reader.take(16).chain(Stalled);
+            return Ok(statport_storage::ObjectReader::new(None, stalled));
+        }
+        Ok(reader)
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<u64, StorageError> {
+        self.check("put")?;
+        if self.hang_puts.load(Ordering::SeqCst) {
+            self.gets.notify_one();
+            std::future::pending::<()>().await;
+        }
+        self.inner.put_file(bucket, key, path, content_type).await
+    }
+
+    async fn put_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: bytes::Bytes,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
+        self.check("put")?;
+        self.inner.put_bytes(bucket, key, body, content_type).await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        self.inner.delete(bucket, key).await
+    }
+
+    async fn ensure_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        self.inner.ensure_bucket(bucket).await
+    }
+
+    async fn ping(&self, bucket: &str) -> Result<(), StorageError> {
+        self.inner.ping(bucket).await
+    }
+}
+
+/// A body that never yields another byte.
+struct Stalled;
+
+impl tokio::io::AsyncRead for Stalled {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// Runs the task the way the queue does: every deferred run is run again once the clock reaches
+/// its retry time (the clock jumps there: no sleeping). Returns the final end and the runs made.
+async fn run_like_the_queue(f: &Fixture, id: &str) -> (RunEnd, u32) {
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let end = run_export(&f.ctx, &job(id), &format!("run-{runs}"))
+            .await
+            .expect("recorded");
+        match end {
+            RunEnd::Deferred { retry_at, .. } => {
+                let now = f.clock.now_ms();
+                assert!(retry_at > now, "a retry is never immediate");
+                assert!(retry_at - now <= 60_000, "backoff is capped");
+                f.clock.advance(retry_at - now);
+            }
+            end => return (end, runs),
+        }
+        assert!(runs < 1_000, "runaway retries");
+    }
+}
+
+async fn record(f: &Fixture, id: &str) -> TaskRecord {
+    f.store.get("t1", id).await.expect("get").expect("exists")
 }
 
 async fn task(f: &Fixture, id: &str, format: &str, attempts: u32) -> TaskRecord {
@@ -198,12 +353,17 @@ async fn a_finished_or_deleted_task_is_not_run_again() {
 #[tokio::test]
 async fn a_crash_looping_task_fails_after_max_attempts() {
     let f = fixture(&day_files()).await;
-    task(&f, "t-loop", "csv", 3).await;
+    task(&f, "t-loop", "csv", 0).await;
+    // Three runs that claimed the task and died without a word.
+    for run in ["dead-1", "dead-2", "dead-3"] {
+        f.store.claim("t1", "t-loop", run, 0).await.expect("claim");
+    }
+    assert_eq!(record(&f, "t-loop").await.retries.crash_recoveries, 2);
     assert_eq!(
         run_export(&f.ctx, &job("t-loop"), "run-4")
             .await
             .expect("no retry"),
-        RunEnd::Failed
+        RunEnd::CrashLoop
     );
     let record = f
         .store
@@ -277,4 +437,178 @@ async fn result_keys_derive_from_tenant_and_task() {
         result_key("exports/", "acme", "abc", ExportFormat::Xlsx),
         "exports/acme/abc.xlsx"
     );
+}
+
+#[tokio::test]
+async fn an_outage_shorter_than_the_span_ends_in_the_same_file() {
+    let f = fixture(&day_files()).await;
+    task(&f, "t-ref", "csv", 0).await;
+    assert!(matches!(
+        run_export(&f.ctx, &job("t-ref"), "ref").await,
+        Ok(RunEnd::Succeeded { .. })
+    ));
+    let reference = std::fs::read(f.root.join("store/results/exports/t1/t-ref.csv")).expect("file");
+
+    task(&f, "t-out", "csv", 0).await;
+    // S3 is down for 10 minutes (span: 15): every operation is refused.
+    let start = f.clock.now_ms();
+    f.faults.outage(&["list", "get", "put"], start + 600_000);
+    let (end, runs) = run_like_the_queue(&f, "t-out").await;
+    assert_eq!(end, RunEnd::Succeeded { rows: 2 });
+    assert!(runs > 5, "retried through the outage, {runs} runs");
+    assert!(f.clock.now_ms() >= start + 600_000);
+    assert!(
+        f.clock.now_ms() < start + 600_000 + 60_000,
+        "backoff capped at 60 s"
+    );
+    let done = record(&f, "t-out").await;
+    assert_eq!(done.status, TaskStatus::Success);
+    assert_eq!(done.retries.crash_recoveries, 0, "an outage is not a crash");
+    assert_eq!(done.retries.transient_failures, runs - 1);
+    assert!(done
+        .retries
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("connection refused")));
+    let file = std::fs::read(f.root.join("store/results/exports/t1/t-out.csv")).expect("file");
+    assert_eq!(file, reference, "the same file as without the outage");
+}
+
+#[tokio::test]
+async fn an_outage_longer_than_the_span_fails_naming_the_last_cause() {
+    let f = fixture(&day_files()).await;
+    task(&f, "t-long", "json", 0).await;
+    // Reads fail for an hour; listing works, so the cause names the object read.
+    let start = f.clock.now_ms();
+    f.faults.outage(&["get"], start + 3_600_000);
+    let (end, runs) = run_like_the_queue(&f, "t-long").await;
+    assert_eq!(end, RunEnd::Failed);
+    let now = f.clock.now_ms();
+    assert!(
+        now >= start + 900_000 && now < start + 960_000,
+        "gave up after the span"
+    );
+    let failed = record(&f, "t-long").await;
+    assert_eq!(failed.status, TaskStatus::Fail);
+    let error = failed.error.expect("error");
+    assert_eq!(error.error_code, "StatPort.DependencyUnavailable");
+    assert!(
+        error.error_msg.starts_with(
+            "gave up after 15 min of retries; last error: object store: GET logs/cf/E.2026-11-01-0"
+        ) && error.error_msg.ends_with(".gz: connection refused"),
+        "{}",
+        error.error_msg
+    );
+    assert_eq!(failed.retries.transient_failures, runs - 1);
+    assert_eq!(failed.retries.crash_recoveries, 0);
+    // The record's JSON carries the counters.
+    let json = serde_json::to_value(&record(&f, "t-long").await).expect("json");
+    assert_eq!(json["retries"]["transient_failures"], runs - 1);
+    assert_eq!(json["retries"]["crash_recoveries"], 0);
+}
+
+#[tokio::test]
+async fn a_run_stopped_mid_scan_hands_the_task_back_at_once() {
+    let f = fixture(&day_files()).await;
+    task(&f, "t-stop", "csv", 0).await;
+    f.faults.hang_gets.store(true, Ordering::SeqCst);
+    let ctx = f.ctx.clone();
+    let run = tokio::spawn(async move { run_export(&ctx, &job("t-stop"), "run-1").await });
+    // A scan is blocked in a read that will never complete by itself.
+    f.faults.gets.notified().await;
+    assert_eq!(record(&f, "t-stop").await.status, TaskStatus::Processing);
+    f.ctx.shutdown.cancel();
+    let end = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run ends promptly")
+        .expect("joined")
+        .expect("recorded");
+    assert_eq!(end, RunEnd::Released);
+    let back = record(&f, "t-stop").await;
+    assert_eq!((back.status, back.run_id), (TaskStatus::Waiting, None));
+    // Claimable at once, and not counted as a crash.
+    match f
+        .store
+        .claim("t1", "t-stop", "run-2", 0)
+        .await
+        .expect("claim")
+    {
+        statport_status::Claim::Started(r) => assert!(r.retries.is_empty()),
+        other => panic!("not claimable: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_run_after_shutdown_does_not_claim() {
+    let f = fixture(&day_files()).await;
+    task(&f, "t-late", "csv", 0).await;
+    f.ctx.shutdown.cancel();
+    assert_eq!(
+        run_export(&f.ctx, &job("t-late"), "run-1")
+            .await
+            .expect("ok"),
+        RunEnd::Released
+    );
+    assert_eq!(record(&f, "t-late").await.status, TaskStatus::Waiting);
+}
+
+#[tokio::test]
+async fn a_shutdown_does_not_wait_for_an_upload() {
+    let f = fixture(&day_files()).await;
+    task(&f, "t-up", "xlsx", 0).await;
+    f.faults.hang_puts.store(true, Ordering::SeqCst);
+    let ctx = f.ctx.clone();
+    let run = tokio::spawn(async move { run_export(&ctx, &job("t-up"), "run-1").await });
+    f.faults.gets.notified().await;
+    f.ctx.shutdown.cancel();
+    let end = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run ends promptly")
+        .expect("joined")
+        .expect("recorded");
+    assert_eq!(end, RunEnd::Released);
+    assert_eq!(record(&f, "t-up").await.status, TaskStatus::Waiting);
+    assert_eq!(
+        std::fs::read_dir(f.root.join("tmp")).expect("tmp").count(),
+        0,
+        "no temp file left"
+    );
+}
+
+#[tokio::test]
+async fn an_export_outgrowing_the_row_limit_while_scanning_fails_saying_so() {
+    // 30 hosts under `all`, grouped by domain, hourly over 2 hours: 60 rows, only known while
+    // scanning. With a limit of 40 rows the run stops and the task fails with the reason.
+    let mut text = format!("#Version: 1.0\n{FIELDS}\n");
+    for i in 0..30 {
+        text.push_str(&line("00:10:00", 1, &format!("h{i}.example.com")));
+        text.push('\n');
+    }
+    let mut f = fixture(&[("E.2026-11-01-00.a.gz", gz(&text))]).await;
+    let mut tenants = (*f.ctx.tenants).clone();
+    if let Some(t) = tenants.get_mut("t1") {
+        t.limits.max_rows = 40;
+    }
+    f.ctx.tenants = Arc::new(tenants);
+    let body = json!({"domain_name": "all", "group_by": "domain",
+                      "start_time": ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date"),
+                      "end_time": ms_from_civil(2026, 11, 1, 2, 0, 0).expect("date"), "interval": 3600});
+    let condition = ExportRequest::from_json(&body)
+        .and_then(|r| r.validate())
+        .expect("valid: the row count is not known up front");
+    let wide = TaskRecord::waiting("wide".into(), "t1".into(), "wide".into(), condition, 0);
+    f.store.create(&wide).await.expect("create");
+    let end = run_export(&f.ctx, &job("wide"), "run-1")
+        .await
+        .expect("recorded");
+    assert_eq!(end, RunEnd::Failed);
+    let done = record(&f, "wide").await;
+    let error = done.error.expect("an error");
+    assert_eq!(error.error_code, "StatPort.TooManyRows");
+    assert!(
+        error.error_msg.contains("limit is 40 rows"),
+        "{}",
+        error.error_msg
+    );
+    assert!(done.file_key.is_none());
 }

@@ -1,5 +1,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod dead_letter;
 mod fetch_by_id;
 mod fetch_next;
 mod handle_results;
@@ -22,6 +23,7 @@ fn current_timestamp() -> u64 {
         .as_secs()
 }
 
+pub(crate) use dead_letter::dead_letter;
 pub use fetch_next::CompactTask;
 pub use fetch_next::deserialize_with_meta;
 pub use fetch_next::fetch_next;
