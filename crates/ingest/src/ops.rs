@@ -80,6 +80,11 @@ pub async fn openapi() -> Json<Value> {
     let task = json!({"$ref": "#/components/schemas/Task"});
     let id =
         json!({"name": "task_id", "in": "path", "required": true, "schema": {"type": "string"}});
+    let limited = json!({"description": "over the tenant's rate limit; see Retry-After",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": error}}});
+    let other = json!({"description": "any other error (400, 401, 405, 413, 414, 5xx), same body",
+        "content": {"application/json": {"schema": error}}});
     Json(json!({
         "openapi": "3.0.3",
         "info": {"title": "statport", "version": env!("CARGO_PKG_VERSION"), "description": "CDN log statistics exports"},
@@ -108,19 +113,19 @@ pub async fn openapi() -> Json<Value> {
         "paths": {
             "/v1/cdn/statistics/export-tasks": {
                 "post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}}}},
-                         "responses": {"201": {"content": {"application/json": {"schema": task}}}, "4XX": {"content": {"application/json": {"schema": error}}}}},
+                         "responses": {"201": {"content": {"application/json": {"schema": task}}}, "429": limited, "default": other}},
                 "get": {"parameters": [
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                     {"name": "task_id", "in": "query", "schema": {"type": "string"}},
                     {"name": "task_name", "in": "query", "schema": {"type": "string"}}],
-                    "responses": {"200": {"description": "{total, data: [task]}"}}}
+                    "responses": {"200": {"description": "{total, data: [task]}"}, "429": limited, "default": other}}
             },
             "/v1/cdn/statistics/export-tasks/{task_id}": {
-                "get": {"parameters": [id], "responses": {"200": {"content": {"application/json": {"schema": task}}}, "404": {"content": {"application/json": {"schema": error}}}}},
-                "delete": {"parameters": [id], "responses": {"204": {"description": "deleted"}, "404": {"content": {"application/json": {"schema": error}}}}}
+                "get": {"parameters": [id], "responses": {"200": {"content": {"application/json": {"schema": task}}}, "404": {"content": {"application/json": {"schema": error}}}, "429": limited, "default": other}},
+                "delete": {"parameters": [id], "responses": {"204": {"description": "deleted"}, "404": {"content": {"application/json": {"schema": error}}}, "429": limited, "default": other}}
             },
-            "/v1/downloads/{tenant}/{task_id}": {"get": {"security": [], "description": "signed, expiring link from a task's download_link", "responses": {"200": {"description": "the file"}, "403": {"content": {"application/json": {"schema": error}}}}}},
+            "/v1/downloads/{tenant}/{task_id}": {"get": {"security": [], "description": "signed, expiring link from a task's download_link", "responses": {"200": {"description": "the file"}, "403": {"content": {"application/json": {"schema": error}}}, "429": limited, "default": other}}},
             "/healthz": {"get": {"security": [], "responses": {"200": {"description": "up"}}}},
             "/readyz": {"get": {"security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
             "/metrics": {"get": {"security": [], "responses": {"200": {"description": "Prometheus text"}}}}

@@ -4,6 +4,7 @@
 
 mod errors;
 mod limits;
+mod socket;
 
 use std::sync::Mutex;
 
