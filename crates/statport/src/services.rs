@@ -209,7 +209,8 @@ impl Services {
     pub async fn run_probe(&self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let probe = probe_forever(
             Arc::clone(&self.readiness),
-            Arc::clone(&self.tasks),
+            // The fail-fast connection: an outage is seen within a probe period.
+            Arc::clone(&self.api_tasks),
             Arc::clone(&self.objects),
             self.settings.results.bucket.clone(),
             Duration::from_secs(1),
