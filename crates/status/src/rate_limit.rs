@@ -19,10 +19,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{LazyLock, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::Script;
 use statport_core::tenant::Rate;
 
@@ -111,11 +110,6 @@ return {1, 0}
     )
 });
 
-/// Connecting gives up after this long.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
-/// A check gives up after this long: a slow Redis must not stall every API call.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-
 /// The limiter shared by every process using one Redis.
 #[derive(Clone)]
 pub struct RedisRateLimiter {
@@ -132,14 +126,13 @@ impl fmt::Debug for RedisRateLimiter {
 }
 
 impl RedisRateLimiter {
-    /// Connects to `url` with short timeouts and keeps keys under `<namespace>:rate:`.
+    /// Connects to `url` (as the task store does) and keeps keys under `<namespace>:rate:`. A
+    /// service shares its fail-fast API connection instead ([`Self::with_connection`]).
     pub async fn connect(url: &str, namespace: &str) -> Result<Self, StatusError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let conn = client.get_connection_manager_with_config(config).await?;
-        Ok(Self::with_connection(conn, namespace))
+        Ok(Self::with_connection(
+            crate::redis_store::connect_manager(url).await?,
+            namespace,
+        ))
     }
 
     /// A limiter over an existing connection (shared with the task store), keys under

@@ -140,6 +140,15 @@ impl Default for ListQuery {
 }
 
 impl ListQuery {
+    /// Every task of the tenant, unfiltered, in one page (a tenant keeps at most its kept-tasks
+    /// limit of records, so this is bounded).
+    pub fn everything() -> Self {
+        ListQuery {
+            limit: usize::MAX,
+            ..ListQuery::default()
+        }
+    }
+
     /// True when `record` passes the `task_id` and `task_name` filters (tenancy is checked by
     /// the store, not here).
     pub fn matches(&self, record: &TaskRecord) -> bool {

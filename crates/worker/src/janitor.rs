@@ -145,11 +145,11 @@ impl Janitor {
     async fn expire_files(&self, tenant: &TenantRetention, now: i64) -> u64 {
         let retention = i64::try_from(tenant.file_retention.as_millis()).unwrap_or(i64::MAX);
         let ended_by = now.saturating_sub(retention);
-        let query = ListQuery {
-            limit: usize::MAX,
-            ..ListQuery::default()
-        };
-        let page = match self.tasks.list(&tenant.tenant, &query).await {
+        let page = match self
+            .tasks
+            .list(&tenant.tenant, &ListQuery::everything())
+            .await
+        {
             Ok(page) => page,
             Err(e) => {
                 warn!(tenant = %tenant.tenant, error = %e, "listing tasks for retention failed");

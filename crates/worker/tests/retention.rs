@@ -96,13 +96,7 @@ fn task(i: usize, now: i64) -> TaskRecord {
 
 async fn unfinished(tasks: &dyn TaskStore) -> usize {
     let page = tasks
-        .list(
-            TENANT,
-            &ListQuery {
-                limit: usize::MAX,
-                ..ListQuery::default()
-            },
-        )
+        .list(TENANT, &ListQuery::everything())
         .await
         .expect("list");
     page.data.iter().filter(|r| !r.status.is_final()).count()
@@ -246,13 +240,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
 
     // Every task ended successfully and no file outlived its retention.
     let page = tasks
-        .list(
-            TENANT,
-            &ListQuery {
-                limit: usize::MAX,
-                ..ListQuery::default()
-            },
-        )
+        .list(TENANT, &ListQuery::everything())
         .await
         .expect("list");
     assert!(page.data.iter().all(|r| r.status == TaskStatus::Success));

@@ -65,12 +65,10 @@ impl RedisTaskStore {
     /// (normally [`DEFAULT_NAMESPACE`]). Fails when Redis cannot be reached, after the
     /// client's few quick retries.
     pub async fn connect(url: &str, namespace: &str) -> Result<Self, StatusError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let conn = client.get_connection_manager_with_config(config).await?;
-        Ok(Self::with_connection(conn, namespace))
+        Ok(Self::with_connection(
+            connect_manager(url).await?,
+            namespace,
+        ))
     }
 
     /// A store over an existing connection (to share it with other Redis users).
@@ -252,6 +250,15 @@ impl RedisTaskStore {
             })
             .collect()
     }
+}
+
+/// A connection to `url` with this crate's timeouts, dialled now (fails when Redis is away).
+pub(crate) async fn connect_manager(url: &str) -> Result<ConnectionManager, StatusError> {
+    let client = redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    Ok(client.get_connection_manager_with_config(config).await?)
 }
 
 /// Parses a stored record and checks that it is the one the key names.
