@@ -45,6 +45,24 @@ pub enum ErrorCode {
     /// The export would make more rows than the tenant's limit; found while scanning, when the
     /// domains grouped by are `all` or a wildcard (see `ReportAggregate::overflowed`).
     TooManyRows,
+    /// Task failure: the task's worker died while running it too many times (a crash loop).
+    TooManyAttempts,
+    /// Task failure: the object store or the task store stayed unreachable past the retry span.
+    DependencyUnavailable,
+    /// Task failure: the tenant has no log source configured.
+    NoLogSource,
+    /// Task failure: the tenant's log format cannot be read yet.
+    UnsupportedLogFormat,
+    /// Task failure: the bucket for result files does not exist.
+    ResultBucketMissing,
+    /// Task failure: the object store refused a request for good (not a transient error).
+    ObjectStoreError,
+    /// Task failure: the tenant's log bucket does not exist.
+    LogBucketNotFound,
+    /// Task failure: a log file disappeared while the export read it.
+    LogFileVanished,
+    /// Task failure: a log file is not valid gzip.
+    CorruptLogFile,
     /// The endpoint exists but not with this HTTP method (405, with `Allow`).
     MethodNotAllowed,
     /// The request body is larger than the endpoint accepts (413).
@@ -78,6 +96,15 @@ impl ErrorCode {
             ErrorCode::ServiceUnavailable => "StatPort.ServiceUnavailable",
             ErrorCode::InternalError => "StatPort.InternalError",
             ErrorCode::TooManyRows => "StatPort.TooManyRows",
+            ErrorCode::TooManyAttempts => "StatPort.TooManyAttempts",
+            ErrorCode::DependencyUnavailable => "StatPort.DependencyUnavailable",
+            ErrorCode::NoLogSource => "StatPort.NoLogSource",
+            ErrorCode::UnsupportedLogFormat => "StatPort.UnsupportedLogFormat",
+            ErrorCode::ResultBucketMissing => "StatPort.ResultBucketMissing",
+            ErrorCode::ObjectStoreError => "StatPort.ObjectStoreError",
+            ErrorCode::LogBucketNotFound => "StatPort.LogBucketNotFound",
+            ErrorCode::LogFileVanished => "StatPort.LogFileVanished",
+            ErrorCode::CorruptLogFile => "StatPort.CorruptLogFile",
             ErrorCode::MethodNotAllowed => "StatPort.MethodNotAllowed",
             ErrorCode::PayloadTooLarge => "StatPort.PayloadTooLarge",
             ErrorCode::UriTooLong => "StatPort.UriTooLong",
@@ -105,6 +132,17 @@ impl ErrorCode {
             ErrorCode::LimitExceededExport | ErrorCode::TooManyRequests => 429,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,
+            // Task failures are recorded in the task, not answered over HTTP; the status is what
+            // such an answer would be.
+            ErrorCode::DependencyUnavailable => 503,
+            ErrorCode::TooManyAttempts
+            | ErrorCode::NoLogSource
+            | ErrorCode::UnsupportedLogFormat
+            | ErrorCode::ResultBucketMissing
+            | ErrorCode::ObjectStoreError
+            | ErrorCode::LogBucketNotFound
+            | ErrorCode::LogFileVanished
+            | ErrorCode::CorruptLogFile => 500,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UriTooLong => 414,

@@ -118,10 +118,10 @@ enum Stop {
     Dropped,
 }
 
-fn fail(code: &str, msg: impl Into<String>) -> Stop {
+fn fail(code: ErrorCode, msg: impl Into<String>) -> Stop {
     Stop::Fail(
         TaskError {
-            error_code: code.to_string(),
+            error_code: code.as_str().to_string(),
             error_msg: msg.into(),
         },
         ScanStats::default(),
@@ -158,7 +158,7 @@ pub async fn run_export(
     let crash_loop = crashes >= ctx.settings.max_attempts;
     let result = if crash_loop {
         Err(fail(
-            "StatPort.TooManyAttempts",
+            ErrorCode::TooManyAttempts,
             format!(
                 "the export's worker stopped without finishing {crashes} times (crashed or was killed); giving up"
             ),
@@ -212,7 +212,7 @@ pub async fn run_export(
                 }
                 Decision::GiveUp { retried_ms } => {
                     let error = TaskError {
-                        error_code: "StatPort.DependencyUnavailable".into(),
+                        error_code: ErrorCode::DependencyUnavailable.as_str().into(),
                         error_msg: format!(
                             "gave up after {} of retries; last error: {cause}",
                             human_span(retried_ms)
@@ -291,7 +291,7 @@ async fn execute(
 ) -> Result<(u64, u64, String, ScanStats), Stop> {
     let tenant = ctx.tenants.get(&record.tenant_id).ok_or_else(|| {
         fail(
-            "StatPort.NoLogSource",
+            ErrorCode::NoLogSource,
             format!(
                 "no log source is configured for tenant '{}'",
                 record.tenant_id
@@ -301,7 +301,7 @@ async fn execute(
     let source = &tenant.source;
     if source.format != LogFormat::Cloudfront {
         return Err(fail(
-            "StatPort.UnsupportedLogFormat",
+            ErrorCode::UnsupportedLogFormat,
             "this tenant's log format is not readable yet; only 'cloudfront' is",
         ));
     }
@@ -376,7 +376,7 @@ async fn execute(
     };
     let size = uploaded.map_err(|e| match e {
         StorageError::NoSuchBucket { bucket } => fail(
-            "StatPort.ResultBucketMissing",
+            ErrorCode::ResultBucketMissing,
             format!("the result bucket '{bucket}' does not exist"),
         ),
         e if e.is_retryable() => Stop::Retry(storage_cause(
@@ -384,7 +384,7 @@ async fn execute(
             &e,
         )),
         e => fail(
-            "StatPort.ObjectStoreError",
+            ErrorCode::ObjectStoreError,
             format!("the object store refused the result file: {e}"),
         ),
     })?;
@@ -403,16 +403,16 @@ fn storage_cause(what: &str, e: &StorageError) -> String {
 fn storage_stop(e: &StorageError, what: &str) -> Stop {
     match e {
         StorageError::NoSuchBucket { bucket } => fail(
-            "StatPort.LogBucketNotFound",
+            ErrorCode::LogBucketNotFound,
             format!("the log bucket '{bucket}' does not exist"),
         ),
         StorageError::NoSuchKey { key, .. } => fail(
-            "StatPort.LogFileVanished",
+            ErrorCode::LogFileVanished,
             format!("the log file '{key}' disappeared while the export ran"),
         ),
         e if e.is_retryable() => Stop::Retry(storage_cause(what, e)),
         e => fail(
-            "StatPort.ObjectStoreError",
+            ErrorCode::ObjectStoreError,
             format!("the object store refused the request: {e}"),
         ),
     }
@@ -505,7 +505,7 @@ async fn scan_all(
 /// The task's end when its rows outgrow the tenant's limit while scanning.
 fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
     fail(
-        ErrorCode::TooManyRows.as_str(),
+        ErrorCode::TooManyRows,
         format!(
             "this export makes at least {} rows and the limit is {} rows per export: use a coarser granularity, a shorter range or name the domains",
             thousands(at_least),
@@ -538,7 +538,7 @@ async fn scan_object(
     match handle.await {
         Ok(Ok(done)) => Ok(done),
         Ok(Err(ScanError::Corrupt { key, reason })) => Err(fail(
-            "StatPort.CorruptLogFile",
+            ErrorCode::CorruptLogFile,
             format!("the log file '{key}' is not valid gzip ({reason})"),
         )),
         Ok(Err(ScanError::Read { key, reason })) => Err(Stop::Retry(format!(
