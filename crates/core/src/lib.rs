@@ -11,7 +11,8 @@
 //!   under a tenant's [`RequestLimits`] (times in 1970..2100, domains and rows per export capped).
 //! - [`error`]: the error codes clients see.
 //! - [`log`]: one parsed access-log line ([`LogRecord`]).
-//! - [`cloudfront`]: the CloudFront standard-log parser driven by the `#Fields` header.
+//! - [`format`]: the log formats, each with its file-name rule and line parser
+//!   ([`format::cloudfront`]: CloudFront standard logs, driven by the `#Fields` header).
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows
 //!   when the series are only found while scanning.
@@ -22,9 +23,9 @@
 
 pub mod aggregate;
 pub mod clock;
-pub mod cloudfront;
 pub mod condition;
 pub mod error;
+pub mod format;
 pub mod granularity;
 pub mod log;
 pub mod table;

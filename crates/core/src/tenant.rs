@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::format::LogFormat;
+
 /// A rate for the generic cell rate algorithm (GCRA): `count` events per `period_ms`, sustained,
 /// of which up to `burst` may come at once.
 ///
@@ -137,16 +139,6 @@ impl Default for TenantLimits {
     fn default() -> Self {
         TenantLimits::DEFAULT
     }
-}
-
-/// The log format of a tenant's source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// AWS CloudFront standard logs.
-    Cloudfront,
-    /// Huawei CDN access logs (not read yet: tasks over them fail with a clear error).
-    Huawei,
 }
 
 /// Where a tenant's logs are.

@@ -34,7 +34,7 @@ use tracing::{info, warn};
 use crate::output::{self, RowWriter};
 use crate::retry::{human_span, jitter_unit, Decision, RetryPolicy};
 use crate::scan::{scan_cloudfront, ScanError, ScanSignals, ScanStats};
-use crate::source::select_cloudfront_objects;
+use crate::source::select_objects;
 
 pub use statport_core::tenant::{LogFormat, LogSource, Tenant};
 
@@ -299,7 +299,7 @@ async fn execute(
         )
     })?;
     let source = &tenant.source;
-    if source.format != LogFormat::Cloudfront {
+    if !source.format.is_readable() {
         return Err(fail(
             ErrorCode::UnsupportedLogFormat,
             "this tenant's log format is not readable yet; only 'cloudfront' is",
@@ -311,7 +311,8 @@ async fn execute(
         .list(&source.bucket, &source.prefix)
         .await
         .map_err(|e| storage_stop(&e, &format!("LIST {}/{}", source.bucket, source.prefix)))?;
-    let objects = select_cloudfront_objects(
+    let objects = select_objects(
+        source.format,
         listed,
         condition.range_start,
         condition.range_end,

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 use statport_core::aggregate::ReportAggregate;
-use statport_core::cloudfront::{CloudFrontParser, ParsedLine};
+use statport_core::format::cloudfront::CloudFrontParser;
+use statport_core::format::ParsedLine;
 use statport_core::ExportCondition;
 
 /// Counters of one scan.

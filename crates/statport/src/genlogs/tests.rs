@@ -3,7 +3,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use flate2::read::MultiGzDecoder;
-use statport_core::cloudfront::{CloudFrontParser, ParsedLine};
+use statport_core::format::cloudfront::CloudFrontParser;
+use statport_core::format::ParsedLine;
 use statport_storage::LocalStore;
 
 use super::*;

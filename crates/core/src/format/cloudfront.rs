@@ -28,6 +28,7 @@
 use std::borrow::Cow;
 use std::str;
 
+use super::{BadLine, LineParser, ParsedLine};
 use crate::log::{percent_decode, LogRecord, Scheme};
 use crate::time::{ms_from_civil, HOUR_MS, MINUTE_MS};
 
@@ -97,57 +98,6 @@ pub const FIELDS_33: [&str; 33] = [
     "sc-range-start",
     "sc-range-end",
 ];
-
-/// What one line turned out to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParsedLine<'a> {
-    /// A `#` line (consumed: `#Fields` changes the layout) or a blank line; not counted.
-    Header,
-    /// A data line that parsed.
-    Record(LogRecord<'a>),
-    /// A data line that did not parse; counted in [`CloudFrontParser::bad_lines`].
-    Bad(BadLine),
-}
-
-/// Why a data line was skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum BadLine {
-    /// The line has a different number of tab-separated fields than the layout.
-    #[error("wrong number of fields")]
-    WrongFieldCount,
-    /// `date` / `time` are not a valid `YYYY-MM-DD` / `HH:MM:SS`.
-    #[error("bad date or time")]
-    BadTimestamp,
-    /// `sc-bytes` or `sc-status` is not a number.
-    #[error("bad number")]
-    BadNumber,
-    /// `cs-protocol` is not `http`, `https`, `ws` or `wss`.
-    #[error("bad protocol")]
-    BadScheme,
-    /// Neither `x-host-header` nor `cs(Host)` holds a value.
-    #[error("no host")]
-    MissingHost,
-    /// A field we read is not UTF-8 as logged, or the domain is not once URL-decoded. (Path,
-    /// query, referer and user agent are decoded only when read, lossily: see [`LogRecord`].)
-    #[error("not utf-8")]
-    NotUtf8,
-}
-
-impl BadLine {
-    /// Every kind, in declaration order (the index used by the per-kind counters).
-    pub const ALL: [BadLine; 6] = [
-        BadLine::WrongFieldCount,
-        BadLine::BadTimestamp,
-        BadLine::BadNumber,
-        BadLine::BadScheme,
-        BadLine::MissingHost,
-        BadLine::NotUtf8,
-    ];
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// The columns a [`LogRecord`] is built from; the discriminant indexes a line's value array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -535,9 +485,53 @@ fn host<'a>(x_host_header: &'a [u8], cs_host: &'a [u8]) -> Result<Cow<'a, str>, 
     }
 }
 
+/// The UTC hour (epoch ms) in a CloudFront log file name,
+/// `<prefix><distribution-id>.YYYY-MM-DD-HH.<unique>.gz`, or `None` when the name does not
+/// follow the convention (such objects are ignored, never guessed at).
+pub fn file_hour(key: &str) -> Option<i64> {
+    let name = key.rsplit('/').next()?;
+    let name = name.strip_suffix(".gz")?;
+    // <distribution-id>.YYYY-MM-DD-HH.<unique>
+    let mut parts = name.rsplitn(3, '.');
+    let _unique = parts.next()?;
+    let stamp = parts.next()?;
+    let _distribution = parts.next()?;
+    let b = stamp.as_bytes();
+    if b.len() != 13 || b[4] != b'-' || b[7] != b'-' || b[10] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| stamp.get(r)?.parse::<u32>().ok();
+    let y = i64::from(num(0..4)?);
+    ms_from_civil(y, num(5..7)?, num(8..10)?, num(11..13)?, 0, 0)
+}
+
+impl LineParser for CloudFrontParser {
+    fn start_file(&mut self) {
+        CloudFrontParser::start_file(self);
+    }
+
+    fn parse_line<'a>(&mut self, line: &'a [u8]) -> ParsedLine<'a> {
+        CloudFrontParser::parse_line(self, line)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_hour_from_the_file_name() {
+        let hour = |d, h| ms_from_civil(2026, 11, d, h, 0, 0).expect("valid date");
+        assert_eq!(
+            file_hour("logs/E2ABC.2026-11-01-05.a1b2c3d4.gz"),
+            Some(hour(1, 5))
+        );
+        assert_eq!(file_hour("E2ABC.2026-11-01-23.x.gz"), Some(hour(1, 23)));
+        assert_eq!(file_hour("logs/E2ABC.2026-11-01-24.a.gz"), None);
+        assert_eq!(file_hour("logs/readme.txt"), None);
+        assert_eq!(file_hour("logs/E2ABC.2026-11-01.a.gz"), None);
+        assert_eq!(file_hour("x.2026-1x-01-05.a.gz"), None);
+    }
 
     const V: &str = "#Version: 1.0";
 
