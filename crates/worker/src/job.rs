@@ -10,6 +10,14 @@
 //! ([`RunEnd::Released`]); a task whose runs keep dying without a word (crash recoveries) fails
 //! after `max_attempts` ([`RunEnd::CrashLoop`]). The queue side (the runner) turns these into
 //! a scheduled job, an immediate job and a dead letter.
+//!
+//! # Layout
+//! - `run`: claim and finish ([`run_export`]): the guarded transitions and how a run ends.
+//! - here: the run's body (`execute`): find the tenant's log objects, then fan out, then write.
+//! - `fanout`: the objects read in parallel into bounded partial aggregates, merged; progress;
+//!   prompt stop of every scan thread.
+//! - `write`: the rows into a csv / json / xlsx file ([`write_file`]), uploaded under
+//!   [`result_key`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +45,14 @@ use crate::scan::{scan_cloudfront, ScanError, ScanSignals, ScanStats};
 use crate::source::select_objects;
 
 pub use statport_core::tenant::{LogFormat, LogSource, Tenant};
+
+mod fanout;
+mod run;
+mod write;
+
+use self::fanout::scan_all;
+pub use self::run::run_export;
+pub use self::write::{result_key, write_file};
 
 /// Knobs of the export runs.
 #[derive(Debug, Clone)]
@@ -128,162 +144,6 @@ fn fail(code: ErrorCode, msg: impl Into<String>) -> Stop {
     )
 }
 
-/// The object key of a task's result file.
-pub fn result_key(prefix: &str, tenant: &str, task_id: &str, format: ExportFormat) -> String {
-    format!("{prefix}{tenant}/{task_id}.{}", format.extension())
-}
-
-/// Runs `job` as run `run_id`. `Err` means "retry later"; every other end is recorded in the
-/// task itself.
-pub async fn run_export(
-    ctx: &ExportContext,
-    job: &ExportJob,
-    run_id: &str,
-) -> Result<RunEnd, RetryLater> {
-    if ctx.shutdown.is_cancelled() {
-        return Ok(RunEnd::Released);
-    }
-    let now = ctx.clock.now_ms();
-    let record = match ctx
-        .tasks
-        .claim(&job.tenant_id, &job.task_id, run_id, now)
-        .await
-    {
-        Ok(Claim::Started(r)) => r,
-        Ok(Claim::AlreadyFinished(_)) | Ok(Claim::Missing) => return Ok(RunEnd::Dropped),
-        Err(e) => return Err(RetryLater(format!("status store: {e}"))),
-    };
-    let crashes = record.retries.crash_recoveries;
-    info!(task_id = %record.task_id, tenant = %record.tenant_id, attempt = record.attempts, crashes, transient = record.retries.transient_failures, run_id, "export started");
-    let crash_loop = crashes >= ctx.settings.max_attempts;
-    let result = if crash_loop {
-        Err(fail(
-            ErrorCode::TooManyAttempts,
-            format!(
-                "the export's worker stopped without finishing {crashes} times (crashed or was killed); giving up"
-            ),
-        ))
-    } else {
-        match execute(ctx, &record, run_id).await {
-            // Stopping scans on shutdown makes them end as cancelled or as failed reads: the
-            // run was stopped, not dropped or failed (a run that truly lost its task finds out
-            // when the release is refused).
-            Err(Stop::Dropped | Stop::Retry(_)) if ctx.shutdown.is_cancelled() => {
-                Err(Stop::Released)
-            }
-            other => other,
-        }
-    };
-    let (outcome, end) = match result {
-        Ok((rows, file_size, file_key, stats)) => (
-            Outcome::Success {
-                export_count: rows,
-                file_size,
-                file_key: file_key.clone(),
-                read_lines: stats.lines,
-                skipped_lines: stats.skipped,
-            },
-            RunEnd::Succeeded { rows },
-        ),
-        Err(Stop::Dropped) => {
-            info!(task_id = %record.task_id, run_id, "export dropped: task deleted or taken over");
-            return Ok(RunEnd::Dropped);
-        }
-        Err(Stop::Released) => {
-            info!(task_id = %record.task_id, run_id, "export stopped by shutdown, handing the task back");
-            (Outcome::Released, RunEnd::Released)
-        }
-        Err(Stop::Retry(cause)) => {
-            let now = ctx.clock.now_ms();
-            match ctx
-                .settings
-                .retry
-                .decide(&record.retries, now, jitter_unit())
-            {
-                Decision::RetryAt(retry_at) => {
-                    warn!(task_id = %record.task_id, run_id, cause = %cause, in_ms = retry_at - now, "export interrupted by a transient error, will retry");
-                    (
-                        Outcome::Deferred {
-                            cause: cause.clone(),
-                            retry_at,
-                        },
-                        RunEnd::Deferred { retry_at, cause },
-                    )
-                }
-                Decision::GiveUp { retried_ms } => {
-                    let error = TaskError {
-                        error_code: ErrorCode::DependencyUnavailable.as_str().into(),
-                        error_msg: format!(
-                            "gave up after {} of retries; last error: {cause}",
-                            human_span(retried_ms)
-                        ),
-                    };
-                    warn!(task_id = %record.task_id, run_id, msg = %error.error_msg, "export failed");
-                    (
-                        Outcome::Fail {
-                            error,
-                            read_lines: 0,
-                            skipped_lines: 0,
-                        },
-                        RunEnd::Failed,
-                    )
-                }
-            }
-        }
-        Err(Stop::Fail(error, stats)) => {
-            warn!(task_id = %record.task_id, run_id, code = %error.error_code, msg = %error.error_msg, "export failed");
-            (
-                Outcome::Fail {
-                    error,
-                    read_lines: stats.lines,
-                    skipped_lines: stats.skipped,
-                },
-                if crash_loop {
-                    RunEnd::CrashLoop
-                } else {
-                    RunEnd::Failed
-                },
-            )
-        }
-    };
-    let file_key = match &outcome {
-        Outcome::Success { file_key, .. } => Some(file_key.clone()),
-        _ => None,
-    };
-    match ctx
-        .tasks
-        .finish(
-            &record.tenant_id,
-            &record.task_id,
-            run_id,
-            outcome,
-            ctx.clock.now_ms(),
-        )
-        .await
-    {
-        Ok(true) => {
-            info!(task_id = %record.task_id, run_id, ?end, "export finished");
-            Ok(end)
-        }
-        Ok(false) => {
-            // Deleted (cancelled) or taken over while we uploaded: our file is nobody's.
-            if let Some(key) = file_key {
-                let newer = ctx
-                    .tasks
-                    .get(&record.tenant_id, &record.task_id)
-                    .await
-                    .ok()
-                    .flatten();
-                if newer.is_none() {
-                    let _ = ctx.objects.delete(&ctx.settings.results_bucket, &key).await;
-                }
-            }
-            Ok(RunEnd::Dropped)
-        }
-        Err(e) => Err(RetryLater(format!("status store: {e}"))),
-    }
-}
-
 async fn execute(
     ctx: &ExportContext,
     record: &TaskRecord,
@@ -335,60 +195,7 @@ async fn execute(
         return Err(Stop::Released);
     }
 
-    let format = condition.export_format;
-    let temp = ctx.settings.temp_dir.join(format!(
-        "{}-{run_id}.{}",
-        record.task_id,
-        format.extension()
-    ));
-    let rows = {
-        let temp = temp.clone();
-        let condition = condition.clone();
-        tokio::task::spawn_blocking(move || write_file(&temp, &condition, &aggregate))
-            .await
-            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?
-    };
-    let rows = match rows {
-        Ok(rows) => rows,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(Stop::Retry(format!("writing the result file: {e}")));
-        }
-    };
-    let key = result_key(
-        &ctx.settings.results_prefix,
-        &record.tenant_id,
-        &record.task_id,
-        format,
-    );
-    // A shutdown does not wait for an upload: the next run writes the same file again.
-    let uploaded = tokio::select! {
-        done = ctx.objects.put_file(
-            &ctx.settings.results_bucket,
-            &key,
-            &temp,
-            format.content_type(),
-        ) => Some(done),
-        () = ctx.shutdown.cancelled() => None,
-    };
-    let _ = std::fs::remove_file(&temp);
-    let Some(uploaded) = uploaded else {
-        return Err(Stop::Released);
-    };
-    let size = uploaded.map_err(|e| match e {
-        StorageError::NoSuchBucket { bucket } => fail(
-            ErrorCode::ResultBucketMissing,
-            format!("the result bucket '{bucket}' does not exist"),
-        ),
-        e if e.is_retryable() => Stop::Retry(storage_cause(
-            &format!("PUT {}/{key}", ctx.settings.results_bucket),
-            &e,
-        )),
-        e => fail(
-            ErrorCode::ObjectStoreError,
-            format!("the object store refused the result file: {e}"),
-        ),
-    })?;
+    let (rows, size, key) = write::write_and_upload(ctx, record, run_id, aggregate).await?;
     Ok((rows, size, key, stats))
 }
 
@@ -417,184 +224,6 @@ fn storage_stop(e: &StorageError, what: &str) -> Stop {
             format!("the object store refused the request: {e}"),
         ),
     }
-}
-
-async fn scan_all(
-    ctx: &ExportContext,
-    record: &TaskRecord,
-    run_id: &str,
-    source: &LogSource,
-    max_rows: u64,
-    objects: Vec<ObjectMeta>,
-    total_bytes: u64,
-) -> Result<(ReportAggregate, ScanStats), Stop> {
-    let condition = Arc::new(record.condition.clone());
-    let signals = Arc::new(ScanSignals::default());
-    // Cancelled with the process, or by this run when it stops early: wakes reads that wait on
-    // the network so every scan thread ends promptly.
-    let run_stop = ctx.shutdown.child_token();
-    // Bounded: an export whose rows are only known while scanning (`all` or a wildcard grouped
-    // by domain) stops growing at the tenant's row limit instead of exhausting memory.
-    let mut merged = ReportAggregate::bounded(&condition, max_rows);
-    let mut stats = ScanStats::default();
-    let mut pending = objects.into_iter();
-    let mut running: JoinSet<Result<(ReportAggregate, ScanStats), Stop>> = JoinSet::new();
-    let mut ticker = tokio::time::interval(ctx.settings.progress_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let parallelism = ctx.settings.scan_parallelism.max(1);
-    let result = loop {
-        while running.len() < parallelism {
-            let Some(object) = pending.next() else { break };
-            running.spawn(scan_object(
-                Arc::clone(&ctx.objects),
-                source.bucket.clone(),
-                object,
-                Arc::clone(&condition),
-                Arc::clone(&signals),
-                run_stop.clone(),
-                max_rows,
-            ));
-        }
-        if running.is_empty() {
-            break Ok(());
-        }
-        tokio::select! {
-            joined = running.join_next() => match joined {
-                Some(Ok(Ok((part, part_stats)))) => {
-                    if merged.merge(&part).is_err() {
-                        break Err(Stop::Retry("partial aggregates of different shapes".into()));
-                    }
-                    stats.lines += part_stats.lines;
-                    stats.skipped += part_stats.skipped;
-                    stats.selected += part_stats.selected;
-                    stats.too_long += part_stats.too_long;
-                    if let Some(rows) = merged.overflowed() {
-                        break Err(too_many_rows(rows, max_rows));
-                    }
-                }
-                Some(Ok(Err(stop))) => break Err(stop),
-                Some(Err(join)) => break Err(Stop::Retry(format!("scan thread: {join}"))),
-                None => {}
-            },
-            () = ctx.shutdown.cancelled() => break Err(Stop::Released),
-            _ = ticker.tick() => {
-                let read = signals.bytes_read.load(Ordering::Relaxed);
-                let progress = read.saturating_mul(99).checked_div(total_bytes).unwrap_or(0).min(99) as u8;
-                match ctx.tasks.progress(&record.tenant_id, &record.task_id, run_id, progress, stats.lines, stats.skipped, ctx.clock.now_ms()).await {
-                    Ok(true) => {}
-                    Ok(false) => break Err(Stop::Dropped),
-                    Err(e) => warn!(task_id = %record.task_id, error = %e, "progress report failed"),
-                }
-            }
-        }
-    };
-    if let Err(stop) = result {
-        signals.cancel.store(true, Ordering::Relaxed);
-        run_stop.cancel();
-        // Wait for the scans rather than abort them: a blocking scan thread outlives an aborted
-        // task and would read through the runtime after it shut down. Each scan sees the cancel
-        // flag at its next check and ends.
-        while running.join_next().await.is_some() {}
-        return Err(match stop {
-            Stop::Fail(error, _) => Stop::Fail(error, stats),
-            other => other,
-        });
-    }
-    Ok((merged, stats))
-}
-
-/// The task's end when its rows outgrow the tenant's limit while scanning.
-fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
-    fail(
-        ErrorCode::TooManyRows,
-        format!(
-            "this export makes at least {} rows and the limit is {} rows per export: use a coarser granularity, a shorter range or name the domains",
-            thousands(at_least),
-            thousands(max_rows)
-        ),
-    )
-}
-
-async fn scan_object(
-    objects: Arc<dyn ObjectStore>,
-    bucket: String,
-    object: ObjectMeta,
-    condition: Arc<ExportCondition>,
-    signals: Arc<ScanSignals>,
-    stop: CancellationToken,
-    max_rows: u64,
-) -> Result<(ReportAggregate, ScanStats), Stop> {
-    let reader = tokio::select! {
-        got = objects.get(&bucket, &object.key) => got
-            .map_err(|e| storage_stop(&e, &format!("GET {bucket}/{}", object.key)))?,
-        () = stop.cancelled() => return Err(Stop::Dropped),
-    };
-    let reader = StoppableReader::new(reader, stop);
-    let handle = tokio::task::spawn_blocking(move || {
-        let mut aggregate = ReportAggregate::bounded(&condition, max_rows);
-        let sync = SyncIoBridge::new(reader);
-        scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
-            .map(|stats| (aggregate, stats))
-    });
-    match handle.await {
-        Ok(Ok(done)) => Ok(done),
-        Ok(Err(ScanError::Corrupt { key, reason })) => Err(fail(
-            ErrorCode::CorruptLogFile,
-            format!("the log file '{key}' is not valid gzip ({reason})"),
-        )),
-        Ok(Err(ScanError::Read { key, reason })) => Err(Stop::Retry(format!(
-            "object store: GET {bucket}/{key}: {reason}"
-        ))),
-        Ok(Err(ScanError::Cancelled)) => Err(Stop::Dropped),
-        Err(join) => Err(Stop::Retry(format!("scan thread: {join}"))),
-    }
-}
-
-/// An object body whose reads fail once `stop` is cancelled, even while they wait on the
-/// network, so a scan thread blocked in a read ends when its run stops.
-struct StoppableReader<R> {
-    inner: R,
-    stopped: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
-}
-
-impl<R> StoppableReader<R> {
-    fn new(inner: R, stop: CancellationToken) -> Self {
-        StoppableReader {
-            inner,
-            stopped: Box::pin(stop.cancelled_owned()),
-        }
-    }
-}
-
-impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for StoppableReader<R> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        if std::future::Future::poll(self.stopped.as_mut(), cx).is_ready() {
-            return std::task::Poll::Ready(Err(std::io::Error::other("run stopped")));
-        }
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-/// Writes the aggregate's rows to `path` in the condition's format; returns the rows written.
-pub fn write_file(
-    path: &Path,
-    condition: &ExportCondition,
-    aggregate: &ReportAggregate,
-) -> Result<u64, output::OutputError> {
-    let columns = ReportAggregate::columns(condition);
-    let mut writer: Box<dyn RowWriter + Send> = match condition.export_format {
-        ExportFormat::Csv => output::csv_writer(path, &columns, condition.language)?,
-        ExportFormat::Json => output::json_writer(path, &columns)?,
-        ExportFormat::Xlsx => output::xlsx_writer(path, &columns, condition.language)?,
-    };
-    for row in aggregate.rows(condition) {
-        writer.write_row(&row)?;
-    }
-    writer.finish()
 }
 
 #[cfg(test)]

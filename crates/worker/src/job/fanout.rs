@@ -1,0 +1,167 @@
+//! Fan-out and progress: the task's log objects read in parallel into bounded partial
+//! aggregates that are merged, progress reported, and every scan thread stopped promptly when
+//! the run stops.
+
+use super::*;
+
+/// Reads every selected object (several at once), merging their partial aggregates and
+/// reporting progress; stops early on a failure, a lost claim, the row limit or shutdown.
+pub(super) async fn scan_all(
+    ctx: &ExportContext,
+    record: &TaskRecord,
+    run_id: &str,
+    source: &LogSource,
+    max_rows: u64,
+    objects: Vec<ObjectMeta>,
+    total_bytes: u64,
+) -> Result<(ReportAggregate, ScanStats), Stop> {
+    let condition = Arc::new(record.condition.clone());
+    let signals = Arc::new(ScanSignals::default());
+    // Cancelled with the process, or by this run when it stops early: wakes reads that wait on
+    // the network so every scan thread ends promptly.
+    let run_stop = ctx.shutdown.child_token();
+    // Bounded: an export whose rows are only known while scanning (`all` or a wildcard grouped
+    // by domain) stops growing at the tenant's row limit instead of exhausting memory.
+    let mut merged = ReportAggregate::bounded(&condition, max_rows);
+    let mut stats = ScanStats::default();
+    let mut pending = objects.into_iter();
+    let mut running: JoinSet<Result<(ReportAggregate, ScanStats), Stop>> = JoinSet::new();
+    let mut ticker = tokio::time::interval(ctx.settings.progress_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let parallelism = ctx.settings.scan_parallelism.max(1);
+    let result = loop {
+        while running.len() < parallelism {
+            let Some(object) = pending.next() else { break };
+            running.spawn(scan_object(
+                Arc::clone(&ctx.objects),
+                source.bucket.clone(),
+                object,
+                Arc::clone(&condition),
+                Arc::clone(&signals),
+                run_stop.clone(),
+                max_rows,
+            ));
+        }
+        if running.is_empty() {
+            break Ok(());
+        }
+        tokio::select! {
+            joined = running.join_next() => match joined {
+                Some(Ok(Ok((part, part_stats)))) => {
+                    if merged.merge(&part).is_err() {
+                        break Err(Stop::Retry("partial aggregates of different shapes".into()));
+                    }
+                    stats.lines += part_stats.lines;
+                    stats.skipped += part_stats.skipped;
+                    stats.selected += part_stats.selected;
+                    stats.too_long += part_stats.too_long;
+                    if let Some(rows) = merged.overflowed() {
+                        break Err(too_many_rows(rows, max_rows));
+                    }
+                }
+                Some(Ok(Err(stop))) => break Err(stop),
+                Some(Err(join)) => break Err(Stop::Retry(format!("scan thread: {join}"))),
+                None => {}
+            },
+            () = ctx.shutdown.cancelled() => break Err(Stop::Released),
+            _ = ticker.tick() => {
+                let read = signals.bytes_read.load(Ordering::Relaxed);
+                let progress = read.saturating_mul(99).checked_div(total_bytes).unwrap_or(0).min(99) as u8;
+                match ctx.tasks.progress(&record.tenant_id, &record.task_id, run_id, progress, stats.lines, stats.skipped, ctx.clock.now_ms()).await {
+                    Ok(true) => {}
+                    Ok(false) => break Err(Stop::Dropped),
+                    Err(e) => warn!(task_id = %record.task_id, error = %e, "progress report failed"),
+                }
+            }
+        }
+    };
+    if let Err(stop) = result {
+        signals.cancel.store(true, Ordering::Relaxed);
+        run_stop.cancel();
+        // Wait for the scans rather than abort them: a blocking scan thread outlives an aborted
+        // task and would read through the runtime after it shut down. Each scan sees the cancel
+        // flag at its next check and ends.
+        while running.join_next().await.is_some() {}
+        return Err(match stop {
+            Stop::Fail(error, _) => Stop::Fail(error, stats),
+            other => other,
+        });
+    }
+    Ok((merged, stats))
+}
+
+/// The task's end when its rows outgrow the tenant's limit while scanning.
+fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
+    fail(
+        ErrorCode::TooManyRows,
+        format!(
+            "this export makes at least {} rows and the limit is {} rows per export: use a coarser granularity, a shorter range or name the domains",
+            thousands(at_least),
+            thousands(max_rows)
+        ),
+    )
+}
+
+async fn scan_object(
+    objects: Arc<dyn ObjectStore>,
+    bucket: String,
+    object: ObjectMeta,
+    condition: Arc<ExportCondition>,
+    signals: Arc<ScanSignals>,
+    stop: CancellationToken,
+    max_rows: u64,
+) -> Result<(ReportAggregate, ScanStats), Stop> {
+    let reader = tokio::select! {
+        got = objects.get(&bucket, &object.key) => got
+            .map_err(|e| storage_stop(&e, &format!("GET {bucket}/{}", object.key)))?,
+        () = stop.cancelled() => return Err(Stop::Dropped),
+    };
+    let reader = StoppableReader::new(reader, stop);
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut aggregate = ReportAggregate::bounded(&condition, max_rows);
+        let sync = SyncIoBridge::new(reader);
+        scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
+            .map(|stats| (aggregate, stats))
+    });
+    match handle.await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(ScanError::Corrupt { key, reason })) => Err(fail(
+            ErrorCode::CorruptLogFile,
+            format!("the log file '{key}' is not valid gzip ({reason})"),
+        )),
+        Ok(Err(ScanError::Read { key, reason })) => Err(Stop::Retry(format!(
+            "object store: GET {bucket}/{key}: {reason}"
+        ))),
+        Ok(Err(ScanError::Cancelled)) => Err(Stop::Dropped),
+        Err(join) => Err(Stop::Retry(format!("scan thread: {join}"))),
+    }
+}
+
+/// An object body whose reads fail once `stop` is cancelled, even while they wait on the
+/// network, so a scan thread blocked in a read ends when its run stops.
+struct StoppableReader<R> {
+    inner: R,
+    stopped: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl<R> StoppableReader<R> {
+    fn new(inner: R, stop: CancellationToken) -> Self {
+        StoppableReader {
+            inner,
+            stopped: Box::pin(stop.cancelled_owned()),
+        }
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for StoppableReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if std::future::Future::poll(self.stopped.as_mut(), cx).is_ready() {
+            return std::task::Poll::Ready(Err(std::io::Error::other("run stopped")));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}

@@ -1,0 +1,155 @@
+//! Claim and finish: one run of a task from its claim to the record of how it ended (success,
+//! failure, a deferred retry, a release at shutdown), through the guarded transitions.
+
+use super::*;
+
+/// Runs `job` as run `run_id`. `Err` means "retry later"; every other end is recorded in the
+/// task itself.
+pub async fn run_export(
+    ctx: &ExportContext,
+    job: &ExportJob,
+    run_id: &str,
+) -> Result<RunEnd, RetryLater> {
+    if ctx.shutdown.is_cancelled() {
+        return Ok(RunEnd::Released);
+    }
+    let now = ctx.clock.now_ms();
+    let record = match ctx
+        .tasks
+        .claim(&job.tenant_id, &job.task_id, run_id, now)
+        .await
+    {
+        Ok(Claim::Started(r)) => r,
+        Ok(Claim::AlreadyFinished(_)) | Ok(Claim::Missing) => return Ok(RunEnd::Dropped),
+        Err(e) => return Err(RetryLater(format!("status store: {e}"))),
+    };
+    let crashes = record.retries.crash_recoveries;
+    info!(task_id = %record.task_id, tenant = %record.tenant_id, attempt = record.attempts, crashes, transient = record.retries.transient_failures, run_id, "export started");
+    let crash_loop = crashes >= ctx.settings.max_attempts;
+    let result = if crash_loop {
+        Err(fail(
+            ErrorCode::TooManyAttempts,
+            format!(
+                "the export's worker stopped without finishing {crashes} times (crashed or was killed); giving up"
+            ),
+        ))
+    } else {
+        match execute(ctx, &record, run_id).await {
+            // Stopping scans on shutdown makes them end as cancelled or as failed reads: the
+            // run was stopped, not dropped or failed (a run that truly lost its task finds out
+            // when the release is refused).
+            Err(Stop::Dropped | Stop::Retry(_)) if ctx.shutdown.is_cancelled() => {
+                Err(Stop::Released)
+            }
+            other => other,
+        }
+    };
+    let (outcome, end) = match result {
+        Ok((rows, file_size, file_key, stats)) => (
+            Outcome::Success {
+                export_count: rows,
+                file_size,
+                file_key: file_key.clone(),
+                read_lines: stats.lines,
+                skipped_lines: stats.skipped,
+            },
+            RunEnd::Succeeded { rows },
+        ),
+        Err(Stop::Dropped) => {
+            info!(task_id = %record.task_id, run_id, "export dropped: task deleted or taken over");
+            return Ok(RunEnd::Dropped);
+        }
+        Err(Stop::Released) => {
+            info!(task_id = %record.task_id, run_id, "export stopped by shutdown, handing the task back");
+            (Outcome::Released, RunEnd::Released)
+        }
+        Err(Stop::Retry(cause)) => {
+            let now = ctx.clock.now_ms();
+            match ctx
+                .settings
+                .retry
+                .decide(&record.retries, now, jitter_unit())
+            {
+                Decision::RetryAt(retry_at) => {
+                    warn!(task_id = %record.task_id, run_id, cause = %cause, in_ms = retry_at - now, "export interrupted by a transient error, will retry");
+                    (
+                        Outcome::Deferred {
+                            cause: cause.clone(),
+                            retry_at,
+                        },
+                        RunEnd::Deferred { retry_at, cause },
+                    )
+                }
+                Decision::GiveUp { retried_ms } => {
+                    let error = TaskError {
+                        error_code: ErrorCode::DependencyUnavailable.as_str().into(),
+                        error_msg: format!(
+                            "gave up after {} of retries; last error: {cause}",
+                            human_span(retried_ms)
+                        ),
+                    };
+                    warn!(task_id = %record.task_id, run_id, msg = %error.error_msg, "export failed");
+                    (
+                        Outcome::Fail {
+                            error,
+                            read_lines: 0,
+                            skipped_lines: 0,
+                        },
+                        RunEnd::Failed,
+                    )
+                }
+            }
+        }
+        Err(Stop::Fail(error, stats)) => {
+            warn!(task_id = %record.task_id, run_id, code = %error.error_code, msg = %error.error_msg, "export failed");
+            (
+                Outcome::Fail {
+                    error,
+                    read_lines: stats.lines,
+                    skipped_lines: stats.skipped,
+                },
+                if crash_loop {
+                    RunEnd::CrashLoop
+                } else {
+                    RunEnd::Failed
+                },
+            )
+        }
+    };
+    let file_key = match &outcome {
+        Outcome::Success { file_key, .. } => Some(file_key.clone()),
+        _ => None,
+    };
+    match ctx
+        .tasks
+        .finish(
+            &record.tenant_id,
+            &record.task_id,
+            run_id,
+            outcome,
+            ctx.clock.now_ms(),
+        )
+        .await
+    {
+        Ok(true) => {
+            info!(task_id = %record.task_id, run_id, ?end, "export finished");
+            Ok(end)
+        }
+        Ok(false) => {
+            // Deleted (cancelled) or taken over while we uploaded: our file is nobody's.
+            if let Some(key) = file_key {
+                let newer = ctx
+                    .tasks
+                    .get(&record.tenant_id, &record.task_id)
+                    .await
+                    .ok()
+                    .flatten();
+                if newer.is_none() {
+                    let _ = ctx.objects.delete(&ctx.settings.results_bucket, &key).await;
+                }
+            }
+            Ok(RunEnd::Dropped)
+        }
+        Err(e) => Err(RetryLater(format!("status store: {e}"))),
+    }
+}
