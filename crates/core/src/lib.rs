@@ -16,6 +16,8 @@
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows
 //!   when the series are only found while scanning.
+//! - [`partial`]: the aggregation seam: the [`partial::RecordSink`] a scan feeds and the
+//!   [`partial::Partial`] result of each kind of export, chosen from the condition.
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
 //! - [`tenant`]: a tenant's limits ([`tenant::TenantLimits`]) and the [`tenant::Rate`] type the
@@ -28,6 +30,7 @@ pub mod error;
 pub mod format;
 pub mod granularity;
 pub mod log;
+pub mod partial;
 pub mod table;
 pub mod task;
 pub mod tenant;

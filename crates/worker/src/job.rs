@@ -25,10 +25,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statport_core::aggregate::ReportAggregate;
 use statport_core::clock::Clock;
 use statport_core::condition::thousands;
 use statport_core::condition::ExportFormat;
+use statport_core::partial::Partial;
 use statport_core::task::{ExportJob, TaskError, TaskRecord};
 use statport_core::ErrorCode;
 use statport_core::ExportCondition;

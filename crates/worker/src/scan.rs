@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
-use statport_core::aggregate::ReportAggregate;
 use statport_core::format::cloudfront::CloudFrontParser;
 use statport_core::format::ParsedLine;
+use statport_core::partial::RecordSink;
 use statport_core::ExportCondition;
 
 /// Counters of one scan.
@@ -106,20 +106,20 @@ impl<R: Read> Read for TaggingReader<R> {
     }
 }
 
-/// Scans the gzip object `key` from `compressed`, adding every selected record to `aggregate`;
+/// Scans the gzip object `key` from `compressed`, handing every selected record to `sink`;
 /// lines longer than [`DEFAULT_MAX_LINE_BYTES`] are skipped.
 pub fn scan_cloudfront(
     key: &str,
     compressed: impl Read,
     condition: &ExportCondition,
-    aggregate: &mut ReportAggregate,
+    sink: &mut impl RecordSink,
     signals: &Arc<ScanSignals>,
 ) -> Result<ScanStats, ScanError> {
     scan_cloudfront_capped(
         key,
         compressed,
         condition,
-        aggregate,
+        sink,
         signals,
         DEFAULT_MAX_LINE_BYTES,
     )
@@ -132,7 +132,7 @@ pub fn scan_cloudfront_capped(
     key: &str,
     compressed: impl Read,
     condition: &ExportCondition,
-    aggregate: &mut ReportAggregate,
+    sink: &mut impl RecordSink,
     signals: &Arc<ScanSignals>,
     max_line_bytes: usize,
 ) -> Result<ScanStats, ScanError> {
@@ -166,7 +166,7 @@ pub fn scan_cloudfront_capped(
                     stats.lines += 1;
                     if condition.selects(&record) {
                         stats.selected += 1;
-                        aggregate.add(&record);
+                        sink.add(&record);
                     }
                 }
             },
@@ -289,6 +289,8 @@ mod tests {
     use flate2::Compression;
     use serde_json::json;
     use statport_core::ExportRequest;
+
+    use statport_core::aggregate::ReportAggregate;
 
     use super::*;
 

@@ -14,7 +14,7 @@ pub(super) async fn scan_all(
     max_rows: u64,
     objects: Vec<ObjectMeta>,
     total_bytes: u64,
-) -> Result<(ReportAggregate, ScanStats), Stop> {
+) -> Result<(Partial, ScanStats), Stop> {
     let condition = Arc::new(record.condition.clone());
     let signals = Arc::new(ScanSignals::default());
     // Cancelled with the process, or by this run when it stops early: wakes reads that wait on
@@ -22,10 +22,10 @@ pub(super) async fn scan_all(
     let run_stop = ctx.shutdown.child_token();
     // Bounded: an export whose rows are only known while scanning (`all` or a wildcard grouped
     // by domain) stops growing at the tenant's row limit instead of exhausting memory.
-    let mut merged = ReportAggregate::bounded(&condition, max_rows);
+    let mut merged = Partial::for_condition(&condition, max_rows);
     let mut stats = ScanStats::default();
     let mut pending = objects.into_iter();
-    let mut running: JoinSet<Result<(ReportAggregate, ScanStats), Stop>> = JoinSet::new();
+    let mut running: JoinSet<Result<(Partial, ScanStats), Stop>> = JoinSet::new();
     let mut ticker = tokio::time::interval(ctx.settings.progress_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let parallelism = ctx.settings.scan_parallelism.max(1);
@@ -110,7 +110,7 @@ async fn scan_object(
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
     max_rows: u64,
-) -> Result<(ReportAggregate, ScanStats), Stop> {
+) -> Result<(Partial, ScanStats), Stop> {
     let reader = tokio::select! {
         got = objects.get(&bucket, &object.key) => got
             .map_err(|e| storage_stop(&e, &format!("GET {bucket}/{}", object.key)))?,
@@ -118,7 +118,7 @@ async fn scan_object(
     };
     let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut aggregate = ReportAggregate::bounded(&condition, max_rows);
+        let mut aggregate = Partial::for_condition(&condition, max_rows);
         let sync = SyncIoBridge::new(reader);
         scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
             .map(|stats| (aggregate, stats))

@@ -12,9 +12,9 @@ pub fn result_key(prefix: &str, tenant: &str, task_id: &str, format: ExportForma
 pub fn write_file(
     path: &Path,
     condition: &ExportCondition,
-    aggregate: &ReportAggregate,
+    aggregate: &Partial,
 ) -> Result<u64, output::OutputError> {
-    let columns = ReportAggregate::columns(condition);
+    let columns = Partial::columns(condition);
     let mut writer: Box<dyn RowWriter + Send> = match condition.export_format {
         ExportFormat::Csv => output::csv_writer(path, &columns, condition.language)?,
         ExportFormat::Json => output::json_writer(path, &columns)?,
@@ -33,7 +33,7 @@ pub(super) async fn write_and_upload(
     ctx: &ExportContext,
     record: &TaskRecord,
     run_id: &str,
-    aggregate: ReportAggregate,
+    aggregate: Partial,
 ) -> Result<(u64, u64, String), Stop> {
     let condition = &record.condition;
     let format = condition.export_format;

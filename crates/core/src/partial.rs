@@ -1,0 +1,203 @@
+//! The aggregation seam: a scan hands every selected record to a [`RecordSink`] and knows nothing
+//! of the kind of export it feeds; the kind is a [`Partial`], one mergeable, serializable partial
+//! result per kind of export, chosen from the validated condition.
+//!
+//! Partial results over disjoint inputs [`merge`](Partial::merge) into the result of the union,
+//! in any order and grouping (associative and commutative), and survive a serde round trip, so
+//! one task can be split across workers or files and its parts combined later.
+//!
+//! Kinds today: [`Partial::Series`] (per-interval counters: `reports_detail`, `origin_detail`).
+//! Top-N lists, distinct counts and per-ISP series join as new variants.
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{ReportAggregate, ShapeMismatch};
+use crate::condition::ExportCondition;
+use crate::log::LogRecord;
+use crate::table::{Cell, Column};
+
+/// Where a scan puts the records its condition selected.
+pub trait RecordSink {
+    /// Counts one selected record.
+    fn add(&mut self, record: &LogRecord<'_>);
+}
+
+impl RecordSink for ReportAggregate {
+    fn add(&mut self, record: &LogRecord<'_>) {
+        ReportAggregate::add(self, record);
+    }
+}
+
+/// The partial result of one kind of export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Partial {
+    /// Per-interval counters, per domain when grouped.
+    Series(ReportAggregate),
+}
+
+impl Partial {
+    /// The empty partial result `condition` asks for, holding at most `max_rows` rows (the
+    /// tenant's limit; see [`ReportAggregate::bounded`]).
+    pub fn for_condition(condition: &ExportCondition, max_rows: u64) -> Self {
+        // Every available action is an interval series today.
+        Partial::Series(ReportAggregate::bounded(condition, max_rows))
+    }
+
+    /// Adds `other` (a result over a disjoint input) into `self`.
+    pub fn merge(&mut self, other: &Partial) -> Result<(), ShapeMismatch> {
+        match (self, other) {
+            (Partial::Series(mine), Partial::Series(theirs)) => mine.merge(theirs),
+        }
+    }
+
+    /// `Some(rows)` once the result outgrew its row limit (the task must fail), else `None`.
+    pub fn overflowed(&self) -> Option<u64> {
+        match self {
+            Partial::Series(a) => a.overflowed(),
+        }
+    }
+
+    /// Rebuilds lookup indexes after deserializing.
+    pub fn reindex(&mut self) {
+        match self {
+            Partial::Series(a) => a.reindex(),
+        }
+    }
+
+    /// The columns of the export file.
+    pub fn columns(condition: &ExportCondition) -> Vec<Column> {
+        ReportAggregate::columns(condition)
+    }
+
+    /// The rows of the export file, in file order.
+    pub fn rows<'a>(
+        &'a self,
+        condition: &'a ExportCondition,
+    ) -> Box<dyn Iterator<Item = Vec<Cell>> + 'a> {
+        match self {
+            Partial::Series(a) => Box::new(a.rows(condition)),
+        }
+    }
+}
+
+impl RecordSink for Partial {
+    #[inline]
+    fn add(&mut self, record: &LogRecord<'_>) {
+        match self {
+            Partial::Series(a) => a.add(record),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::log::Scheme;
+    use crate::time::ms_from_civil;
+    use crate::ExportRequest;
+
+    fn condition(body: serde_json::Value) -> ExportCondition {
+        ExportRequest::from_json(&body)
+            .and_then(|r| r.validate())
+            .expect("valid")
+    }
+
+    /// A deterministic stream of records over the day, several hosts, some origin fetches.
+    fn records(n: usize, seed: u64) -> Vec<(i64, u64, String, bool)> {
+        let day = ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date");
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let ts = day + i64::try_from((x >> 20) % 86_400_000).expect("fits");
+                let bytes = (x >> 8) % 100_000;
+                let host = format!("h{}.example.com", (x >> 40) % 7);
+                (ts, bytes, host, (x >> 4).is_multiple_of(3))
+            })
+            .collect()
+    }
+
+    fn feed(p: &mut Partial, part: &[(i64, u64, String, bool)]) {
+        for (ts, bytes, host, origin) in part {
+            let record = LogRecord {
+                timestamp_ms: *ts,
+                host: host.as_str().into(),
+                bytes: *bytes,
+                scheme: Scheme::Https,
+                client_ip: "192.0.2.1",
+                edge_location: "SFO5",
+                method: "GET",
+                raw_path: "/",
+                raw_query: None,
+                status: 200,
+                raw_referer: None,
+                raw_user_agent: None,
+                origin_fetch: *origin,
+            };
+            p.add(&record);
+        }
+    }
+
+    fn through_serde(p: &Partial) -> Partial {
+        let mut back: Partial =
+            serde_json::from_str(&serde_json::to_string(p).expect("serialize")).expect("parse");
+        back.reindex();
+        back
+    }
+
+    #[test]
+    fn merging_any_split_equals_one_pass() {
+        for body in [
+            json!({"domain_name": "all", "group_by": "domain", "start_time": 1_761_955_200_000i64,
+                   "end_time": 1_762_041_600_000i64, "interval": 3600}),
+            json!({"domain_name": "*.example.com", "start_time": 1_761_955_200_000i64,
+                   "end_time": 1_762_041_600_000i64, "interval": 300, "action": "reports_detail"}),
+        ] {
+            let c = condition(body);
+            let input = records(5_000, 42);
+            let mut one_pass = Partial::for_condition(&c, u64::MAX);
+            feed(&mut one_pass, &input);
+            // Several splits, each part serialized and merged in a different order.
+            for (seed, parts) in [(1u64, 2usize), (2, 3), (3, 7), (4, 50)] {
+                let mut cuts: Vec<usize> = records(parts - 1, seed)
+                    .iter()
+                    .map(|(ts, ..)| usize::try_from(ts.rem_euclid(5_000)).expect("small"))
+                    .collect();
+                cuts.sort_unstable();
+                let mut bounds = vec![0];
+                bounds.extend(cuts);
+                bounds.push(input.len());
+                let mut pieces: Vec<Partial> = bounds
+                    .windows(2)
+                    .map(|w| {
+                        let mut p = Partial::for_condition(&c, u64::MAX);
+                        feed(&mut p, &input[w[0]..w[1]]);
+                        through_serde(&p)
+                    })
+                    .collect();
+                if seed.is_multiple_of(2) {
+                    pieces.reverse();
+                }
+                // ((p0 + p1) + p2) + … and p0 + (p1 + (p2 + …)) both equal one pass.
+                let mut left = Partial::for_condition(&c, u64::MAX);
+                for p in &pieces {
+                    left.merge(p).expect("same shape");
+                }
+                let mut right = Partial::for_condition(&c, u64::MAX);
+                for p in pieces.iter().rev() {
+                    let mut acc = p.clone();
+                    acc.merge(&right).expect("same shape");
+                    right = acc;
+                }
+                let rows = |p: &Partial| p.rows(&c).collect::<Vec<_>>();
+                assert_eq!(rows(&left), rows(&one_pass), "{parts} parts, left fold");
+                assert_eq!(rows(&right), rows(&one_pass), "{parts} parts, right fold");
+            }
+        }
+    }
+}
