@@ -397,3 +397,63 @@ async fn a_task_over_a_missing_bucket_fails_with_a_readable_error() {
     assert!(task["end_time"].as_i64().is_some());
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn origin_detail_counts_the_bytes_of_misses() {
+    let h = Harness::start().await;
+    let (records, _) = h
+        .upload_logs(&GenSpec {
+            seed: 11,
+            start_ms: day_start(),
+            hours: 3,
+            lines_per_hour: 800,
+            hosts: 5,
+            ..GenSpec::default()
+        })
+        .await;
+    assert!(records.iter().any(|r| r.origin_fetch) && records.iter().any(|r| !r.origin_fetch));
+    let id = h
+        .submit(
+            &json!({"action": "origin_detail", "domain_name": "all", "group_by": "domain",
+                        "start_time": day_start(), "end_time": day_start() + 3 * HOUR_MS,
+                        "interval": 3600, "export_format": "json"}),
+        )
+        .await;
+    let task = h.wait_final(&id).await;
+    assert_eq!(task["status"], "success", "{task}");
+    // Independent sum: bytes of the generated lines the edge fetched from the origin.
+    let mut want: BTreeMap<(i64, String), u64> = BTreeMap::new();
+    for r in records.iter().filter(|r| {
+        r.origin_fetch
+            && r.timestamp_ms >= day_start()
+            && r.timestamp_ms < day_start() + 3 * HOUR_MS
+    }) {
+        *want
+            .entry((
+                r.timestamp_ms - r.timestamp_ms.rem_euclid(HOUR_MS),
+                r.host.clone(),
+            ))
+            .or_default() += r.bytes;
+    }
+    let (status, body) = h
+        .download(task["download_link"].as_str().expect("link"))
+        .await;
+    assert_eq!(status, 200);
+    let rows: Vec<Value> = serde_json::from_slice(&body).expect("a JSON array");
+    assert!(!rows.is_empty());
+    let mut total = 0u64;
+    for row in &rows {
+        let ts = statport_core::time::parse_rfc3339(row["time"].as_str().expect("time"))
+            .expect("RFC 3339");
+        let domain = row["domain"].as_str().expect("domain").to_string();
+        let got = row["origin_flux"].as_u64().expect("origin_flux");
+        assert_eq!(
+            got,
+            want.get(&(ts, domain.clone())).copied().unwrap_or(0),
+            "{domain} at {ts}"
+        );
+        total += got;
+    }
+    assert_eq!(total, want.values().sum::<u64>());
+    h.stop().await;
+}

@@ -70,7 +70,7 @@ impl Action {
 
     /// True when the workers can run this action today.
     pub fn is_available(self) -> bool {
-        matches!(self, Action::ReportsDetail)
+        matches!(self, Action::ReportsDetail | Action::OriginDetail)
     }
 }
 
@@ -610,7 +610,7 @@ impl ExportRequest {
         };
         if !action.is_available() {
             return Err(ApiError::invalid(format!(
-                "the action '{}' is not available yet; available: reports_detail",
+                "the action '{}' is not available yet; available: reports_detail, origin_detail",
                 action.as_str()
             )));
         }
