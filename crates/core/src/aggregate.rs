@@ -294,4 +294,4 @@ pub fn value_column(condition: &ExportCondition) -> Column {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

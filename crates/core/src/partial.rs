@@ -95,7 +95,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::log::Scheme;
+    use crate::aggregate::tests::rec;
     use crate::time::ms_from_civil;
     use crate::ExportRequest;
 
@@ -124,22 +124,7 @@ mod tests {
 
     fn feed(p: &mut Partial, part: &[(i64, u64, String, bool)]) {
         for (ts, bytes, host, origin) in part {
-            let record = LogRecord {
-                timestamp_ms: *ts,
-                host: host.as_str().into(),
-                bytes: *bytes,
-                scheme: Scheme::Https,
-                client_ip: "192.0.2.1",
-                edge_location: "SFO5",
-                method: "GET",
-                raw_path: "/",
-                raw_query: None,
-                status: 200,
-                raw_referer: None,
-                raw_user_agent: None,
-                origin_fetch: *origin,
-            };
-            p.add(&record);
+            p.add(&rec(host, *ts, *bytes, *origin));
         }
     }
 

@@ -115,8 +115,13 @@ pub(crate) fn finish(
 /// [`TaskStore::expire_file`](crate::TaskStore::expire_file) applied to `current`: a `success`
 /// task with a file that ended at or before `ended_by` records that its file is gone (the key
 /// stays, so an old link can still be checked and told "expired"); `None` when there is no
-/// such file (already expired, or a task reset or re-run since keeps its new file).
-pub(crate) fn expire_file(current: &TaskRecord, ended_by: i64, now_ms: i64) -> Option<TaskRecord> {
+/// such file (already expired, or a task reset or re-run since keeps its new file). With the
+/// record to write comes the key of the file to delete.
+pub(crate) fn expire_file(
+    current: &TaskRecord,
+    ended_by: i64,
+    now_ms: i64,
+) -> Option<(TaskRecord, String)> {
     let ended_in_time = current.end_time.is_some_and(|end| end <= ended_by);
     if current.status != TaskStatus::Success
         || current.file_key.is_none()
@@ -128,7 +133,8 @@ pub(crate) fn expire_file(current: &TaskRecord, ended_by: i64, now_ms: i64) -> O
     let mut next = current.clone();
     next.file_expired_at = Some(now_ms);
     next.update_time = now_ms;
-    Some(next)
+    let key = next.file_key.clone()?;
+    Some((next, key))
 }
 
 /// `next` unowned and `waiting` again, as a run that ended without ending the task leaves it.

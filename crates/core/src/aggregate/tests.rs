@@ -28,7 +28,8 @@ fn condition(extra: serde_json::Value) -> ExportCondition {
         .expect("valid condition")
 }
 
-fn rec(host: &str, ts: i64, bytes: u64, miss: bool) -> LogRecord<'static> {
+/// A selected record of `host` at `ts` (shared with the other aggregation tests).
+pub(crate) fn rec(host: &str, ts: i64, bytes: u64, miss: bool) -> LogRecord<'static> {
     LogRecord {
         timestamp_ms: ts,
         host: Cow::Owned(host.to_string()),
