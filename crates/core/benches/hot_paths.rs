@@ -162,6 +162,7 @@ fn full_aggregate(condition: &ExportCondition, step_ms: i64) -> ReportAggregate 
                 raw_referer: None,
                 raw_user_agent: None,
                 origin_fetch: i % 4 == 0,
+                service_area: None,
             });
         }
         ts += step_ms;

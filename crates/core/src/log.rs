@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::str;
 
+use crate::condition::ServiceArea;
+
 /// The protocol a viewer used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
@@ -60,6 +62,9 @@ pub struct LogRecord<'a> {
     pub raw_user_agent: Option<&'a str>,
     /// True when the edge had to go to the origin (`x-edge-result-type` is `Miss`).
     pub origin_fetch: bool,
+    /// The service area the log itself states (Huawei: the `-cn` / `-ov` suffix of the file
+    /// name); `None` when the format does not say (CloudFront), and an IP database decides.
+    pub service_area: Option<ServiceArea>,
 }
 
 impl<'a> LogRecord<'a> {
@@ -169,6 +174,7 @@ mod tests {
             raw_referer: None,
             raw_user_agent: Some("a%2520b%20c%zz%4"),
             origin_fetch: false,
+            service_area: None,
         }
     }
 

@@ -44,6 +44,7 @@ pub(crate) fn rec(host: &str, ts: i64, bytes: u64, miss: bool) -> LogRecord<'sta
         raw_referer: None,
         raw_user_agent: None,
         origin_fetch: miss,
+        service_area: None,
     }
 }
 

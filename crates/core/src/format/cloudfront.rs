@@ -348,6 +348,7 @@ impl CloudFrontParser {
             raw_referer: optional(get(Col::Referer))?,
             raw_user_agent: optional(get(Col::UserAgent))?,
             origin_fetch: get(Col::ResultType) == b"Miss",
+            service_area: None,
         })
     }
 
