@@ -73,6 +73,16 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The request was refused for a reason no other code names (a 4xx we did not expect).
     BadRequest,
+    /// A `serverGroups` entry of the origin-volume report is neither a configured server group
+    /// nor an edge-location prefix (seed-style name, like `InvalidHostnames`).
+    InvalidServerGroups,
+    /// A synchronous report would read more compressed log bytes than allowed: use an export
+    /// task.
+    ReportTooLarge,
+    /// A synchronous report ran past its wall-time bound and was stopped: use an export task.
+    ReportTimedOut,
+    /// Too many synchronous reports are running at once on this API process (429).
+    TooManyReports,
 }
 
 impl ErrorCode {
@@ -110,6 +120,10 @@ impl ErrorCode {
             ErrorCode::UriTooLong => "StatPort.UriTooLong",
             ErrorCode::UnsupportedMediaType => "StatPort.UnsupportedMediaType",
             ErrorCode::BadRequest => "StatPort.BadRequest",
+            ErrorCode::InvalidServerGroups => "InvalidServerGroups",
+            ErrorCode::ReportTooLarge => "StatPort.ReportTooLarge",
+            ErrorCode::ReportTimedOut => "StatPort.ReportTimedOut",
+            ErrorCode::TooManyReports => "StatPort.TooManyReports",
         }
     }
 
@@ -123,14 +137,18 @@ impl ErrorCode {
             | ErrorCode::InvalidHostnames
             | ErrorCode::MalformedBody
             | ErrorCode::TooManyRows
-            | ErrorCode::BadRequest => 400,
+            | ErrorCode::BadRequest
+            | ErrorCode::InvalidServerGroups
+            | ErrorCode::ReportTooLarge => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
             ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,
             ErrorCode::FileNotReady => 409,
             ErrorCode::FileExpired => 410,
-            ErrorCode::LimitExceededExport | ErrorCode::TooManyRequests => 429,
-            ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::LimitExceededExport
+            | ErrorCode::TooManyRequests
+            | ErrorCode::TooManyReports => 429,
+            ErrorCode::ServiceUnavailable | ErrorCode::ReportTimedOut => 503,
             ErrorCode::InternalError => 500,
             // Task failures are recorded in the task, not answered over HTTP; the status is what
             // such an answer would be.

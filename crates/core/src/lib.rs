@@ -20,6 +20,10 @@
 //!   [`partial::Partial`] result of each kind of export, chosen from the condition.
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
+//! - [`server_group`]: Wangsu `serverGroups`: the configured group → edge-code prefixes map, the
+//!   [`server_group::EdgeFilter`] a request resolves to and the sink that applies it.
+//! - [`volume`]: the synchronous origin-volume report (Wangsu `volOrigin`): its query and body
+//!   validated into an `origin_detail` condition plus an edge filter, its failures, megabytes.
 //! - [`tenant`]: a tenant's limits ([`tenant::TenantLimits`]) and the [`tenant::Rate`] type the
 //!   rate limiters take.
 
@@ -31,10 +35,12 @@ pub mod format;
 pub mod granularity;
 pub mod log;
 pub mod partial;
+pub mod server_group;
 pub mod table;
 pub mod task;
 pub mod tenant;
 pub mod time;
+pub mod volume;
 
 pub use condition::{ExportCondition, ExportRequest, RequestLimits};
 pub use error::{ApiError, ErrorCode};
