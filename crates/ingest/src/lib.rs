@@ -4,6 +4,9 @@
 //! # Layout
 //! - [`app`]: the router, built from an [`AppState`]; tested without a socket.
 //! - [`tasks`]: create / list / get / delete export tasks.
+//! - [`volume`]: `POST /cdn/report/volOrigin`, the synchronous Wangsu origin-volume report.
+//! - [`reports`]: the [`reports::OriginVolumeEngine`] port the synchronous reports run through
+//!   (implemented over the worker's scan by the binary) and the configured server groups.
 //! - [`download`]: the signed, expiring download link.
 //! - [`auth`]: bearer key → [`auth::Tenant`], counted against the tenant's API rate limit.
 //! - [`limits`]: per-tenant rate limits (API calls, downloads) over the
@@ -22,15 +25,17 @@ pub mod limits;
 pub mod ops;
 pub mod queue;
 pub mod ready;
+pub mod reports;
 pub mod tasks;
 pub mod view;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{map_request, map_response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use statport_core::clock::Clock;
 use statport_core::task::TaskRecord;
@@ -69,6 +74,8 @@ pub struct AppState {
     pub tenants: Arc<HashMap<String, TenantLimits>>,
     /// Counts API calls and downloads per tenant (Redis-backed when several API processes run).
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// The synchronous reports' engine and server groups.
+    pub reports: reports::Reports,
 }
 
 impl AppState {
@@ -123,6 +130,7 @@ pub fn app(state: AppState) -> Router {
             get(tasks::get).delete(tasks::delete),
         )
         .route("/v1/downloads/{tenant}/{task_id}", get(download::download))
+        .route("/cdn/report/volOrigin", post(volume::vol_origin))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

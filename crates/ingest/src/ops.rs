@@ -126,6 +126,17 @@ pub async fn openapi() -> Json<Value> {
                 "delete": {"parameters": [id], "responses": {"204": {"description": "deleted"}, "404": {"content": {"application/json": {"schema": error}}}, "429": limited, "default": other}}
             },
             "/v1/downloads/{tenant}/{task_id}": {"get": {"security": [], "description": "signed, expiring link from a task's download_link", "responses": {"200": {"description": "the file"}, "403": {"content": {"application/json": {"schema": error}}}, "429": limited, "default": other}}},
+            "/cdn/report/volOrigin": {"post": {"description": "synchronous origin-volume report (Wangsu CDN Pro): megabytes of back-to-origin traffic per interval",
+                "parameters": [
+                    {"name": "startdate", "in": "query", "required": true, "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "enddate", "in": "query", "required": true, "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "type", "in": "query", "required": true, "schema": {"type": "string"}, "description": "fiveminutes, hourly, daily[+-H], monthly[+-H]"},
+                    {"name": "scheme", "in": "query", "schema": {"type": "string", "enum": ["http", "https", "all"]}}],
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"filters": {"type": "object", "properties": {
+                    "hostnames": {"type": "array", "items": {"type": "string"}}, "serverGroups": {"type": "array", "items": {"type": "string"}}}}}}}}},
+                "responses": {"200": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "dataName": {"type": "string"}, "dataUnit": {"type": "string"}, "dataSeries": {"type": "array", "items": {"type": "object", "properties": {
+                        "timestamp": {"type": "string"}, "data": {"type": "number"}}}}}}}}}, "429": limited, "default": other}}},
             "/healthz": {"get": {"security": [], "responses": {"200": {"description": "up"}}}},
             "/readyz": {"get": {"security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
             "/metrics": {"get": {"security": [], "responses": {"200": {"description": "Prometheus text"}}}}

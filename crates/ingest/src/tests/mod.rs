@@ -1,10 +1,12 @@
 //! The router without a socket (`tower::ServiceExt::oneshot`), over the in-process stores and a
 //! manual clock: auth, the error body, creation and the expiry of download links; `errors`: the
-//! body on responses axum makes itself; `limits`: per-tenant rate limits.
+//! body on responses axum makes itself; `limits`: per-tenant rate limits; `volume`: the
+//! synchronous origin-volume report over a scripted engine.
 
 mod errors;
 mod limits;
 mod socket;
+mod volume;
 
 use std::sync::Mutex;
 
@@ -43,6 +45,7 @@ struct Fixture {
     state: AppState,
     queue: Arc<RecordingQueue>,
     clock: Arc<ManualClock>,
+    engine: Arc<volume::ScriptedEngine>,
     root: std::path::PathBuf,
 }
 
@@ -66,6 +69,7 @@ async fn fixture() -> Fixture {
         ("t2".into(), hash_api_key("k2")),
     ])
     .expect("keys");
+    let engine = Arc::new(volume::ScriptedEngine::default());
     let state = AppState {
         tasks: Arc::new(MemoryTaskStore::new()),
         objects,
@@ -79,11 +83,16 @@ async fn fixture() -> Fixture {
         readiness: Arc::new(crate::ready::Readiness::new()),
         tenants: Arc::new(HashMap::new()),
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
+        reports: reports::Reports {
+            engine: engine.clone(),
+            server_groups: Arc::new(volume::server_groups()),
+        },
     };
     Fixture {
         state,
         queue,
         clock,
+        engine,
         root,
     }
 }
