@@ -51,6 +51,7 @@ mod run;
 mod write;
 
 use self::fanout::scan_all;
+pub(crate) use self::fanout::StoppableReader;
 pub use self::run::run_export;
 pub use self::write::{result_key, write_file};
 

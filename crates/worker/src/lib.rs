@@ -6,6 +6,9 @@
 //! - [`job`]: one run of a task: claim, scan every object (in parallel, merging the partial
 //!   aggregates), write the file, upload it, record the result; progress and cancellation go
 //!   through the guarded transitions of the status store.
+//! - [`report`]: the synchronous reports' engine: an origin-volume request scanned like a task
+//!   (same object selection, scan and partial result, several files at once) within bounds on
+//!   the bytes read, the wall time and the reports running at once.
 //! - [`retry`]: backoff with jitter and the retry span of transient failures.
 //! - [`output`]: the csv / json / xlsx writers.
 //! - [`runner`]: the apalis-redis workers that pull jobs and call [`job::run_export`], and turn
@@ -17,6 +20,7 @@ pub mod dead_letter;
 pub mod janitor;
 pub mod job;
 pub mod output;
+pub mod report;
 pub mod retry;
 pub mod runner;
 pub mod scan;

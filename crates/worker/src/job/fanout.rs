@@ -138,14 +138,15 @@ async fn scan_object(
 }
 
 /// An object body whose reads fail once `stop` is cancelled, even while they wait on the
-/// network, so a scan thread blocked in a read ends when its run stops.
-struct StoppableReader<R> {
+/// network, so a scan thread blocked in a read ends when its run stops. Also used by the
+/// synchronous reports ([`crate::report`]).
+pub(crate) struct StoppableReader<R> {
     inner: R,
     stopped: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
 }
 
 impl<R> StoppableReader<R> {
-    fn new(inner: R, stop: CancellationToken) -> Self {
+    pub(crate) fn new(inner: R, stop: CancellationToken) -> Self {
         StoppableReader {
             inner,
             stopped: Box::pin(stop.cancelled_owned()),
