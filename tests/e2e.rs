@@ -3,6 +3,7 @@
 mod common;
 mod limits;
 mod outage;
+mod wangsu;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;

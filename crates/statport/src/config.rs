@@ -32,6 +32,8 @@ pub struct Settings {
     pub worker: WorkerConfig,
     /// Retention sweeps.
     pub retention: RetentionSettings,
+    /// Synchronous reports (`POST /cdn/report/volOrigin`): bounds and server groups.
+    pub reports: ReportsConfig,
     /// Whether this process is the demo (the published demo key is allowed only then).
     #[serde(default)]
     pub demo: DemoSettings,
@@ -47,6 +49,36 @@ pub struct Settings {
 pub struct RetentionSettings {
     /// Seconds between two retention sweeps of a worker process.
     pub sweep_interval_secs: u64,
+}
+
+/// `[reports]`: the bounds of a synchronous report and the server groups it filters by.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Most compressed log bytes one report may read (the listed sizes of the files its range
+    /// needs); over it the request is refused before anything is read.
+    pub max_compressed_bytes: u64,
+    /// Longest wall time of one report, ms; past it the report is stopped.
+    pub timeout_ms: u64,
+    /// Reports running at once per API process; one more gets 429.
+    pub max_concurrent: usize,
+    /// Log files one report reads at the same time; 0 = number of cores.
+    pub scan_parallelism: usize,
+    /// Server group name → edge-location code prefixes (`[reports.server_groups]`).
+    #[serde(default)]
+    pub server_groups: BTreeMap<String, Vec<String>>,
+}
+
+impl ReportsConfig {
+    /// The checked server groups.
+    pub fn server_groups(
+        &self,
+    ) -> Result<
+        statport_core::server_group::ServerGroups,
+        statport_core::server_group::InvalidServerGroup,
+    > {
+        statport_core::server_group::ServerGroups::new(self.server_groups.clone())
+    }
 }
 
 /// `[demo]`: marks the process as the demo, the only place the published demo key may work.
@@ -311,6 +343,16 @@ impl Settings {
         if !(1..=20).contains(&self.worker.max_attempts) {
             bail!("invalid configuration: worker.max_attempts must be from 1 to 20 (the queue itself gives up on a job after 25 tries)");
         }
+        if self.reports.max_concurrent == 0 || self.reports.timeout_ms == 0 {
+            bail!("invalid configuration: reports.max_concurrent and reports.timeout_ms must be at least 1");
+        }
+        self.reports.server_groups().map_err(|e| {
+            anyhow::anyhow!(
+                "invalid configuration: reports.server_groups.{}: {}",
+                e.group,
+                e.reason
+            )
+        })?;
         for (id, t) in &self.tenants {
             if t.log_bucket.is_empty() {
                 bail!("invalid configuration: tenants.{id}.log_bucket must not be empty");
@@ -394,6 +436,20 @@ mod tests {
             .expect("defaults deserialize");
         s.check().expect("defaults are valid");
         assert!(s.tenants.is_empty(), "the defaults must define no tenant");
+        // The seed's seven server groups, names kept case-sensitive.
+        let groups = s.reports.server_groups().expect("valid groups");
+        assert_eq!(
+            groups.names().collect::<Vec<_>>(),
+            [
+                "ChinaPremium",
+                "ChinaStandard",
+                "deluxe",
+                "nearChina",
+                "premium",
+                "standard",
+                "ultra"
+            ]
+        );
         assert!(!s.demo.enabled);
         let mut s3 = s.s3.clone();
         s3.secret_access_key = "very-secret-value".into();
@@ -460,6 +516,14 @@ mod tests {
         )
         .expect_err("bad format");
         assert!(err.to_string().contains("w3c"), "{err}");
+        let err = load_with("[reports.server_groups]\nstandard = [\"sfo\"]\n")
+            .expect_err("lower-case prefix");
+        assert!(
+            err.to_string().contains("reports.server_groups.standard"),
+            "{err}"
+        );
+        let err = load_with("[reports.server_groups]\nmine = []\n").expect_err("empty group");
+        assert!(err.to_string().contains("no edge-location prefix"), "{err}");
         assert!(
             load_with("[worker]\nlate_hours = 3\n")
                 .expect("valid")

@@ -11,13 +11,16 @@ use apalis_redis::ConnectionManager;
 use apalis_redis::RedisStorage;
 use statport_core::clock::{Clock, SystemClock};
 use statport_core::task::ExportJob;
+use statport_core::volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_ingest::ops::Metrics;
 use statport_ingest::queue::ApalisQueue;
 use statport_ingest::ready::{probe_forever, Readiness};
+use statport_ingest::reports::{OriginVolumeEngine, Reports};
 use statport_ingest::AppState;
 use statport_status::{KeyRing, LinkSigner, RedisRateLimiter, RedisTaskStore, TaskStore};
 use statport_storage::{ObjectStore, S3Settings, S3Store};
 use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
+use statport_worker::report::{OriginVolumeReporter, ReportSettings};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::{job_storage, run_workers, QueueSettings};
 use statport_worker::CancellationToken;
@@ -288,17 +291,40 @@ impl Services {
             results_bucket: self.settings.results.bucket.clone(),
             public_url: self.settings.public_url(),
             metrics: Arc::new(Metrics::default()),
+            reports: Reports {
+                engine: Arc::new(WorkerReports(self.origin_reporter())),
+                server_groups: Arc::new(self.settings.reports.server_groups().map_err(|e| {
+                    anyhow::anyhow!(
+                        "invalid configuration: reports.server_groups.{}: {}",
+                        e.group,
+                        e.reason
+                    )
+                })?),
+            },
         })
+    }
+
+    /// The engine of the synchronous reports: the worker's scan over the tenants' logs, within
+    /// the `[reports]` bounds.
+    pub fn origin_reporter(&self) -> OriginVolumeReporter {
+        let r = &self.settings.reports;
+        OriginVolumeReporter::new(
+            Arc::clone(&self.objects),
+            Arc::new(self.settings.tenants()),
+            ReportSettings {
+                max_compressed_bytes: r.max_compressed_bytes,
+                timeout: Duration::from_millis(r.timeout_ms),
+                max_concurrent: r.max_concurrent,
+                scan_parallelism: cores_if_zero(r.scan_parallelism),
+                late_hours: self.settings.worker.late_hours,
+            },
+        )
     }
 
     /// The worker context.
     pub fn export_context(&self) -> ExportContext {
         let w = &self.settings.worker;
-        let parallelism = if w.scan_parallelism == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            w.scan_parallelism
-        };
+        let parallelism = cores_if_zero(w.scan_parallelism);
         ExportContext {
             tasks: Arc::clone(&self.tasks),
             objects: Arc::clone(&self.objects),
@@ -380,6 +406,31 @@ impl Services {
                 () = &mut relay, if !relayed => relayed = true,
             }
         }
+    }
+}
+
+/// `n`, or the number of cores when `n` is 0 (the `scan_parallelism` settings).
+fn cores_if_zero(n: usize) -> usize {
+    if n == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        n
+    }
+}
+
+/// The API's report port over the worker's engine (the API crate does not depend on the
+/// worker).
+#[derive(Debug)]
+struct WorkerReports(OriginVolumeReporter);
+
+#[async_trait::async_trait]
+impl OriginVolumeEngine for WorkerReports {
+    async fn origin_volume(
+        &self,
+        tenant: &str,
+        request: &OriginVolumeRequest,
+    ) -> Result<Vec<VolumePoint>, ReportFailure> {
+        self.0.origin_volume(tenant, request).await
     }
 }
 
