@@ -137,11 +137,15 @@ async fn three_hours(store: &MemStore) -> Vec<Req> {
             let r = Req {
                 // Some lines late, from the previous hour.
                 ts: day() + hour * HOUR_MS + i64::try_from((x >> 20) % 3_600_000).expect("fits")
-                    - if (x >> 7) % 10 == 0 { HOUR_MS / 2 } else { 0 },
+                    - if (x >> 7).is_multiple_of(10) {
+                        HOUR_MS / 2
+                    } else {
+                        0
+                    },
                 edge: EDGES[usize::try_from((x >> 30) % 3).expect("small")],
                 bytes: (x >> 40) % 3_000_000,
                 host: HOSTS[usize::try_from((x >> 50) % 3).expect("small")],
-                miss: (x >> 3) % 4 == 0,
+                miss: (x >> 3).is_multiple_of(4),
             };
             text.push_str(&line(&r));
             text.push('\n');
