@@ -70,7 +70,17 @@ impl Action {
 
     /// True when the workers can run this action today.
     pub fn is_available(self) -> bool {
-        matches!(self, Action::ReportsDetail | Action::OriginDetail)
+        matches!(
+            self,
+            Action::ReportsDetail
+                | Action::OriginDetail
+                | Action::TopUrlDetail
+                | Action::TopPathDetail
+                | Action::TopRefererDetail
+                | Action::TopUaDetail
+                | Action::TopIpDetail
+                | Action::Uv
+        )
     }
 }
 
