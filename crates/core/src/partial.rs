@@ -22,7 +22,7 @@ use crate::top::TopList;
 
 /// Memory bounds of the partial results that turn approximate past them (a worker setting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SketchLimits {
     /// Distinct keys a top-list task counts exactly; past it, Space-Saving with this many
     /// counters.
@@ -78,11 +78,7 @@ impl Partial {
         limits: &SketchLimits,
     ) -> Self {
         match condition.action {
-            Action::TopUrlDetail
-            | Action::TopPathDetail
-            | Action::TopRefererDetail
-            | Action::TopUaDetail
-            | Action::TopIpDetail => Partial::Top(TopList::new(condition, limits, max_rows)),
+            a if a.is_top_list() => Partial::Top(TopList::new(condition, limits, max_rows)),
             Action::Uv => Partial::Distinct(DistinctCounts::new(condition, limits, max_rows)),
             _ => Partial::Series(ReportAggregate::bounded(condition, max_rows)),
         }
@@ -150,11 +146,7 @@ impl Partial {
     /// The columns of the export file.
     pub fn columns(condition: &ExportCondition) -> Vec<Column> {
         match condition.action {
-            Action::TopUrlDetail
-            | Action::TopPathDetail
-            | Action::TopRefererDetail
-            | Action::TopUaDetail
-            | Action::TopIpDetail => TopList::columns(condition),
+            a if a.is_top_list() => TopList::columns(condition),
             Action::Uv => DistinctCounts::columns(condition),
             _ => ReportAggregate::columns(condition),
         }

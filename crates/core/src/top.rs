@@ -28,8 +28,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use hashbrown::DefaultHashBuilder;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::ShapeMismatch;
@@ -218,9 +218,7 @@ impl TopList {
     }
 
     fn domain(&self, series: u32) -> &str {
-        self.domains
-            .get(series as usize)
-            .map_or("", String::as_str)
+        self.domains.get(series as usize).map_or("", String::as_str)
     }
 
     fn hash(&self, series: u32, key: &str) -> u64 {
@@ -385,7 +383,7 @@ impl TopList {
         if self.held.len() > self.capacity as usize {
             self.evicted = true;
             let mut held = std::mem::take(&mut self.held);
-            held.sort_unstable_by(|a, b| b.ranked.cmp(&a.ranked));
+            held.sort_unstable_by(rank_order);
             let dropped = held.split_off(self.capacity as usize);
             if let Some(largest) = dropped.first() {
                 self.floor = self.floor.max(largest.ranked);
@@ -446,7 +444,12 @@ impl TopList {
         if !self.evicted {
             return None;
         }
-        let max_error = self.ranked_rows().iter().map(|h| h.error).max().unwrap_or(0);
+        let max_error = self
+            .ranked_rows()
+            .iter()
+            .map(|h| h.error)
+            .max()
+            .unwrap_or(0);
         Some(TopApproximation {
             counters: u64::from(self.capacity),
             floor: self.floor,
@@ -484,11 +487,7 @@ impl TopList {
         if condition.group_by_domain {
             cols.push(Column::Domain);
         }
-        cols.push(
-            TopKey::of(condition.action)
-                .unwrap_or(TopKey::Url)
-                .column(),
-        );
+        cols.push(TopKey::of(condition.action).unwrap_or(TopKey::Url).column());
         cols.push(Column::Flux);
         cols.push(Column::ReqNum);
         cols

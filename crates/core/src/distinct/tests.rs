@@ -42,9 +42,13 @@ fn visits(n: usize, ips: u64, seed: u64) -> Vec<(i64, String, String)> {
     (0..n)
         .map(|_| {
             let ts = day() + i64::try_from(next() % (6 * 3_600_000)).expect("small");
-            let host = if next() % 2 == 0 { "a.example.com" } else { "b.example.com" };
+            let host = if next() % 2 == 0 {
+                "a.example.com"
+            } else {
+                "b.example.com"
+            };
             let i = next() % ips;
-            let ip = if i % 5 == 0 {
+            let ip = if i.is_multiple_of(5) {
                 format!("2001:db8::{:x}:{:x}", i >> 16, i & 0xffff)
             } else {
                 format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255)
@@ -103,12 +107,20 @@ fn counts(d: &DistinctCounts) -> Vec<u64> {
 fn exact_counts_match_an_independent_count() {
     let v = visits(20_000, 3_000, 1);
     for grouped in [false, true] {
-        let extra = if grouped { json!({"group_by": "domain"}) } else { json!({}) };
+        let extra = if grouped {
+            json!({"group_by": "domain"})
+        } else {
+            json!({})
+        };
         let c = condition(extra);
         let mut d = DistinctCounts::new(&c, &SketchLimits::default(), u64::MAX);
         feed(&mut d, &v);
         let want = exact(&v, grouped);
-        let hosts: Vec<&str> = if grouped { vec!["a.example.com", "b.example.com"] } else { vec![""] };
+        let hosts: Vec<&str> = if grouped {
+            vec!["a.example.com", "b.example.com"]
+        } else {
+            vec![""]
+        };
         let mut expected = Vec::new();
         for hour in 0..6 {
             for h in &hosts {
@@ -117,7 +129,10 @@ fn exact_counts_match_an_independent_count() {
         }
         assert_eq!(counts(&d), expected, "grouped {grouped}");
         assert!(d.estimated_rows().is_empty());
-        assert_eq!(DistinctCounts::columns(&c).len(), if grouped { 3 } else { 2 });
+        assert_eq!(
+            DistinctCounts::columns(&c).len(),
+            if grouped { 3 } else { 2 }
+        );
     }
 }
 
@@ -128,7 +143,12 @@ fn through_serde(d: &DistinctCounts) -> DistinctCounts {
     back
 }
 
-fn split_merge(c: &ExportCondition, lim: &SketchLimits, v: &[(i64, String, String)], parts: usize) -> DistinctCounts {
+fn split_merge(
+    c: &ExportCondition,
+    lim: &SketchLimits,
+    v: &[(i64, String, String)],
+    parts: usize,
+) -> DistinctCounts {
     let mut merged = DistinctCounts::new(c, lim, u64::MAX);
     for chunk in v.chunks(v.len().div_ceil(parts)) {
         let mut p = DistinctCounts::new(c, lim, u64::MAX);
@@ -145,12 +165,19 @@ fn merging_any_split_equals_one_pass() {
     // Exact, and past the per-interval bound (estimates): both merge to the one-pass result,
     // because a sketch built from the same IPs holds the same registers however it was split.
     for per_interval in [1_000_000, 500] {
-        let lim = SketchLimits { uv_exact_per_interval: per_interval, ..SketchLimits::default() };
+        let lim = SketchLimits {
+            uv_exact_per_interval: per_interval,
+            ..SketchLimits::default()
+        };
         let mut one = DistinctCounts::new(&c, &lim, u64::MAX);
         feed(&mut one, &v);
         for parts in [2, 3, 9] {
             let merged = split_merge(&c, &lim, &v, parts);
-            assert_eq!(counts(&merged), counts(&one), "{per_interval}: {parts} parts");
+            assert_eq!(
+                counts(&merged),
+                counts(&one),
+                "{per_interval}: {parts} parts"
+            );
             assert_eq!(merged.estimated_rows(), one.estimated_rows());
         }
     }
@@ -160,7 +187,10 @@ fn merging_any_split_equals_one_pass() {
 fn past_the_bound_an_interval_is_an_estimate_within_the_standard_error() {
     let v = visits(120_000, 200_000, 3);
     let c = condition(json!({}));
-    let lim = SketchLimits { uv_exact_per_interval: 1_000, ..SketchLimits::default() };
+    let lim = SketchLimits {
+        uv_exact_per_interval: 1_000,
+        ..SketchLimits::default()
+    };
     let mut d = DistinctCounts::new(&c, &lim, u64::MAX);
     feed(&mut d, &v);
     let want = exact(&v, false);
@@ -169,9 +199,16 @@ fn past_the_bound_an_interval_is_an_estimate_within_the_standard_error() {
         let truth = want[&(hour, String::new())] as f64;
         let est = got[hour as usize] as f64;
         // 0.81 % standard error: 4 sigma is a bound this fixed input never crosses by chance.
-        assert!((est - truth).abs() / truth < 4.0 * 0.0081, "hour {hour}: {est} vs {truth}");
+        assert!(
+            (est - truth).abs() / truth < 4.0 * 0.0081,
+            "hour {hour}: {est} vs {truth}"
+        );
     }
-    assert_eq!(d.estimated_rows().len(), 6, "every interval crossed the bound");
+    assert_eq!(
+        d.estimated_rows().len(),
+        6,
+        "every interval crossed the bound"
+    );
     assert!(d.estimated_rows()[0].starts_with("2026-11-01T00:00:00"));
 }
 
@@ -188,7 +225,10 @@ fn the_task_budget_bounds_exact_sets_together() {
     feed(&mut d, &v);
     assert!(d.exact_total <= 2_000, "exact IPs held: {}", d.exact_total);
     assert!(!d.estimated_rows().is_empty());
-    assert!(d.estimated_rows().len() < 12, "the intervals under the budget stay exact");
+    assert!(
+        d.estimated_rows().len() < 12,
+        "the intervals under the budget stay exact"
+    );
 }
 
 #[test]

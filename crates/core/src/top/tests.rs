@@ -109,7 +109,11 @@ fn exact(reqs: &[Req], key: impl Fn(&Req) -> Option<String>, grouped: bool) -> T
     let mut m: Totals = HashMap::new();
     for r in reqs {
         if let Some(k) = key(r) {
-            let d = if grouped { r.host.clone() } else { String::new() };
+            let d = if grouped {
+                r.host.clone()
+            } else {
+                String::new()
+            };
             let e = m.entry((d, k)).or_default();
             e.0 += r.bytes;
             e.1 += 1;
@@ -120,7 +124,7 @@ fn exact(reqs: &[Req], key: impl Fn(&Req) -> Option<String>, grouped: bool) -> T
 
 /// The expected rows: per domain, ranked by `by`, then the other value, then the key.
 fn expected_rows(totals: &Totals, by: StatType, top_n: usize, grouped: bool) -> Vec<Vec<Cell>> {
-    let mut all: Vec<(&(String, String), &(u64, u64))> = totals.iter().collect();
+    let mut all: Vec<_> = totals.iter().collect();
     let rank = |v: &(u64, u64)| match by {
         StatType::Flux => (v.0, v.1),
         StatType::ReqNum => (v.1, v.0),
@@ -171,7 +175,9 @@ fn each_key_kind_is_exact_within_the_budget() {
         ("top_url_detail", url_key),
         ("top_path_detail", |r| Some(r.path.clone())),
         ("top_referer_detail", |r| r.referer.clone()),
-        ("top_ua_detail", |r| r.ua.as_ref().map(|u| u.replace("%20", " "))),
+        ("top_ua_detail", |r| {
+            r.ua.as_ref().map(|u| u.replace("%20", " "))
+        }),
         ("top_ip_detail", |r| Some(r.ip.clone())),
     ];
     for (action, key) in kinds {
@@ -186,7 +192,11 @@ fn each_key_kind_is_exact_within_the_budget() {
                 feed(&mut list, &reqs);
                 assert!(list.approximation().is_none(), "{action}: exact");
                 let want = expected_rows(&exact(&reqs, key, grouped), by, 25, grouped);
-                assert_eq!(list.rows().collect::<Vec<_>>(), want, "{action} {stat} {grouped}");
+                assert_eq!(
+                    list.rows().collect::<Vec<_>>(),
+                    want,
+                    "{action} {stat} {grouped}"
+                );
                 assert_eq!(TopList::columns(&c).len(), want[0].len());
             }
         }
@@ -207,7 +217,13 @@ fn ties_break_by_the_other_value_then_the_key() {
         bytes,
     };
     // /b and /a: 100 bytes in one request each; /c: 100 bytes in two; /d: 101 bytes.
-    let reqs = [mk("/b", 100), mk("/a", 100), mk("/c", 50), mk("/c", 50), mk("/d", 101)];
+    let reqs = [
+        mk("/b", 100),
+        mk("/a", 100),
+        mk("/c", 50),
+        mk("/c", 50),
+        mk("/d", 101),
+    ];
     feed(&mut list, &reqs);
     let keys: Vec<Cell> = list.rows().map(|r| r[0].clone()).collect();
     let names = ["/d", "/c", "/a", "/b"].map(|s| Cell::Text(s.into()));
@@ -271,7 +287,10 @@ fn assert_guarantees(list: &TopList, totals: &Totals, by: StatType) {
     }
     for (k, v) in totals {
         if !held.contains(k) {
-            assert!(value(v) <= list.floor, "a key not held is under the floor: {k:?}");
+            assert!(
+                value(v) <= list.floor,
+                "a key not held is under the floor: {k:?}"
+            );
         }
     }
 }
@@ -294,7 +313,12 @@ fn past_the_budget_space_saving_keeps_its_guarantees() {
             .values()
             .map(|v| if by == StatType::Flux { v.0 } else { v.1 })
             .sum();
-        assert!(one.floor <= n / 500, "floor {} <= N/c {}", one.floor, n / 500);
+        assert!(
+            one.floor <= n / 500,
+            "floor {} <= N/c {}",
+            one.floor,
+            n / 500
+        );
         // The head of a skewed stream is found: the exact top 5 are listed, in order.
         let want: Vec<Cell> = expected_rows(&totals, by, 5, false)
             .into_iter()
