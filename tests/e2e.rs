@@ -3,6 +3,7 @@
 mod common;
 mod limits;
 mod outage;
+mod top_uv;
 mod wangsu;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statport_core::format::LogFormat;
-use statport_core::partial::{Partial, RecordSink};
+use statport_core::partial::{Partial, RecordSink, SketchLimits};
 use statport_core::server_group::{EdgeFilter, EdgeFiltered};
 use statport_core::table::Cell;
 use statport_core::tenant::Tenant;
@@ -141,7 +141,8 @@ impl OriginVolumeReporter {
         }
         let max_rows = tenant.limits.max_rows;
         let edges = Arc::new(request.edges.clone());
-        let mut merged = Partial::for_condition(&condition, max_rows);
+        // An `origin_detail` partial is an interval series: no sketch is involved.
+        let mut merged = Partial::for_condition(&condition, max_rows, &SketchLimits::default());
         let mut pending = objects.into_iter();
         let mut running: JoinSet<Result<Partial, ReportFailure>> = JoinSet::new();
         let parallelism = self.settings.scan_parallelism.max(1);
@@ -196,7 +197,8 @@ async fn scan_object(
     };
     let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut partial = Partial::for_condition(&input.condition, input.max_rows);
+        let mut partial =
+            Partial::for_condition(&input.condition, input.max_rows, &SketchLimits::default());
         let mut sink = EdgeFiltered {
             filter: &input.edges,
             inner: &mut partial,
