@@ -460,6 +460,15 @@ mod tests {
         )
         .expect_err("bad format");
         assert!(err.to_string().contains("w3c"), "{err}");
+        let own_hash = statport_status::hash_api_key("operator-key");
+        let huawei = load_with(&format!(
+            "[tenants.h]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"huawei\"\n"
+        ))
+        .expect("a Huawei tenant");
+        assert_eq!(
+            huawei.tenants["h"].tenant().source.format,
+            statport_worker::LogFormat::Huawei
+        );
         assert!(
             load_with("[worker]\nlate_hours = 3\n")
                 .expect("valid")

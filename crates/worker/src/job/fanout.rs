@@ -35,6 +35,7 @@ pub(super) async fn scan_all(
             running.spawn(scan_object(
                 Arc::clone(&ctx.objects),
                 source.bucket.clone(),
+                source.format,
                 object,
                 Arc::clone(&condition),
                 Arc::clone(&signals),
@@ -105,6 +106,7 @@ fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
 async fn scan_object(
     objects: Arc<dyn ObjectStore>,
     bucket: String,
+    format: LogFormat,
     object: ObjectMeta,
     condition: Arc<ExportCondition>,
     signals: Arc<ScanSignals>,
@@ -120,8 +122,15 @@ async fn scan_object(
     let handle = tokio::task::spawn_blocking(move || {
         let mut aggregate = Partial::for_condition(&condition, max_rows);
         let sync = SyncIoBridge::new(reader);
-        scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
-            .map(|stats| (aggregate, stats))
+        scan(
+            format,
+            &object.key,
+            sync,
+            &condition,
+            &mut aggregate,
+            &signals,
+        )
+        .map(|stats| (aggregate, stats))
     });
     match handle.await {
         Ok(Ok(done)) => Ok(done),
