@@ -496,4 +496,57 @@ mod tests {
         .expect_err("not gzip");
         assert!(matches!(err, ScanError::Corrupt { .. }), "{err:?}");
     }
+
+    /// A sink that keeps what it was given.
+    #[derive(Default)]
+    struct Seen(Vec<(String, u64, Option<statport_core::condition::ServiceArea>)>);
+
+    impl RecordSink for Seen {
+        fn add(&mut self, r: &statport_core::LogRecord<'_>) {
+            self.0.push((r.host.to_string(), r.bytes, r.service_area));
+        }
+    }
+
+    #[test]
+    fn scans_a_huawei_file_with_the_area_of_its_name() {
+        // 08:10 in Beijing is 00:10 UTC, inside the condition's hour; 07:59 is before it.
+        let text = [
+            r#"[01/Nov/2026:08:10:00 +0800] 192.0.2.1 3 "-" "HTTP/1.1" "GET" "a.example.com" "https://a.example.com/x.png" 200 100 HIT "curl/8" "-""#,
+            r#"[01/Nov/2026:00:20:00 +0000] 192.0.2.1 3 "-" "HTTP/2.0" "GET" "a.example.com" "https://a.example.com/y.png" 200 7 MISS "curl/8" "-""#,
+            r#"[01/Nov/2026:07:59:59 +0800] 192.0.2.1 3 "-" "HTTP/1.1" "GET" "a.example.com" "https://a.example.com/z.png" 200 5 HIT "curl/8" "-""#,
+            r#"[01/Nov/2026:08:30:00 +0800] 192.0.2.1 3 "-" "HTTP/1.1" "GET" "a.example.com" "/plain-is-http.png" 200 9 HIT "curl/8" "-""#,
+            r#"[01/Nov/2026:08:40:00 +0800] 192.0.2.1 3 "-" "HTTP/1.1" "GET" "a.example.com" "/unclosed 200 9 HIT "curl/8" "-""#,
+        ]
+        .join("\n");
+        let data = gz(&text);
+        let c = condition();
+        let mut seen = Seen::default();
+        let signals = Arc::new(ScanSignals::default());
+        let stats = scan(
+            LogFormat::Huawei,
+            "logs/2026110108-a.example.com-ov.gz",
+            &data[..],
+            &c,
+            &mut seen,
+            &signals,
+        )
+        .expect("scan");
+        assert_eq!(
+            stats,
+            ScanStats {
+                lines: 5,
+                skipped: 1,
+                selected: 2,
+                too_long: 0,
+            }
+        );
+        let ov = Some(statport_core::condition::ServiceArea::OutsideMainlandChina);
+        assert_eq!(
+            seen.0,
+            [
+                ("a.example.com".to_string(), 100, ov),
+                ("a.example.com".to_string(), 7, ov)
+            ]
+        );
+    }
 }

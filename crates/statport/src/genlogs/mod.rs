@@ -126,8 +126,18 @@ pub struct GeneratedRecord {
     pub referer: Option<String>,
     /// Decoded `cs(User-Agent)`.
     pub user_agent: String,
-    /// Huawei: the area of the file's name; CloudFront: `None`.
-    pub service_area: Option<ServiceArea>,
+    /// Huawei: the area of the file's name, as the API names it ([`area_name`]); CloudFront:
+    /// `None`. (A name, since [`ServiceArea`] has no order and records are sorted.)
+    pub service_area: Option<&'static str>,
+}
+
+/// The API's name of a service area: `mainland_china`, `outside_mainland_china` or `global`.
+pub fn area_name(area: ServiceArea) -> &'static str {
+    match area {
+        ServiceArea::Global => "global",
+        ServiceArea::MainlandChina => "mainland_china",
+        ServiceArea::OutsideMainlandChina => "outside_mainland_china",
+    }
 }
 
 impl From<&LogRecord<'_>> for GeneratedRecord {
@@ -147,7 +157,7 @@ impl From<&LogRecord<'_>> for GeneratedRecord {
             status: r.status,
             referer: r.referer().map(Cow::into_owned),
             user_agent: r.user_agent().map(Cow::into_owned).unwrap_or_default(),
-            service_area: r.service_area,
+            service_area: r.service_area.map(area_name),
         }
     }
 }
@@ -255,7 +265,7 @@ impl Generator {
             } else {
                 ServiceArea::MainlandChina
             };
-            req.record.service_area = Some(area);
+            req.record.service_area = Some(area_name(area));
             req.record.edge_location = String::new();
             let name = huawei::file_name(hour_ms, &req.record.host, area);
             let (text, records) = files.entry(name).or_default();
