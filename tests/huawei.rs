@@ -97,7 +97,10 @@ async fn huawei_exports_match_an_independent_sum() {
     let names: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
     assert!(names.iter().any(|n| n.ends_with("-cn.gz")), "{names:?}");
     assert!(names.iter().any(|n| n.ends_with("-ov.gz")), "{names:?}");
-    assert!(names.iter().all(|n| n.starts_with("cf/20261124")), "{names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("cf/20261124")),
+        "{names:?}"
+    );
     // Beijing 08:00 is the first UTC hour of the day.
     assert!(names.iter().any(|n| n.starts_with("cf/2026112408-")));
     assert!(!names.iter().any(|n| n.starts_with("cf/2026112407-")));
@@ -107,15 +110,19 @@ async fn huawei_exports_match_an_independent_sum() {
 
     // 1. reports_detail, flux per domain and hour, every domain.
     let flux_task = h
-        .submit(&json!({"domain_name": "all", "start_time": day_start(), "end_time": end,
+        .submit(
+            &json!({"domain_name": "all", "start_time": day_start(), "end_time": end,
                         "interval": 3600, "group_by": "domain", "stat_type": "flux",
-                        "export_format": "json"}))
+                        "export_format": "json"}),
+        )
         .await;
     // 2. origin_detail: bytes of the MISS lines per domain and hour.
     let origin_task = h
-        .submit(&json!({"action": "origin_detail", "domain_name": "all", "group_by": "domain",
+        .submit(
+            &json!({"action": "origin_detail", "domain_name": "all", "group_by": "domain",
                         "start_time": day_start(), "end_time": end, "interval": 3600,
-                        "export_format": "json"}))
+                        "export_format": "json"}),
+        )
         .await;
     // 3. One domain over two inner hours: other domains' files are skipped unread, and the
     //    lines of those hours logged late in the next hour's file still count.
@@ -123,9 +130,11 @@ async fn huawei_exports_match_an_independent_sum() {
     let one = *hosts.iter().next().expect("a domain");
     let (inner_start, inner_end) = (day_start() + HOUR_MS, day_start() + 3 * HOUR_MS);
     let one_task = h
-        .submit(&json!({"domain_name": one, "start_time": inner_start, "end_time": inner_end,
+        .submit(
+            &json!({"domain_name": one, "start_time": inner_start, "end_time": inner_end,
                         "interval": 3600, "group_by": "domain", "stat_type": "flux",
-                        "export_format": "json"}))
+                        "export_format": "json"}),
+        )
         .await;
 
     let task = h.wait_final(&flux_task).await;

@@ -34,8 +34,7 @@ pub(super) async fn scan_all(
             let Some(object) = pending.next() else { break };
             running.spawn(scan_object(
                 Arc::clone(&ctx.objects),
-                source.bucket.clone(),
-                source.format,
+                source.clone(),
                 object,
                 Arc::clone(&condition),
                 Arc::clone(&signals),
@@ -105,14 +104,14 @@ fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
 
 async fn scan_object(
     objects: Arc<dyn ObjectStore>,
-    bucket: String,
-    format: LogFormat,
+    source: LogSource,
     object: ObjectMeta,
     condition: Arc<ExportCondition>,
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
     max_rows: u64,
 ) -> Result<(Partial, ScanStats), Stop> {
+    let LogSource { bucket, format, .. } = source;
     let reader = tokio::select! {
         got = objects.get(&bucket, &object.key) => got
             .map_err(|e| storage_stop(&e, &format!("GET {bucket}/{}", object.key)))?,
