@@ -512,6 +512,7 @@ impl LineParser for CloudFrontParser {
         CloudFrontParser::start_file(self);
     }
 
+    #[inline]
     fn parse_line<'a>(&mut self, line: &'a [u8]) -> ParsedLine<'a> {
         CloudFrontParser::parse_line(self, line)
     }

@@ -260,6 +260,7 @@ impl LineParser for HuaweiParser {
         self.service_area = file_name(key).and_then(|f| f.service_area);
     }
 
+    #[inline]
     fn parse_line<'a>(&mut self, line: &'a [u8]) -> ParsedLine<'a> {
         HuaweiParser::parse_line(self, line)
     }
