@@ -3,6 +3,7 @@
 mod common;
 mod limits;
 mod outage;
+mod top_uv;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;

@@ -134,17 +134,13 @@ impl ReportAggregate {
     }
 
     fn bucket_of(&self, ts: i64) -> Option<usize> {
-        if ts < self.range_start || ts >= self.range_end {
-            return None;
-        }
-        match self.granularity.step_ms() {
-            Some(step) => usize::try_from(ts.abs_diff(self.range_start) / step.unsigned_abs()).ok(),
-            None => self
-                .bucket_starts
-                .partition_point(|&b| b <= ts)
-                .checked_sub(1),
-        }
-        .filter(|&b| b < self.bucket_starts.len())
+        bucket_index(
+            self.granularity,
+            self.range_start,
+            self.range_end,
+            &self.bucket_starts,
+            ts,
+        )
     }
 
     /// The series of `host`, created if new and the cap allows; `None` (and the overflow
@@ -282,6 +278,25 @@ impl ReportAggregate {
                 })
             })
     }
+}
+
+/// The index of the bucket of `[range_start, range_end)` (whose starts are `bucket_starts`)
+/// that holds `ts`; `None` outside the range. Shared by every per-interval partial result.
+pub(crate) fn bucket_index(
+    granularity: Granularity,
+    range_start: i64,
+    range_end: i64,
+    bucket_starts: &[i64],
+    ts: i64,
+) -> Option<usize> {
+    if ts < range_start || ts >= range_end {
+        return None;
+    }
+    match granularity.step_ms() {
+        Some(step) => usize::try_from(ts.abs_diff(range_start) / step.unsigned_abs()).ok(),
+        None => bucket_starts.partition_point(|&b| b <= ts).checked_sub(1),
+    }
+    .filter(|&b| b < bucket_starts.len())
 }
 
 /// The value column of an interval export.

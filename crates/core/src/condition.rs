@@ -68,9 +68,31 @@ impl Action {
         Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, a)| *a)
     }
 
+    /// True for the `top_*_detail` actions, which rank keys over the whole range.
+    pub fn is_top_list(self) -> bool {
+        matches!(
+            self,
+            Action::TopUrlDetail
+                | Action::TopPathDetail
+                | Action::TopRefererDetail
+                | Action::TopUaDetail
+                | Action::TopIpDetail
+        )
+    }
+
     /// True when the workers can run this action today.
     pub fn is_available(self) -> bool {
-        matches!(self, Action::ReportsDetail | Action::OriginDetail)
+        matches!(
+            self,
+            Action::ReportsDetail
+                | Action::OriginDetail
+                | Action::TopUrlDetail
+                | Action::TopPathDetail
+                | Action::TopRefererDetail
+                | Action::TopUaDetail
+                | Action::TopIpDetail
+                | Action::Uv
+        )
     }
 }
 
@@ -365,13 +387,19 @@ pub struct RowEstimate {
 impl ExportCondition {
     /// The rows this export makes: buckets × named hosts when grouped by domain, buckets
     /// otherwise. With `all` or a wildcard grouped by domain only a lower bound is known (the
-    /// named exact hosts).
+    /// named exact hosts). A top list counts `top_n` per series instead of buckets (at most
+    /// that many: a series may have fewer keys).
     pub fn row_estimate(&self) -> RowEstimate {
-        let buckets = u64::try_from(
-            self.granularity
-                .bucket_count(self.range_start, self.range_end),
-        )
-        .unwrap_or(u64::MAX);
+        // A top list has at most `top_n` rows per series rather than one per interval.
+        let buckets = if self.action.is_top_list() {
+            u64::from(self.top_n)
+        } else {
+            u64::try_from(
+                self.granularity
+                    .bucket_count(self.range_start, self.range_end),
+            )
+            .unwrap_or(u64::MAX)
+        };
         if !self.group_by_domain {
             return RowEstimate {
                 rows: buckets,
@@ -610,8 +638,14 @@ impl ExportRequest {
         };
         if !action.is_available() {
             return Err(ApiError::invalid(format!(
-                "the action '{}' is not available yet; available: reports_detail, origin_detail",
-                action.as_str()
+                "the action '{}' is not available yet; available: {}",
+                action.as_str(),
+                Action::ALL
+                    .iter()
+                    .filter(|(_, a)| a.is_available())
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         let domains = DomainFilter::parse(
@@ -641,7 +675,13 @@ impl ExportRequest {
                 "'end_time' must be later than 'start_time'",
             ));
         }
-        let granularity = self.granularity()?;
+        let granularity = match self.granularity() {
+            // A top list has no intervals: without one, its range is rounded out to whole hours.
+            Err(e) if e.code == ErrorCode::MissingParameter && action.is_top_list() => {
+                Granularity::Hourly
+            }
+            other => other?,
+        };
         // Both times are inside the accepted range, so these are always `Some`; refuse rather
         // than panic all the same.
         let out_of_range = || ApiError::invalid("the time range is out of range");

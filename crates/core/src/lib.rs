@@ -17,6 +17,8 @@
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows
 //!   when the series are only found while scanning.
+//! - [`top`]: top lists (exact, then Space-Saving past a key budget).
+//! - [`distinct`]: distinct client IPs per interval (exact, then HyperLogLog++ past a bound).
 //! - [`partial`]: the aggregation seam: the [`partial::RecordSink`] a scan feeds and the
 //!   [`partial::Partial`] result of each kind of export, chosen from the condition.
 //! - [`table`]: the column / cell model shared by every output writer.
@@ -27,6 +29,7 @@
 pub mod aggregate;
 pub mod clock;
 pub mod condition;
+pub mod distinct;
 pub mod error;
 pub mod format;
 pub mod granularity;
@@ -36,6 +39,7 @@ pub mod table;
 pub mod task;
 pub mod tenant;
 pub mod time;
+pub mod top;
 
 pub use condition::{ExportCondition, ExportRequest, RequestLimits};
 pub use error::{ApiError, ErrorCode};

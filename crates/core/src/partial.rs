@@ -6,15 +6,44 @@
 //! in any order and grouping (associative and commutative), and survive a serde round trip, so
 //! one task can be split across workers or files and its parts combined later.
 //!
-//! Kinds today: [`Partial::Series`] (per-interval counters: `reports_detail`, `origin_detail`).
-//! Top-N lists, distinct counts and per-ISP series join as new variants.
+//! Kinds: [`Partial::Series`] (per-interval counters: `reports_detail`, `origin_detail`),
+//! [`Partial::Top`] (top lists: the `top_*_detail` actions) and [`Partial::Distinct`] (distinct
+//! client IPs per interval: `uv`). The approximate kinds are bounded by [`SketchLimits`] and say
+//! how far from exact they are ([`Partial::approximation`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{ReportAggregate, ShapeMismatch};
-use crate::condition::ExportCondition;
+use crate::condition::{thousands, Action, ExportCondition};
+use crate::distinct::{DistinctCounts, UV_STANDARD_ERROR};
 use crate::log::LogRecord;
 use crate::table::{Cell, Column};
+use crate::top::TopList;
+
+/// Memory bounds of the partial results that turn approximate past them (a worker setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SketchLimits {
+    /// Distinct keys a top-list task counts exactly; past it, Space-Saving with this many
+    /// counters.
+    pub top_keys: u32,
+    /// Distinct IPs one `uv` interval (per domain) counts exactly before it becomes an
+    /// estimate.
+    pub uv_exact_per_interval: u32,
+    /// Distinct IPs all exact `uv` intervals of one task hold together before the interval
+    /// that crosses it becomes an estimate.
+    pub uv_exact_per_task: u64,
+}
+
+impl Default for SketchLimits {
+    fn default() -> Self {
+        SketchLimits {
+            top_keys: 200_000,
+            uv_exact_per_interval: 100_000,
+            uv_exact_per_task: 2_000_000,
+        }
+    }
+}
 
 /// Where a scan puts the records its condition selected.
 pub trait RecordSink {
@@ -34,20 +63,34 @@ impl RecordSink for ReportAggregate {
 pub enum Partial {
     /// Per-interval counters, per domain when grouped.
     Series(ReportAggregate),
+    /// Keys ranked by bytes or requests, per domain when grouped.
+    Top(TopList),
+    /// Distinct client IPs per interval, per domain when grouped.
+    Distinct(DistinctCounts),
 }
 
 impl Partial {
     /// The empty partial result `condition` asks for, holding at most `max_rows` rows (the
-    /// tenant's limit; see [`ReportAggregate::bounded`]).
-    pub fn for_condition(condition: &ExportCondition, max_rows: u64) -> Self {
-        // Every available action is an interval series today.
-        Partial::Series(ReportAggregate::bounded(condition, max_rows))
+    /// tenant's limit; see [`ReportAggregate::bounded`]) and exact within `limits`.
+    pub fn for_condition(
+        condition: &ExportCondition,
+        max_rows: u64,
+        limits: &SketchLimits,
+    ) -> Self {
+        match condition.action {
+            a if a.is_top_list() => Partial::Top(TopList::new(condition, limits, max_rows)),
+            Action::Uv => Partial::Distinct(DistinctCounts::new(condition, limits, max_rows)),
+            _ => Partial::Series(ReportAggregate::bounded(condition, max_rows)),
+        }
     }
 
     /// Adds `other` (a result over a disjoint input) into `self`.
     pub fn merge(&mut self, other: &Partial) -> Result<(), ShapeMismatch> {
         match (self, other) {
             (Partial::Series(mine), Partial::Series(theirs)) => mine.merge(theirs),
+            (Partial::Top(mine), Partial::Top(theirs)) => mine.merge(theirs),
+            (Partial::Distinct(mine), Partial::Distinct(theirs)) => mine.merge(theirs),
+            _ => Err(ShapeMismatch),
         }
     }
 
@@ -55,6 +98,8 @@ impl Partial {
     pub fn overflowed(&self) -> Option<u64> {
         match self {
             Partial::Series(a) => a.overflowed(),
+            Partial::Top(t) => t.overflowed(),
+            Partial::Distinct(d) => d.overflowed(),
         }
     }
 
@@ -62,12 +107,49 @@ impl Partial {
     pub fn reindex(&mut self) {
         match self {
             Partial::Series(a) => a.reindex(),
+            Partial::Top(t) => t.reindex(),
+            Partial::Distinct(d) => d.reindex(),
+        }
+    }
+
+    /// `None` when every value of the file is exact; otherwise a sentence for the task view
+    /// saying which values are estimates and how far off they may be.
+    pub fn approximation(&self) -> Option<String> {
+        match self {
+            Partial::Series(_) => None,
+            Partial::Top(t) => t.approximation().map(|a| {
+                format!(
+                    "approximate top list: more distinct keys than the {} counters kept (Space-Saving); each ranked value is an upper bound at most {} over the true value, and any key not listed had at most {}; the other column is a lower bound",
+                    thousands(a.counters),
+                    thousands(a.max_error),
+                    thousands(a.floor)
+                )
+            }),
+            Partial::Distinct(d) => {
+                let rows = d.estimated_rows();
+                if rows.is_empty() {
+                    return None;
+                }
+                const SHOWN: usize = 20;
+                let mut listed = rows.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+                if rows.len() > SHOWN {
+                    listed.push_str(&format!(" and {} more", thousands((rows.len() - SHOWN) as u64)));
+                }
+                Some(format!(
+                    "{} uv values are HyperLogLog estimates (standard error {UV_STANDARD_ERROR}), the rest exact: {listed}",
+                    thousands(rows.len() as u64)
+                ))
+            }
         }
     }
 
     /// The columns of the export file.
     pub fn columns(condition: &ExportCondition) -> Vec<Column> {
-        ReportAggregate::columns(condition)
+        match condition.action {
+            a if a.is_top_list() => TopList::columns(condition),
+            Action::Uv => DistinctCounts::columns(condition),
+            _ => ReportAggregate::columns(condition),
+        }
     }
 
     /// The rows of the export file, in file order.
@@ -77,6 +159,8 @@ impl Partial {
     ) -> Box<dyn Iterator<Item = Vec<Cell>> + 'a> {
         match self {
             Partial::Series(a) => Box::new(a.rows(condition)),
+            Partial::Top(t) => Box::new(t.rows()),
+            Partial::Distinct(d) => Box::new(d.rows()),
         }
     }
 }
@@ -86,6 +170,8 @@ impl RecordSink for Partial {
     fn add(&mut self, record: &LogRecord<'_>) {
         match self {
             Partial::Series(a) => a.add(record),
+            Partial::Top(t) => t.add(record),
+            Partial::Distinct(d) => d.add(record),
         }
     }
 }
@@ -145,7 +231,7 @@ mod tests {
         ] {
             let c = condition(body);
             let input = records(5_000, 42);
-            let mut one_pass = Partial::for_condition(&c, u64::MAX);
+            let mut one_pass = Partial::for_condition(&c, u64::MAX, &SketchLimits::default());
             feed(&mut one_pass, &input);
             // Several splits, each part serialized and merged in a different order.
             for (seed, parts) in [(1u64, 2usize), (2, 3), (3, 7), (4, 50)] {
@@ -160,7 +246,7 @@ mod tests {
                 let mut pieces: Vec<Partial> = bounds
                     .windows(2)
                     .map(|w| {
-                        let mut p = Partial::for_condition(&c, u64::MAX);
+                        let mut p = Partial::for_condition(&c, u64::MAX, &SketchLimits::default());
                         feed(&mut p, &input[w[0]..w[1]]);
                         through_serde(&p)
                     })
@@ -169,11 +255,11 @@ mod tests {
                     pieces.reverse();
                 }
                 // ((p0 + p1) + p2) + … and p0 + (p1 + (p2 + …)) both equal one pass.
-                let mut left = Partial::for_condition(&c, u64::MAX);
+                let mut left = Partial::for_condition(&c, u64::MAX, &SketchLimits::default());
                 for p in &pieces {
                     left.merge(p).expect("same shape");
                 }
-                let mut right = Partial::for_condition(&c, u64::MAX);
+                let mut right = Partial::for_condition(&c, u64::MAX, &SketchLimits::default());
                 for p in pieces.iter().rev() {
                     let mut acc = p.clone();
                     acc.merge(&right).expect("same shape");

@@ -93,6 +93,10 @@ pub struct TaskRecord {
     /// task then has no link (`file_key` stays, so an old link is answered "expired").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_expired_at: Option<i64>,
+    /// On success, when some values of the file are estimates (a top list past its key budget,
+    /// `uv` intervals past their exact bound): which, and how far off they may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approximation: Option<String>,
 }
 
 impl TaskRecord {
@@ -124,6 +128,7 @@ impl TaskRecord {
             run_id: None,
             condition,
             file_expired_at: None,
+            approximation: None,
         }
     }
 

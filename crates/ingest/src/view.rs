@@ -49,6 +49,12 @@ pub struct TaskView {
     /// being retried (absent when nothing went wrong).
     #[serde(skip_serializing_if = "RetryState::is_empty")]
     pub retries: RetryState,
+    /// True when some values of the file are estimates (see `approximation`).
+    pub approximate: bool,
+    /// Which values are estimates and how far off they may be (top lists past their key budget,
+    /// `uv` intervals past their exact bound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approximation: Option<String>,
     /// Log lines read.
     pub read_lines: u64,
     /// Log lines skipped as unparsable.
@@ -72,6 +78,8 @@ impl TaskView {
         };
         TaskView {
             file_expired_at: record.file_expired_at,
+            approximate: record.approximation.is_some(),
+            approximation: record.approximation,
             retries: record.retries,
             file_status,
             task_id: record.task_id,

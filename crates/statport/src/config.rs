@@ -192,6 +192,9 @@ pub struct WorkerConfig {
     /// Directory for result files before upload; empty = the system temp dir.
     #[serde(default)]
     pub temp_dir: String,
+    /// Memory bounds past which top lists and `uv` become estimates (`[worker.sketches]`).
+    #[serde(default)]
+    pub sketches: statport_core::partial::SketchLimits,
 }
 
 fn default_retry_span_secs() -> u64 {

@@ -313,6 +313,7 @@ impl Services {
                 temp_dir: self.settings.temp_dir(),
                 results_bucket: self.settings.results.bucket.clone(),
                 results_prefix: self.settings.results.prefix.clone(),
+                sketches: w.sketches,
             },
             shutdown: CancellationToken::new(),
         }

@@ -196,6 +196,8 @@ pub enum Outcome {
         read_lines: u64,
         /// Log lines skipped as unparsable.
         skipped_lines: u64,
+        /// Which values are estimates and how far off they may be; `None` when all are exact.
+        approximation: Option<String>,
     },
     /// The task cannot succeed: it becomes `fail` with `error`.
     Fail {

@@ -75,8 +75,10 @@ pub(crate) fn finish(
             file_key,
             read_lines,
             skipped_lines,
+            approximation,
         } => {
             next.status = TaskStatus::Success;
+            next.approximation = approximation.clone();
             next.progress = 100;
             next.export_count = *export_count;
             next.file_size = Some(*file_size);

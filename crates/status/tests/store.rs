@@ -170,6 +170,7 @@ async fn concurrent_finishes_from_two_connections_have_one_winner() {
                     file_key: key.to_owned(),
                     read_lines: 1,
                     skipped_lines: 0,
+                    approximation: None,
                 };
                 store
                     .finish("t", &id, "r1", outcome, now)

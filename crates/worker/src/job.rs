@@ -28,7 +28,7 @@ use std::time::Duration;
 use statport_core::clock::Clock;
 use statport_core::condition::thousands;
 use statport_core::condition::ExportFormat;
-use statport_core::partial::Partial;
+use statport_core::partial::{Partial, SketchLimits};
 use statport_core::task::{ExportJob, TaskError, TaskRecord};
 use statport_core::ErrorCode;
 use statport_core::ExportCondition;
@@ -74,6 +74,8 @@ pub struct WorkerSettings {
     pub results_bucket: String,
     /// Key prefix of result files.
     pub results_prefix: String,
+    /// Memory bounds past which top lists and `uv` become estimates.
+    pub sketches: SketchLimits,
 }
 
 /// Everything a run needs, shared by all runs of a process.
@@ -148,7 +150,7 @@ async fn execute(
     ctx: &ExportContext,
     record: &TaskRecord,
     run_id: &str,
-) -> Result<(u64, u64, String, ScanStats), Stop> {
+) -> Result<(u64, u64, String, ScanStats, Option<String>), Stop> {
     let tenant = ctx.tenants.get(&record.tenant_id).ok_or_else(|| {
         fail(
             ErrorCode::NoLogSource,
@@ -183,8 +185,9 @@ async fn execute(
         return Err(Stop::Released);
     }
 
+    let approximation = aggregate.approximation();
     let (rows, size, key) = write::write_and_upload(ctx, record, run_id, aggregate).await?;
-    Ok((rows, size, key, stats))
+    Ok((rows, size, key, stats, approximation))
 }
 
 /// "object store: GET bucket/key: what it said", the cause a transient failure records.

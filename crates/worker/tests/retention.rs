@@ -15,6 +15,7 @@ use apalis::prelude::TaskSink;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use statport_core::clock::{Clock, ManualClock, SystemClock};
+use statport_core::partial::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
 use statport_core::ExportRequest;
 use statport_status::{Admission, AdmissionLimits, ListQuery, RedisTaskStore, TaskStore};
@@ -147,6 +148,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
             temp_dir: dir.clone(),
             results_bucket: "results".into(),
             results_prefix: "exports/".into(),
+            sketches: SketchLimits::default(),
             retry: RetryPolicy::with_span(Duration::from_secs(900)),
         },
         shutdown: CancellationToken::new(),

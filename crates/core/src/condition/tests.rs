@@ -240,7 +240,7 @@ fn enumerations() {
         ErrorCode::InvalidParameter
     );
     assert_eq!(
-        code_of(with(base(), "action", json!("top_url_detail"))),
+        code_of(with(base(), "action", json!("logs"))),
         ErrorCode::InvalidParameter
     );
     assert_eq!(

@@ -250,6 +250,7 @@ fn success(file_key: &str) -> Outcome {
         file_key: file_key.to_owned(),
         read_lines: 1000,
         skipped_lines: 3,
+        approximation: None,
     }
 }
 
@@ -712,6 +713,7 @@ async fn counters_keep_their_exact_values(store: &dyn TaskStore) {
         file_key: "big/job.csv".to_owned(),
         read_lines: u64::MAX,
         skipped_lines: 9_007_199_254_740_993,
+        approximation: None,
     };
     assert!(store
         .finish(t, "job", "r1", outcome, T0 + 3)

@@ -22,7 +22,8 @@ pub(super) async fn scan_all(
     let run_stop = ctx.shutdown.child_token();
     // Bounded: an export whose rows are only known while scanning (`all` or a wildcard grouped
     // by domain) stops growing at the tenant's row limit instead of exhausting memory.
-    let mut merged = Partial::for_condition(&condition, max_rows);
+    let empty = Partial::for_condition(&condition, max_rows, &ctx.settings.sketches);
+    let mut merged = empty.clone();
     let mut stats = ScanStats::default();
     let mut pending = objects.into_iter();
     let mut running: JoinSet<Result<(Partial, ScanStats), Stop>> = JoinSet::new();
@@ -39,7 +40,7 @@ pub(super) async fn scan_all(
                 Arc::clone(&condition),
                 Arc::clone(&signals),
                 run_stop.clone(),
-                max_rows,
+                empty.clone(),
             ));
         }
         if running.is_empty() {
@@ -109,7 +110,7 @@ async fn scan_object(
     condition: Arc<ExportCondition>,
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
-    max_rows: u64,
+    empty: Partial,
 ) -> Result<(Partial, ScanStats), Stop> {
     let LogSource { bucket, format, .. } = source;
     let reader = tokio::select! {
@@ -119,7 +120,7 @@ async fn scan_object(
     };
     let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut aggregate = Partial::for_condition(&condition, max_rows);
+        let mut aggregate = empty;
         let sync = SyncIoBridge::new(reader);
         scan(
             format,

@@ -45,13 +45,14 @@ pub async fn run_export(
         }
     };
     let (outcome, end) = match result {
-        Ok((rows, file_size, file_key, stats)) => (
+        Ok((rows, file_size, file_key, stats, approximation)) => (
             Outcome::Success {
                 export_count: rows,
                 file_size,
                 file_key: file_key.clone(),
                 read_lines: stats.lines,
                 skipped_lines: stats.skipped,
+                approximation,
             },
             RunEnd::Succeeded { rows },
         ),

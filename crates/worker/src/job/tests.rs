@@ -95,6 +95,7 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
             temp_dir: root.join("tmp"),
             results_bucket: "results".into(),
             results_prefix: "exports/".into(),
+            sketches: SketchLimits::default(),
         },
         shutdown: CancellationToken::new(),
     };

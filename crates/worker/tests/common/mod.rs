@@ -15,6 +15,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use redis::AsyncCommands;
 use statport_core::clock::SystemClock;
+use statport_core::partial::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
 use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
@@ -163,6 +164,7 @@ impl Env {
                 temp_dir: self.root.join("tmp"),
                 results_bucket: "results".into(),
                 results_prefix: "exports/".into(),
+                sketches: SketchLimits::default(),
             },
             shutdown: CancellationToken::new(),
         }
