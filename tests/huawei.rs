@@ -2,11 +2,9 @@
 //! names, lines in several zones, garbage lines) in the real S3 server, exports run through the
 //! real Redis queue, every row compared with a sum over the generator's own records.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::Harness;
+use crate::common::Harness;
 use serde_json::{json, Value};
 use statport::genlogs::{GenSpec, GeneratedRecord};
 use statport::launch::LaunchOptions;
