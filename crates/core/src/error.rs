@@ -51,8 +51,6 @@ pub enum ErrorCode {
     DependencyUnavailable,
     /// Task failure: the tenant has no log source configured.
     NoLogSource,
-    /// Task failure: the tenant's log format cannot be read yet.
-    UnsupportedLogFormat,
     /// Task failure: the bucket for result files does not exist.
     ResultBucketMissing,
     /// Task failure: the object store refused a request for good (not a transient error).
@@ -109,7 +107,6 @@ impl ErrorCode {
             ErrorCode::TooManyAttempts => "StatPort.TooManyAttempts",
             ErrorCode::DependencyUnavailable => "StatPort.DependencyUnavailable",
             ErrorCode::NoLogSource => "StatPort.NoLogSource",
-            ErrorCode::UnsupportedLogFormat => "StatPort.UnsupportedLogFormat",
             ErrorCode::ResultBucketMissing => "StatPort.ResultBucketMissing",
             ErrorCode::ObjectStoreError => "StatPort.ObjectStoreError",
             ErrorCode::LogBucketNotFound => "StatPort.LogBucketNotFound",
@@ -155,7 +152,6 @@ impl ErrorCode {
             ErrorCode::DependencyUnavailable => 503,
             ErrorCode::TooManyAttempts
             | ErrorCode::NoLogSource
-            | ErrorCode::UnsupportedLogFormat
             | ErrorCode::ResultBucketMissing
             | ErrorCode::ObjectStoreError
             | ErrorCode::LogBucketNotFound

@@ -12,7 +12,8 @@
 //! - [`error`]: the error codes clients see.
 //! - [`log`]: one parsed access-log line ([`LogRecord`]).
 //! - [`format`]: the log formats, each with its file-name rule and line parser
-//!   ([`format::cloudfront`]: CloudFront standard logs, driven by the `#Fields` header).
+//!   ([`format::cloudfront`]: CloudFront standard logs, driven by the `#Fields` header;
+//!   [`format::huawei`]: Huawei CDN logs, one file per domain, hour and service area).
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows
 //!   when the series are only found while scanning.

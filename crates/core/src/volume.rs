@@ -305,9 +305,6 @@ pub enum ReportFailure {
     /// The tenant has no log source.
     #[error("no log source")]
     NoLogSource,
-    /// The tenant's log format cannot be read yet.
-    #[error("unsupported log format")]
-    UnsupportedLogFormat,
     /// The tenant's log bucket does not exist.
     #[error("log bucket '{bucket}' not found")]
     LogBucketNotFound {
@@ -365,10 +362,6 @@ impl ReportFailure {
             ReportFailure::NoLogSource => ApiError::new(
                 ErrorCode::NoLogSource,
                 "no log source is configured for this tenant",
-            ),
-            ReportFailure::UnsupportedLogFormat => ApiError::new(
-                ErrorCode::UnsupportedLogFormat,
-                "this tenant's log format is not readable yet; only 'cloudfront' is",
             ),
             ReportFailure::LogBucketNotFound { bucket } => ApiError::new(
                 ErrorCode::LogBucketNotFound,

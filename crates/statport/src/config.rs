@@ -527,6 +527,15 @@ mod tests {
         );
         let err = load_with("[reports.server_groups]\nmine = []\n").expect_err("empty group");
         assert!(err.to_string().contains("no edge-location prefix"), "{err}");
+        let own_hash = statport_status::hash_api_key("operator-key");
+        let huawei = load_with(&format!(
+            "[tenants.h]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"huawei\"\n"
+        ))
+        .expect("a Huawei tenant");
+        assert_eq!(
+            huawei.tenants["h"].tenant().source.format,
+            statport_worker::LogFormat::Huawei
+        );
         assert!(
             load_with("[worker]\nlate_hours = 3\n")
                 .expect("valid")

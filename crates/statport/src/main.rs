@@ -12,6 +12,7 @@ use statport::shutdown;
 use statport_core::time::{parse_rfc3339, DAY_MS};
 use statport_worker::dead_letter::DeadLetters;
 use statport_worker::runner::{connect_redis, queue_config};
+use statport_worker::LogFormat;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
@@ -109,6 +110,21 @@ struct GenLogsArgs {
     /// Random seed (same seed, same files).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Log format written: `cloudfront` or `huawei` (default: the tenant's `log_format`, or
+    /// `cloudfront` with `--dir`).
+    #[arg(long, value_parser = parse_log_format)]
+    format: Option<LogFormat>,
+}
+
+/// `cloudfront` or `huawei`, as in the configuration's `log_format`.
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text {
+        "cloudfront" => Ok(LogFormat::Cloudfront),
+        "huawei" => Ok(LogFormat::Huawei),
+        other => Err(format!(
+            "'{other}' is not a log format: use cloudfront or huawei"
+        )),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -259,6 +275,13 @@ async fn gen_logs(settings: &Settings, args: GenLogsArgs) -> anyhow::Result<()> 
         lines_per_hour: args.lines_per_hour,
         hosts: args.hosts,
         bad_line_every: args.bad_line_every,
+        format: args
+            .format
+            .or_else(|| {
+                let tenant = settings.tenants.get(&args.tenant);
+                tenant.filter(|_| args.dir.is_none()).map(|t| t.log_format)
+            })
+            .unwrap_or(LogFormat::Cloudfront),
         ..GenSpec::default()
     };
     let started = std::time::Instant::now();

@@ -41,7 +41,7 @@ use tracing::{info, warn};
 
 use crate::output::{self, RowWriter};
 use crate::retry::{human_span, jitter_unit, Decision, RetryPolicy};
-use crate::scan::{scan_cloudfront, ScanError, ScanSignals, ScanStats};
+use crate::scan::{scan, ScanError, ScanSignals, ScanStats};
 use crate::source::select_objects;
 
 pub use statport_core::tenant::{LogFormat, LogSource, Tenant};
@@ -162,25 +162,13 @@ async fn execute(
         )
     })?;
     let source = &tenant.source;
-    if !source.format.is_readable() {
-        return Err(fail(
-            ErrorCode::UnsupportedLogFormat,
-            "this tenant's log format is not readable yet; only 'cloudfront' is",
-        ));
-    }
     let condition = &record.condition;
     let listed = ctx
         .objects
         .list(&source.bucket, &source.prefix)
         .await
         .map_err(|e| storage_stop(&e, &format!("LIST {}/{}", source.bucket, source.prefix)))?;
-    let objects = select_objects(
-        source.format,
-        listed,
-        condition.range_start,
-        condition.range_end,
-        ctx.settings.late_hours,
-    );
+    let objects = select_objects(source.format, listed, condition, ctx.settings.late_hours);
     let total_bytes: u64 = objects.iter().map(|o| o.size).sum();
     info!(task_id = %record.task_id, files = objects.len(), bytes = total_bytes, "log files selected");
 

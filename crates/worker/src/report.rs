@@ -27,7 +27,7 @@ use tokio_util::io::SyncIoBridge;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::StoppableReader;
-use crate::scan::{scan_cloudfront, ScanError, ScanSignals, ScanStats};
+use crate::scan::{ScanError, ScanSignals, ScanStats};
 use crate::source::select_objects;
 
 /// The bounds and knobs of synchronous reports (`[reports]` in the config).
@@ -113,22 +113,13 @@ impl OriginVolumeReporter {
             .get(tenant_id)
             .ok_or(ReportFailure::NoLogSource)?;
         let source = &tenant.source;
-        if !source.format.is_readable() {
-            return Err(ReportFailure::UnsupportedLogFormat);
-        }
         let condition = Arc::new(request.condition.clone());
         let listed = self
             .objects
             .list(&source.bucket, &source.prefix)
             .await
             .map_err(|e| storage_failure(&e))?;
-        let objects = select_objects(
-            source.format,
-            listed,
-            condition.range_start,
-            condition.range_end,
-            self.settings.late_hours,
-        );
+        let objects = select_objects(source.format, listed, &condition, self.settings.late_hours);
         let bytes = objects
             .iter()
             .fold(0u64, |sum, o| sum.saturating_add(o.size));
@@ -226,17 +217,16 @@ async fn scan_object(
     }
 }
 
-/// The one place a report calls the scan, so a change of the scan's signature (several log
-/// formats) is one line here.
+/// The one place a report calls the scan (the format-generic scan of the export runs).
 fn scan(
-    _format: LogFormat,
+    format: LogFormat,
     key: &str,
     compressed: impl Read,
     condition: &ExportCondition,
     sink: &mut impl RecordSink,
     signals: &Arc<ScanSignals>,
 ) -> Result<ScanStats, ScanError> {
-    scan_cloudfront(key, compressed, condition, sink, signals)
+    crate::scan::scan(format, key, compressed, condition, sink, signals)
 }
 
 /// One point per interval from the merged partial result (one unnamed series: the rows are the

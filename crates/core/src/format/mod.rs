@@ -4,11 +4,15 @@
 //!
 //! # Layout
 //! - [`cloudfront`]: AWS CloudFront standard logs (W3C, `#Fields`-driven; hourly file names).
+//! - [`huawei`]: Huawei CDN access logs (space-separated, quoted fields; one file per domain,
+//!   hour and service area, named in Beijing time).
 
 pub mod cloudfront;
+pub mod huawei;
 
 use serde::{Deserialize, Serialize};
 
+use crate::condition::ServiceArea;
 use crate::log::LogRecord;
 
 /// The log format of a tenant's source.
@@ -17,32 +21,78 @@ use crate::log::LogRecord;
 pub enum LogFormat {
     /// AWS CloudFront standard logs.
     Cloudfront,
-    /// Huawei CDN access logs (not read yet: tasks over them fail with a clear error).
+    /// Huawei CDN access logs.
     Huawei,
 }
 
 impl LogFormat {
-    /// The UTC hour (epoch ms) whose lines the file named `key` holds (late lines aside), or
-    /// `None` when the name does not follow the format's convention or the format cannot be
-    /// read yet.
-    pub fn file_hour(self, key: &str) -> Option<i64> {
+    /// What the name of the file `key` says about its lines, or `None` when the name does not
+    /// follow the format's convention (such objects are ignored, never guessed at).
+    pub fn file_name(self, key: &str) -> Option<FileName> {
         match self {
-            LogFormat::Cloudfront => cloudfront::file_hour(key),
-            LogFormat::Huawei => None,
+            LogFormat::Cloudfront => cloudfront::file_hour(key).map(FileName::hour_only),
+            LogFormat::Huawei => huawei::file_name(key),
         }
     }
 
-    /// True when statport can read this format.
-    pub fn is_readable(self) -> bool {
-        matches!(self, LogFormat::Cloudfront)
+    /// The UTC hour (epoch ms) whose lines the file named `key` holds (late lines aside); see
+    /// [`LogFormat::file_name`].
+    pub fn file_hour(self, key: &str) -> Option<i64> {
+        self.file_name(key).map(|f| f.hour_ms)
+    }
+
+    /// Runs `job` with a fresh parser of this format: the one place a format is turned into its
+    /// parser type, so the scan is generic over [`LineParser`] (static dispatch, no `dyn` per
+    /// line) and knows no format by name.
+    pub fn with_parser<J: WithParser>(self, job: J) -> J::Output {
+        match self {
+            LogFormat::Cloudfront => job.run(cloudfront::CloudFrontParser::new()),
+            LogFormat::Huawei => job.run(huawei::HuaweiParser::new()),
+        }
+    }
+}
+
+/// Work to do with a parser whose type depends on the [`LogFormat`] (a generic closure, which
+/// Rust closures cannot be): see [`LogFormat::with_parser`].
+pub trait WithParser {
+    /// What the work returns.
+    type Output;
+    /// Does the work with `parser`.
+    fn run<P: LineParser>(self, parser: P) -> Self::Output;
+}
+
+/// What a log file's name says about the lines in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    /// The UTC hour (epoch ms) whose lines the file holds; it may also hold late lines of
+    /// earlier hours. Not always a whole UTC hour: a name written in a zone whose offset is not
+    /// whole hours starts at a half hour.
+    pub hour_ms: i64,
+    /// The one domain (lowercase) every line of the file is for, when the format writes one file
+    /// per domain (Huawei); `None` when the file may hold any domain.
+    pub domain: Option<String>,
+    /// The service area every line of the file was served in, when the name says it (Huawei
+    /// `-cn` / `-ov`).
+    pub service_area: Option<ServiceArea>,
+}
+
+impl FileName {
+    /// A name that gives only the hour (CloudFront).
+    pub fn hour_only(hour_ms: i64) -> Self {
+        FileName {
+            hour_ms,
+            domain: None,
+            service_area: None,
+        }
     }
 }
 
 /// A parser of one log format: fed one line at a time (without its line end), it turns each
 /// into a [`ParsedLine`] and counts the lines it could not parse.
 pub trait LineParser {
-    /// A new file starts: per-file state (a header's layout) is reset.
-    fn start_file(&mut self);
+    /// A new file, the object `key`, starts: per-file state is reset (CloudFront: the header's
+    /// layout) or taken from the name (Huawei: the service area).
+    fn start_file(&mut self, key: &str);
     /// Parses one line.
     fn parse_line<'a>(&mut self, line: &'a [u8]) -> ParsedLine<'a>;
 }
@@ -61,36 +111,43 @@ pub enum ParsedLine<'a> {
 /// Why a data line was skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum BadLine {
-    /// The line has a different number of tab-separated fields than the layout.
+    /// The line has a different number of fields than the layout (CloudFront: tab-separated;
+    /// Huawei: fewer than the 13 space-separated fields).
     #[error("wrong number of fields")]
     WrongFieldCount,
-    /// `date` / `time` are not a valid `YYYY-MM-DD` / `HH:MM:SS`.
+    /// CloudFront: `date` / `time` are not a valid `YYYY-MM-DD` / `HH:MM:SS`; Huawei: the first
+    /// field is not a valid `[DD/Mon/YYYY:HH:MM:SS +hhmm]`.
     #[error("bad date or time")]
     BadTimestamp,
-    /// `sc-bytes` or `sc-status` is not a number.
+    /// The bytes or status field is not a number.
     #[error("bad number")]
     BadNumber,
     /// `cs-protocol` is not `http`, `https`, `ws` or `wss`.
     #[error("bad protocol")]
     BadScheme,
-    /// Neither `x-host-header` nor `cs(Host)` holds a value.
+    /// No domain: neither `x-host-header` nor `cs(Host)` (CloudFront), or the domain field
+    /// (Huawei), holds a value.
     #[error("no host")]
     MissingHost,
     /// A field we read is not UTF-8 as logged, or the domain is not once URL-decoded. (Path,
     /// query, referer and user agent are decoded only when read, lossily: see [`LogRecord`].)
     #[error("not utf-8")]
     NotUtf8,
+    /// Huawei: a `"` or `[` field that does not end, or is not followed by a space.
+    #[error("bad quoting")]
+    BadQuoting,
 }
 
 impl BadLine {
     /// Every kind, in declaration order (the index used by the per-kind counters).
-    pub const ALL: [BadLine; 6] = [
+    pub const ALL: [BadLine; 7] = [
         BadLine::WrongFieldCount,
         BadLine::BadTimestamp,
         BadLine::BadNumber,
         BadLine::BadScheme,
         BadLine::MissingHost,
         BadLine::NotUtf8,
+        BadLine::BadQuoting,
     ];
 
     pub(crate) fn index(self) -> usize {

@@ -50,9 +50,12 @@ const PROTOCOL: usize = 16;
 pub struct Request {
     /// The decoded values.
     pub record: GeneratedRecord,
-    protocol: &'static str,
-    result_type: &'static str,
-    x_host_header: String,
+    /// `cs-protocol`: `http`, `https`, `ws` or `wss`.
+    pub(super) protocol: &'static str,
+    /// `x-edge-result-type`: `Hit`, `RefreshHit`, `Miss` or `Error`.
+    pub(super) result_type: &'static str,
+    /// The domain as the viewer wrote it (odd case now and then), `-` for the distribution's own.
+    pub(super) x_host_header: String,
     kind: Kind,
 }
 
@@ -152,6 +155,7 @@ pub fn request(rng: &mut Rng, vocab: &Vocab, timestamp_ms: i64) -> Request {
             status,
             referer,
             user_agent: client.user_agent.to_string(),
+            service_area: None,
         },
         protocol,
         result_type,

@@ -1,7 +1,14 @@
-//! Realistic CloudFront standard-log files, generated deterministically from a seed: for the demo,
-//! tests and the end-to-end benchmark.
+//! Realistic CDN log files, CloudFront standard logs or Huawei CDN logs ([`GenSpec::format`]),
+//! generated deterministically from a seed: for the demo, tests and the end-to-end benchmark.
 //!
-//! One gzip file per UTC hour, named `<distribution_id>.YYYY-MM-DD-HH.<8 hex>.gz` as CloudFront
+//! Huawei ([`LogFormat::Huawei`]): one gzip file per hour, domain and service area, named
+//! `YYYYMMDDHH-<domain>-<cn|ov>.gz` with the hour in Beijing time (see `huawei.rs` for the
+//! lines); ~30% of the requests are served outside mainland China (`-ov`), the rest inside
+//! (`-cn`). The same traffic as below (hosts, URLs, statuses, sizes, `MISS` ~20%, late lines,
+//! garbage every Nth line: cut off, a non-numeric size, a bad time, an unclosed quote, invalid
+//! UTF-8, no domain, or an HTML error page).
+//!
+//! CloudFront: one gzip file per UTC hour, named `<distribution_id>.YYYY-MM-DD-HH.<8 hex>.gz` as CloudFront
 //! names them. The traffic has what real logs have and a parser must cope with:
 //! - many domains with skewed popularity, popular and rare URLs (Zipf-like), some URLs needing
 //!   URL encoding (spaces, non-ASCII, `&`, `=`, `%`), queries or `-`;
@@ -27,6 +34,7 @@
 //! The random numbers come from our own SplitMix64 with integer-only arithmetic: the same spec
 //! gives the same bytes on every platform.
 
+mod huawei;
 mod line;
 mod rng;
 mod vocab;
@@ -35,12 +43,15 @@ mod vocab;
 mod tests;
 
 use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
 use std::path::Path;
 
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use statport_core::condition::ServiceArea;
+use statport_core::format::LogFormat;
 use statport_core::log::{LogRecord, Scheme};
 use statport_core::time::{civil_from_days, ms_from_civil, DAY_MS, HOUR_MS};
 use statport_storage::{ObjectStore, StorageError};
@@ -66,6 +77,8 @@ pub struct GenSpec {
     pub hosts: u32,
     /// 0: no garbage; N: every Nth line of the run is garbage.
     pub bad_line_every: u64,
+    /// The log format written.
+    pub format: LogFormat,
 }
 
 impl Default for GenSpec {
@@ -79,6 +92,7 @@ impl Default for GenSpec {
             distribution_id: "E2EXAMPLE1ABCD".to_string(),
             hosts: 20,
             bad_line_every: 0,
+            format: LogFormat::Cloudfront,
         }
     }
 }
@@ -92,7 +106,7 @@ pub struct GeneratedRecord {
     pub host: String,
     /// `sc-bytes`.
     pub bytes: u64,
-    /// `https` or `wss`.
+    /// CloudFront: `https` or `wss`; Huawei: the line holds a full `https://` URL.
     pub https: bool,
     /// `x-edge-result-type` is `Miss`.
     pub origin_fetch: bool,
@@ -112,6 +126,18 @@ pub struct GeneratedRecord {
     pub referer: Option<String>,
     /// Decoded `cs(User-Agent)`.
     pub user_agent: String,
+    /// Huawei: the area of the file's name, as the API names it ([`area_name`]); CloudFront:
+    /// `None`. (A name, since [`ServiceArea`] has no order and records are sorted.)
+    pub service_area: Option<&'static str>,
+}
+
+/// The API's name of a service area: `mainland_china`, `outside_mainland_china` or `global`.
+pub fn area_name(area: ServiceArea) -> &'static str {
+    match area {
+        ServiceArea::Global => "global",
+        ServiceArea::MainlandChina => "mainland_china",
+        ServiceArea::OutsideMainlandChina => "outside_mainland_china",
+    }
 }
 
 impl From<&LogRecord<'_>> for GeneratedRecord {
@@ -131,14 +157,16 @@ impl From<&LogRecord<'_>> for GeneratedRecord {
             status: r.status,
             referer: r.referer().map(Cow::into_owned),
             user_agent: r.user_agent().map(Cow::into_owned).unwrap_or_default(),
+            service_area: r.service_area.map(area_name),
         }
     }
 }
 
-/// One hourly log file.
+/// One log file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFile {
-    /// `<distribution_id>.YYYY-MM-DD-HH.<8 hex>.gz`, hour in UTC.
+    /// CloudFront: `<distribution_id>.YYYY-MM-DD-HH.<8 hex>.gz`, hour in UTC; Huawei:
+    /// `YYYYMMDDHH-<domain>-<cn|ov>.gz`, hour in Beijing time.
     pub name: String,
     /// The gzip bytes (one or two members).
     pub gz: Vec<u8>,
@@ -169,6 +197,8 @@ pub struct Generator {
     /// Lines written so far in the run (for `bad_line_every`).
     lines: u64,
     stats: GenStats,
+    /// Huawei: the files of the current hour not handed out yet, with their records.
+    pending: VecDeque<(LogFile, Vec<GeneratedRecord>)>,
 }
 
 impl Generator {
@@ -180,6 +210,7 @@ impl Generator {
             next_hour: 0,
             lines: 0,
             stats: GenStats::default(),
+            pending: VecDeque::new(),
             spec: spec.clone(),
         }
     }
@@ -189,8 +220,91 @@ impl Generator {
         self.stats
     }
 
-    /// The next hour's file, calling `on_record` for each valid line in it; `None` when done.
+    /// The next file, calling `on_record` for each valid line in it; `None` when done.
     pub fn next_file(&mut self, on_record: &mut dyn FnMut(&GeneratedRecord)) -> Option<LogFile> {
+        match self.spec.format {
+            LogFormat::Cloudfront => self.next_cloudfront_file(on_record),
+            LogFormat::Huawei => self.next_huawei_file(on_record),
+        }
+    }
+
+    /// The next Huawei file: the files of an hour are made together, then handed out in name
+    /// order.
+    fn next_huawei_file(&mut self, on_record: &mut dyn FnMut(&GeneratedRecord)) -> Option<LogFile> {
+        while self.pending.is_empty() {
+            if self.next_hour >= self.spec.hours {
+                return None;
+            }
+            let hour = self.next_hour;
+            self.next_hour += 1;
+            self.pending = self.huawei_hour(hour);
+        }
+        let (file, records) = self.pending.pop_front()?;
+        for r in &records {
+            on_record(r);
+        }
+        Some(file)
+    }
+
+    /// Every Huawei file of one hour (one per domain and service area), with their records.
+    fn huawei_hour(&mut self, hour: u32) -> VecDeque<(LogFile, Vec<GeneratedRecord>)> {
+        let hour_ms = self.first_hour_ms + i64::from(hour) * HOUR_MS;
+        let mut rng = Rng::fork(self.spec.seed, u64::from(hour));
+        let mut files: BTreeMap<String, (Vec<u8>, Vec<GeneratedRecord>)> = BTreeMap::new();
+        for _ in 0..self.spec.lines_per_hour {
+            self.lines += 1;
+            let late = hour > 0 && rng.chance(20);
+            let timestamp_ms = if late {
+                hour_ms - 1000 * rng.range(1, 600) as i64
+            } else {
+                hour_ms + 1000 * rng.below(3600) as i64
+            };
+            let mut req = line::request(&mut rng, &self.vocab, timestamp_ms);
+            let area = if rng.chance(300) {
+                ServiceArea::OutsideMainlandChina
+            } else {
+                ServiceArea::MainlandChina
+            };
+            req.record.service_area = Some(area_name(area));
+            req.record.edge_location = String::new();
+            let name = huawei::file_name(hour_ms, &req.record.host, area);
+            let (text, records) = files.entry(name).or_default();
+            let every = self.spec.bad_line_every;
+            if every > 0 && self.lines.is_multiple_of(every) {
+                if rng.chance(125) {
+                    line::write_junk(text);
+                } else {
+                    huawei::write_garbage(text, &mut rng, &mut req);
+                }
+                self.stats.bad_lines += 1;
+            } else {
+                huawei::write_line(text, &mut rng, &mut req);
+                records.push(req.record);
+                self.stats.records += 1;
+            }
+            text.push(b'\n');
+        }
+        files
+            .into_iter()
+            .map(|(name, (text, records))| {
+                let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+                encoder
+                    .write_all(&text)
+                    .expect("gzip into memory cannot fail");
+                let gz = encoder.finish().expect("gzip into memory cannot fail");
+                self.stats.files += 1;
+                self.stats.raw_bytes += text.len() as u64;
+                self.stats.gz_bytes += gz.len() as u64;
+                (LogFile { name, gz }, records)
+            })
+            .collect()
+    }
+
+    /// The next CloudFront file: one per hour.
+    fn next_cloudfront_file(
+        &mut self,
+        on_record: &mut dyn FnMut(&GeneratedRecord),
+    ) -> Option<LogFile> {
         if self.next_hour >= self.spec.hours {
             return None;
         }

@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use flate2::read::MultiGzDecoder;
 use statport_core::format::cloudfront::CloudFrontParser;
-use statport_core::format::ParsedLine;
+use statport_core::format::huawei::HuaweiParser;
+use statport_core::format::{LineParser, ParsedLine};
 use statport_storage::LocalStore;
+
+use statport_core::format::BadLine;
 
 use super::*;
 
@@ -19,6 +22,7 @@ fn spec(hours: u32, lines_per_hour: u64, bad_line_every: u64) -> GenSpec {
         distribution_id: "E2EXAMPLE1ABCD".to_string(),
         hosts: 25,
         bad_line_every,
+        format: LogFormat::Cloudfront,
     }
 }
 
@@ -267,4 +271,113 @@ async fn uploads_into_a_store() {
     assert_eq!(listed.iter().map(|o| o.size).sum::<u64>(), stats.gz_bytes);
     assert_eq!(stats, run(&spec).2);
     std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+fn huawei(hours: u32, lines_per_hour: u64, bad_line_every: u64) -> GenSpec {
+    GenSpec {
+        format: LogFormat::Huawei,
+        ..spec(hours, lines_per_hour, bad_line_every)
+    }
+}
+
+#[test]
+fn huawei_files_per_beijing_hour_domain_and_area() {
+    let (files, per_file, stats) = run(&huawei(3, 2_000, 0));
+    assert_eq!(stats.files, files.len() as u64);
+    let first_hour = ms_from_civil(2026, 11, 23, 22, 0, 0).expect("date");
+    let mut areas = std::collections::BTreeSet::new();
+    for (file, records) in files.iter().zip(&per_file) {
+        let name = LogFormat::Huawei
+            .file_name(&file.name)
+            .expect("a Huawei name");
+        // Beijing 06:00..08:00 on the 24th are UTC 22:00..00:00.
+        assert!(file.name.starts_with("20261124"), "{}", file.name);
+        let hour = name.hour_ms;
+        assert!(
+            (0..3).any(|h| hour == first_hour + h * HOUR_MS),
+            "{}",
+            file.name
+        );
+        assert!(!records.is_empty(), "{}", file.name);
+        for r in records {
+            assert_eq!(
+                Some(r.host.as_str()),
+                name.domain.as_deref(),
+                "{}",
+                file.name
+            );
+            assert_eq!(r.service_area, name.service_area.map(area_name));
+            assert!(r.timestamp_ms >= hour - HOUR_MS && r.timestamp_ms < hour + HOUR_MS);
+        }
+        areas.insert(file.name.rsplit('-').next().map(str::to_string));
+    }
+    assert_eq!(areas.len(), 2, "both service areas");
+    let all: Vec<&GeneratedRecord> = per_file.iter().flatten().collect();
+    let n = all.len() as u64;
+    let share = |pred: &dyn Fn(&GeneratedRecord) -> bool| {
+        all.iter().filter(|r| pred(r)).count() as u64 * 1000 / n
+    };
+    let ov = share(&|r| r.service_area == Some("outside_mainland_china"));
+    assert!((250..=350).contains(&ov), "ov {ov}");
+    let miss = share(&|r| r.origin_fetch);
+    assert!((170..=240).contains(&miss), "miss {miss}");
+    let https = share(&|r| r.https);
+    assert!((300..=500).contains(&https), "https {https}");
+    assert!(all.iter().all(|r| r.edge_location.is_empty()));
+    let raw = gunzip(&files[0].gz);
+    let text = String::from_utf8_lossy(&raw);
+    for zone in ["+0800]", "+0000]", "-0500]"] {
+        assert!(
+            files
+                .iter()
+                .any(|f| String::from_utf8_lossy(&gunzip(&f.gz)).contains(zone)),
+            "{zone}"
+        );
+    }
+    assert!(text.starts_with('['), "{text}");
+}
+
+/// The Huawei round trip: parsing every file (told its name) gives back exactly the records
+/// reported for it, and the garbage lines are the bad lines.
+#[test]
+fn huawei_parser_returns_exactly_the_generated_records() {
+    let spec = huawei(4, 2_000, 37);
+    let (files, expected, stats) = run(&spec);
+    let mut parser = HuaweiParser::new();
+    for (file, expected) in files.iter().zip(&expected) {
+        parser.start_file(&file.name);
+        let raw = gunzip(&file.gz);
+        let mut parsed = Vec::new();
+        for l in raw.split(|b| *b == b'\n') {
+            if let ParsedLine::Record(r) = parser.parse_line(l) {
+                parsed.push(GeneratedRecord::from(&r));
+            }
+        }
+        let mut expected = expected.clone();
+        parsed.sort();
+        expected.sort();
+        assert_eq!(parsed, expected, "{}", file.name);
+    }
+    assert_eq!(parser.records(), stats.records);
+    assert_eq!(parser.bad_lines(), stats.bad_lines);
+    assert_eq!(stats.bad_lines, 4 * 2_000 / 37);
+    assert_eq!(stats.records + stats.bad_lines, 4 * 2_000);
+    // Every kind of garbage shows up.
+    for kind in [
+        BadLine::WrongFieldCount,
+        BadLine::BadNumber,
+        BadLine::BadTimestamp,
+        BadLine::BadQuoting,
+        BadLine::NotUtf8,
+        BadLine::MissingHost,
+    ] {
+        assert!(parser.bad_lines_of(kind) > 0, "{kind:?}");
+    }
+}
+
+#[test]
+fn huawei_same_seed_same_bytes() {
+    let a = run(&huawei(2, 300, 50));
+    let b = run(&huawei(2, 300, 50));
+    assert_eq!(a, b);
 }

@@ -35,7 +35,7 @@ pub(super) async fn scan_all(
             let Some(object) = pending.next() else { break };
             running.spawn(scan_object(
                 Arc::clone(&ctx.objects),
-                source.bucket.clone(),
+                source.clone(),
                 object,
                 Arc::clone(&condition),
                 Arc::clone(&signals),
@@ -105,13 +105,14 @@ fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
 
 async fn scan_object(
     objects: Arc<dyn ObjectStore>,
-    bucket: String,
+    source: LogSource,
     object: ObjectMeta,
     condition: Arc<ExportCondition>,
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
     empty: Partial,
 ) -> Result<(Partial, ScanStats), Stop> {
+    let LogSource { bucket, format, .. } = source;
     let reader = tokio::select! {
         got = objects.get(&bucket, &object.key) => got
             .map_err(|e| storage_stop(&e, &format!("GET {bucket}/{}", object.key)))?,
@@ -121,8 +122,15 @@ async fn scan_object(
     let handle = tokio::task::spawn_blocking(move || {
         let mut aggregate = empty;
         let sync = SyncIoBridge::new(reader);
-        scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
-            .map(|stats| (aggregate, stats))
+        scan(
+            format,
+            &object.key,
+            sync,
+            &condition,
+            &mut aggregate,
+            &signals,
+        )
+        .map(|stats| (aggregate, stats))
     });
     match handle.await {
         Ok(Ok(done)) => Ok(done),
