@@ -4,7 +4,10 @@
 //! measures the parse-and-aggregate loop alone on one core, then runs the real service (API,
 //! Redis queue, worker, S3) on one task per format and checks every number of every file against
 //! a sum computed straight from the generated records. Reports lines per second and the peak
-//! resident memory of the process.
+//! resident memory of the process, then lines per second of every available action
+//! ([`actions`]) and the peak memory of a top-URL export over a million distinct URLs.
+
+mod actions;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -43,6 +46,7 @@ type Expected = BTreeMap<(i64, String), (u64, u64)>;
 pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Result<()> {
     let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let key = format!("bench-key-{tag}");
+    let urls_key = format!("bench-urls-key-{tag}");
     let log_bucket = format!("statport-bench-logs-{tag}");
     settings.redis.namespace = format!("statport-bench-{tag}");
     settings.queue.name = format!("statport-bench-{tag}");
@@ -50,23 +54,25 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     if settings.links.secret.is_empty() {
         settings.links.secret = format!("bench-{tag}");
     }
-    settings.tenants = BTreeMap::from([(
-        "bench".to_string(),
-        TenantConfig {
-            api_key_hashes: vec![statport_status::hash_api_key(&key)],
-            log_bucket: log_bucket.clone(),
-            log_prefix: "cf/".into(),
-            log_format: LogFormat::Cloudfront,
-            // One download a second (not the seeds' one per 30 s) and 1,000 calls a second (not
-            // 20): the bench downloads a file per format in a row and polls every 20 ms.
-            limits: statport_core::tenant::TenantLimits {
-                download_interval_secs: 1,
-                api_per_second: 1000,
-                api_burst: 1000,
-                ..Default::default()
-            },
+    let tenant = |key: &str, prefix: &str| TenantConfig {
+        api_key_hashes: vec![statport_status::hash_api_key(key)],
+        log_bucket: log_bucket.clone(),
+        log_prefix: prefix.into(),
+        log_format: LogFormat::Cloudfront,
+        // One download a second (not the seeds' one per 30 s) and 1,000 calls a second (not
+        // 20): the bench downloads a file per format in a row and polls every 20 ms.
+        limits: statport_core::tenant::TenantLimits {
+            download_interval_secs: 1,
+            api_per_second: 1000,
+            api_burst: 1000,
+            ..Default::default()
         },
-    )]);
+    };
+    settings.tenants = BTreeMap::from([
+        ("bench".to_string(), tenant(&key, "cf/")),
+        // The same day with a unique path on every line, for the top-list memory figure.
+        ("bench-urls".to_string(), tenant(&urls_key, "urls/")),
+    ]);
     let now = statport_core::clock::Clock::now_ms(&statport_core::clock::SystemClock);
     let day = now - now.rem_euclid(DAY_MS) - DAY_MS;
     let spec = GenSpec {
@@ -148,6 +154,10 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
         stats.raw_bytes as f64 / 1e6 / secs
     );
 
+    println!("per action, the same day:");
+    actions::scan_alone(&spec, day)?;
+    let distinct_urls = actions::upload_unique_urls(&settings, &spec, &log_bucket, "urls/").await?;
+
     // 3. the real service, one task per format
     let running = launch(settings).await?;
     let http = reqwest::Client::new();
@@ -218,6 +228,9 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
             file.len()
         );
     }
+    println!("per action, end to end (csv):");
+    actions::end_to_end(&http, &url, &key, day).await?;
+    actions::million_urls(&http, &url, &urls_key, day, distinct_urls).await?;
     running.stop().await?;
     println!(
         "peak resident memory of this process (generator, service and checks): {}",
@@ -274,6 +287,12 @@ fn check_file(format: &str, file: &[u8], expected: &Expected) -> anyhow::Result<
         ensure!(format_rfc3339(ts, 0) == *time, "time format");
     }
     Ok(got.len())
+}
+
+/// Resets the peak resident memory (`VmHWM`) of this process to its current size (Linux 4.0+;
+/// elsewhere nothing happens and the peak stays the process's whole-life peak).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// `VmHWM` of `/proc/self/status` (Linux), e.g. `85.3 MB`.

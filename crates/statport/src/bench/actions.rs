@@ -1,0 +1,192 @@
+//! The benchmark's per-action part: lines per second of every available action on the same
+//! generated day (the scan alone on one core, and end to end through the service), and the peak
+//! memory of a top-list export over a million distinct URLs.
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::{json, Value};
+use statport_core::condition::Action;
+use statport_core::partial::{Partial, SketchLimits};
+use statport_core::ExportRequest;
+use statport_worker::scan::{scan_cloudfront, ScanSignals};
+
+use crate::genlogs::{GenSpec, Generator};
+use crate::services::object_store;
+
+use super::{peak_rss, reset_peak_rss};
+
+/// The actions measured, with the extra request fields each needs.
+fn measured() -> Vec<(&'static str, Value)> {
+    vec![
+        ("reports_detail", json!({"interval": 3600, "group_by": "domain", "stat_type": "req_num"})),
+        ("origin_detail", json!({"interval": 3600, "group_by": "domain"})),
+        ("top_url_detail", json!({"top_n": 100})),
+        ("top_path_detail", json!({"top_n": 100})),
+        ("top_referer_detail", json!({"top_n": 100})),
+        ("top_ua_detail", json!({"top_n": 100})),
+        ("top_ip_detail", json!({"top_n": 100})),
+        ("uv", json!({"interval": 3600, "group_by": "domain"})),
+    ]
+}
+
+fn request(action: &str, extra: &Value, day: i64) -> Value {
+    let mut body = json!({"action": action, "domain_name": "all", "start_time": day,
+                          "end_time": day + statport_core::time::DAY_MS, "language": "en"});
+    if let Some(fields) = extra.as_object() {
+        for (k, v) in fields {
+            body[k] = v.clone();
+        }
+    }
+    body
+}
+
+/// The scan alone (gunzip, parse, select, the action's partial result) on one core, per action.
+pub fn scan_alone(spec: &GenSpec, day: i64) -> anyhow::Result<()> {
+    for (action, extra) in measured() {
+        let condition = ExportRequest::from_json(&request(action, &extra, day))
+            .and_then(|r| r.validate())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let signals = Arc::new(ScanSignals::default());
+        let mut partial = Partial::for_condition(&condition, u64::MAX, &SketchLimits::default());
+        let (mut lines, mut took) = (0u64, Duration::ZERO);
+        let mut generator = Generator::new(spec);
+        while let Some(file) = generator.next_file(&mut |_| {}) {
+            let started = Instant::now();
+            lines += scan_cloudfront(&file.name, &file.gz[..], &condition, &mut partial, &signals)?
+                .lines;
+            took += started.elapsed();
+        }
+        let rows = partial.rows(&condition).count();
+        println!(
+            "  {action:<19} scan alone: {:>9.0} lines/s ({rows} rows)",
+            lines as f64 / took.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Submits `body` as the bench tenant and waits for it; the task object and the seconds taken.
+pub async fn run_task(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+) -> anyhow::Result<(Value, f64)> {
+    let started = Instant::now();
+    let response = http.post(url).bearer_auth(key).json(body).send().await?;
+    ensure!(
+        response.status().as_u16() == 201,
+        "submit answered {}",
+        response.status()
+    );
+    let task: Value = response.json().await?;
+    let id = task["task_id"].as_str().context("task_id")?.to_string();
+    loop {
+        let task: Value = http
+            .get(format!("{url}/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        match task["status"].as_str() {
+            Some("success") => return Ok((task, started.elapsed().as_secs_f64())),
+            Some("fail") => bail!("the task failed: {task}"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Every measured action end to end through the running service.
+pub async fn end_to_end(http: &reqwest::Client, url: &str, key: &str, day: i64) -> anyhow::Result<()> {
+    for (action, extra) in measured() {
+        let (task, secs) = run_task(http, url, key, &request(action, &extra, day)).await?;
+        println!(
+            "  {action:<19} end to end: {:>9.0} lines/s, {:.2} s, {} rows{}",
+            task["read_lines"].as_u64().unwrap_or(0) as f64 / secs,
+            secs,
+            task["export_count"],
+            if task["approximate"] == true { " (approximate)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// The same generated day with every data line's path made unique (`/u/<n>`), so a top-URL
+/// export sees as many distinct URLs as lines; uploaded under `prefix`. Returns the lines.
+pub async fn upload_unique_urls(
+    settings: &crate::config::Settings,
+    spec: &GenSpec,
+    bucket: &str,
+    prefix: &str,
+) -> anyhow::Result<u64> {
+    let store = object_store(settings);
+    let mut generator = Generator::new(spec);
+    let mut n = 0u64;
+    while let Some(file) = generator.next_file(&mut |_| {}) {
+        let mut out = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut stem_column = None;
+        for line in BufReader::new(MultiGzDecoder::new(&file.gz[..])).split(b'\n') {
+            let line = line?;
+            if let Some(fields) = line.strip_prefix(b"#Fields: ") {
+                stem_column = fields
+                    .split(|b| *b == b' ')
+                    .position(|f| f == b"cs-uri-stem");
+                out.write_all(&line)?;
+            } else if line.starts_with(b"#") {
+                out.write_all(&line)?;
+            } else {
+                let mut fields: Vec<&[u8]> = line.split(|b| *b == b'\t').collect();
+                let unique = format!("/u/{n}");
+                match stem_column {
+                    Some(c) if c < fields.len() => {
+                        fields[c] = unique.as_bytes();
+                        n += 1;
+                    }
+                    _ => {}
+                }
+                out.write_all(&fields.join(&b'\t'))?;
+            }
+            out.write_all(b"\n")?;
+        }
+        store
+            .put_bytes(
+                bucket,
+                &format!("{prefix}{}", file.name),
+                bytes::Bytes::from(out.finish()?),
+                "application/gzip",
+            )
+            .await?;
+    }
+    Ok(n)
+}
+
+/// A top-URL export over the unique-URL logs: time, lines/s and the peak resident memory of the
+/// process during it.
+pub async fn million_urls(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    day: i64,
+    distinct: u64,
+) -> anyhow::Result<()> {
+    reset_peak_rss();
+    let before = peak_rss();
+    let body = request(Action::TopUrlDetail.as_str(), &json!({"top_n": 1000}), day);
+    let (task, secs) = run_task(http, url, key, &body).await?;
+    println!(
+        "top_url_detail over {distinct} distinct URLs: {:.2} s = {:.0} lines/s end to end, {} rows, approximate: {}; peak resident memory of the process during the export: {} (before it: {before})",
+        secs,
+        task["read_lines"].as_u64().unwrap_or(0) as f64 / secs,
+        task["export_count"],
+        task["approximate"],
+        peak_rss()
+    );
+    Ok(())
+}
