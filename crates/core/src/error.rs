@@ -73,6 +73,10 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The request was refused for a reason no other code names (a 4xx we did not expect).
     BadRequest,
+    /// A filter or action needs the IP database (`country`, `province`, `isp`, `isp_detail`,
+    /// `service_area` over logs that do not state it) and none is configured (400); as a task
+    /// failure, the worker that ran it has none.
+    IpDatabaseNotConfigured,
 }
 
 impl ErrorCode {
@@ -110,6 +114,7 @@ impl ErrorCode {
             ErrorCode::UriTooLong => "StatPort.UriTooLong",
             ErrorCode::UnsupportedMediaType => "StatPort.UnsupportedMediaType",
             ErrorCode::BadRequest => "StatPort.BadRequest",
+            ErrorCode::IpDatabaseNotConfigured => "StatPort.IpDatabaseNotConfigured",
         }
     }
 
@@ -123,7 +128,8 @@ impl ErrorCode {
             | ErrorCode::InvalidHostnames
             | ErrorCode::MalformedBody
             | ErrorCode::TooManyRows
-            | ErrorCode::BadRequest => 400,
+            | ErrorCode::BadRequest
+            | ErrorCode::IpDatabaseNotConfigured => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
             ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,

@@ -6,13 +6,16 @@
 //! in any order and grouping (associative and commutative), and survive a serde round trip, so
 //! one task can be split across workers or files and its parts combined later.
 //!
-//! Kinds today: [`Partial::Series`] (per-interval counters: `reports_detail`, `origin_detail`).
-//! Top-N lists, distinct counts and per-ISP series join as new variants.
+//! Kinds today: [`Partial::Series`] (per-interval counters: `reports_detail`, `origin_detail`),
+//! [`Partial::Isp`] (per-interval, per-ISP counters: `isp_detail`). Top-N lists and distinct
+//! counts join as new variants.
 
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{ReportAggregate, ShapeMismatch};
-use crate::condition::ExportCondition;
+use crate::condition::{Action, ExportCondition};
+use crate::geo::GeoInfo;
+use crate::isp::IspAggregate;
 use crate::log::LogRecord;
 use crate::table::{Cell, Column};
 
@@ -20,6 +23,13 @@ use crate::table::{Cell, Column};
 pub trait RecordSink {
     /// Counts one selected record.
     fn add(&mut self, record: &LogRecord<'_>);
+
+    /// Counts one selected record whose client the IP database placed (called instead of
+    /// [`add`](Self::add) when the condition needs geography); kinds that do not use the
+    /// geography count it as `add` does.
+    fn add_located(&mut self, record: &LogRecord<'_>, _geo: &GeoInfo) {
+        self.add(record);
+    }
 }
 
 impl RecordSink for ReportAggregate {
@@ -34,20 +44,26 @@ impl RecordSink for ReportAggregate {
 pub enum Partial {
     /// Per-interval counters, per domain when grouped.
     Series(ReportAggregate),
+    /// Per-interval counters per ISP (`isp_detail`).
+    Isp(IspAggregate),
 }
 
 impl Partial {
     /// The empty partial result `condition` asks for, holding at most `max_rows` rows (the
     /// tenant's limit; see [`ReportAggregate::bounded`]).
     pub fn for_condition(condition: &ExportCondition, max_rows: u64) -> Self {
-        // Every available action is an interval series today.
-        Partial::Series(ReportAggregate::bounded(condition, max_rows))
+        match condition.action {
+            Action::IspDetail => Partial::Isp(IspAggregate::bounded(condition, max_rows)),
+            _ => Partial::Series(ReportAggregate::bounded(condition, max_rows)),
+        }
     }
 
     /// Adds `other` (a result over a disjoint input) into `self`.
     pub fn merge(&mut self, other: &Partial) -> Result<(), ShapeMismatch> {
         match (self, other) {
             (Partial::Series(mine), Partial::Series(theirs)) => mine.merge(theirs),
+            (Partial::Isp(mine), Partial::Isp(theirs)) => mine.merge(theirs),
+            _ => Err(ShapeMismatch),
         }
     }
 
@@ -55,6 +71,7 @@ impl Partial {
     pub fn overflowed(&self) -> Option<u64> {
         match self {
             Partial::Series(a) => a.overflowed(),
+            Partial::Isp(a) => a.overflowed(),
         }
     }
 
@@ -62,12 +79,16 @@ impl Partial {
     pub fn reindex(&mut self) {
         match self {
             Partial::Series(a) => a.reindex(),
+            Partial::Isp(a) => a.reindex(),
         }
     }
 
     /// The columns of the export file.
     pub fn columns(condition: &ExportCondition) -> Vec<Column> {
-        ReportAggregate::columns(condition)
+        match condition.action {
+            Action::IspDetail => IspAggregate::columns(),
+            _ => ReportAggregate::columns(condition),
+        }
     }
 
     /// The rows of the export file, in file order.
@@ -77,6 +98,7 @@ impl Partial {
     ) -> Box<dyn Iterator<Item = Vec<Cell>> + 'a> {
         match self {
             Partial::Series(a) => Box::new(a.rows(condition)),
+            Partial::Isp(a) => Box::new(a.rows()),
         }
     }
 }
@@ -86,6 +108,16 @@ impl RecordSink for Partial {
     fn add(&mut self, record: &LogRecord<'_>) {
         match self {
             Partial::Series(a) => a.add(record),
+            // Without geography the client's ISP is not known.
+            Partial::Isp(a) => a.add(crate::geo::UNKNOWN_ISP, record),
+        }
+    }
+
+    #[inline]
+    fn add_located(&mut self, record: &LogRecord<'_>, geo: &GeoInfo) {
+        match self {
+            Partial::Series(a) => a.add(record),
+            Partial::Isp(a) => a.add(geo.isp_name(), record),
         }
     }
 }
