@@ -61,6 +61,17 @@ pub trait GeoLookup: Send + Sync + fmt::Debug {
     fn lookup(&self, ip: IpAddr) -> GeoInfo;
 }
 
+/// The lookup when no database is configured: it places no address. Used for logs that state
+/// their service area, whose records never need a lookup.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDatabase;
+
+impl GeoLookup for NoDatabase {
+    fn lookup(&self, _ip: IpAddr) -> GeoInfo {
+        GeoInfo::default()
+    }
+}
+
 /// What a tenant's requests may rely on for geography, known to the API when it validates and
 /// to the worker when it runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

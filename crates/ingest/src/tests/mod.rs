@@ -3,6 +3,7 @@
 //! body on responses axum makes itself; `limits`: per-tenant rate limits.
 
 mod errors;
+mod geo;
 mod limits;
 mod socket;
 
@@ -79,6 +80,11 @@ async fn fixture() -> Fixture {
         readiness: Arc::new(crate::ready::Readiness::new()),
         tenants: Arc::new(HashMap::new()),
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
+        ip_database: false,
+        log_formats: Arc::new(HashMap::from([(
+            "t2".to_string(),
+            statport_core::tenant::LogFormat::Huawei,
+        )])),
     };
     Fixture {
         state,

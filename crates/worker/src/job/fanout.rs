@@ -2,6 +2,9 @@
 //! aggregates that are merged, progress reported, and every scan thread stopped promptly when
 //! the run stops.
 
+use statport_core::geo::select::GeoSink;
+use statport_core::geo::NoDatabase;
+
 use super::*;
 
 /// Reads every selected object (several at once), merging their partial aggregates and
@@ -40,6 +43,7 @@ pub(super) async fn scan_all(
                 Arc::clone(&signals),
                 run_stop.clone(),
                 max_rows,
+                ctx.geo.clone(),
             ));
         }
         if running.is_empty() {
@@ -110,6 +114,7 @@ async fn scan_object(
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
     max_rows: u64,
+    geo: Option<Arc<dyn GeoLookup>>,
 ) -> Result<(Partial, ScanStats), Stop> {
     let reader = tokio::select! {
         got = objects.get(&bucket, &object.key) => got
@@ -118,10 +123,21 @@ async fn scan_object(
     };
     let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut aggregate = Partial::for_condition(&condition, max_rows);
+        let aggregate = Partial::for_condition(&condition, max_rows);
         let sync = SyncIoBridge::new(reader);
-        scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
-            .map(|stats| (aggregate, stats))
+        if condition.geo_needed() {
+            // The geography filters in front of the aggregate; a condition without them scans
+            // straight into it and pays nothing. Without a database only logs stating their
+            // area get here (checked before the scan), and they need no lookup.
+            let lookup: &dyn GeoLookup = geo.as_deref().unwrap_or(&NoDatabase);
+            let mut sink = GeoSink::new(aggregate, lookup, &condition);
+            let stats = scan_cloudfront(&object.key, sync, &condition, &mut sink, &signals)?;
+            Ok((sink.into_inner(), stats))
+        } else {
+            let mut aggregate = aggregate;
+            scan_cloudfront(&object.key, sync, &condition, &mut aggregate, &signals)
+                .map(|stats| (aggregate, stats))
+        }
     });
     match handle.await {
         Ok(Ok(done)) => Ok(done),

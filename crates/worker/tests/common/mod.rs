@@ -164,6 +164,7 @@ impl Env {
                 results_bucket: "results".into(),
                 results_prefix: "exports/".into(),
             },
+            geo: None,
             shutdown: CancellationToken::new(),
         }
     }
