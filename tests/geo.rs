@@ -23,7 +23,16 @@ fn day_start() -> i64 {
 /// The test's address table: network, prefix, (country, province code, province name, isp).
 /// The generator draws IPv4 first octets from a fixed list and IPv6 from four /32s; some are
 /// left out (unknown addresses), some have no ISP, one network nests inside another.
-const TABLE: &[(&str, u8, Option<&str>, Option<(&str, &str)>, Option<&str>)] = &[
+/// Network, prefix length, country, province (code, English name), ISP.
+type Entry = (
+    &'static str,
+    u8,
+    Option<&'static str>,
+    Option<(&'static str, &'static str)>,
+    Option<&'static str>,
+);
+
+const TABLE: &[Entry] = &[
     (
         "101.0.0.0",
         8,
@@ -83,7 +92,7 @@ const TABLE: &[(&str, u8, Option<&str>, Option<(&str, &str)>, Option<&str>)] = &
     ("2a02:26f0::", 32, Some("DE"), None, None),
 ];
 
-fn info_of(entry: &(&str, u8, Option<&str>, Option<(&str, &str)>, Option<&str>)) -> GeoInfo {
+fn info_of(entry: &Entry) -> GeoInfo {
     GeoInfo {
         country: entry.2.map(str::to_string),
         province_code: entry.3.map(|p| p.0.to_string()),

@@ -39,11 +39,10 @@ pub(super) async fn scan_all(
                 Arc::clone(&ctx.objects),
                 source.bucket.clone(),
                 object,
-                Arc::clone(&condition),
+                (Arc::clone(&condition), ctx.geo.clone()),
                 Arc::clone(&signals),
                 run_stop.clone(),
                 max_rows,
-                ctx.geo.clone(),
             ));
         }
         if running.is_empty() {
@@ -110,11 +109,11 @@ async fn scan_object(
     objects: Arc<dyn ObjectStore>,
     bucket: String,
     object: ObjectMeta,
-    condition: Arc<ExportCondition>,
+    // The condition with the IP database its geography filters read.
+    (condition, geo): (Arc<ExportCondition>, Option<Arc<dyn GeoLookup>>),
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
     max_rows: u64,
-    geo: Option<Arc<dyn GeoLookup>>,
 ) -> Result<(Partial, ScanStats), Stop> {
     let reader = tokio::select! {
         got = objects.get(&bucket, &object.key) => got
