@@ -1,6 +1,7 @@
 //! End-to-end: HTTP → Redis queue → worker → S3 → download link, against the real servers.
 
 mod common;
+mod geo;
 mod huawei;
 mod limits;
 mod outage;

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::geo::filter::{GeoField, NameFilter};
+use crate::geo::GeoSupport;
 use crate::granularity::Granularity;
 use crate::log::{LogRecord, Scheme};
 use crate::table::Language;
@@ -92,6 +94,7 @@ impl Action {
                 | Action::TopUaDetail
                 | Action::TopIpDetail
                 | Action::Uv
+                | Action::IspDetail
         )
     }
 }
@@ -135,7 +138,7 @@ impl SchemeFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceArea {
-    /// Everywhere (our default: the logs carry no area unless an IP database is configured).
+    /// Everywhere (the default).
     #[default]
     Global,
     /// Mainland China.
@@ -358,8 +361,17 @@ pub struct ExportCondition {
     pub group_by_domain: bool,
     /// The value of `reports_detail`.
     pub stat_type: StatType,
-    /// Service area.
+    /// Service area: stated by the log (Huawei), else from the client's country (IP database).
     pub service_area: ServiceArea,
+    /// Client countries (IP database).
+    #[serde(default, skip_serializing_if = "NameFilter::is_all")]
+    pub country: NameFilter,
+    /// Client provinces (IP database).
+    #[serde(default, skip_serializing_if = "NameFilter::is_all")]
+    pub province: NameFilter,
+    /// Client ISPs (IP database).
+    #[serde(default, skip_serializing_if = "NameFilter::is_all")]
+    pub isp: NameFilter,
     /// Protocols counted.
     pub scheme: SchemeFilter,
     /// Rows of a `top_*` export.
@@ -400,6 +412,13 @@ impl ExportCondition {
             )
             .unwrap_or(u64::MAX)
         };
+        if self.action == Action::IspDetail {
+            // One series per ISP found while scanning.
+            return RowEstimate {
+                rows: 0,
+                exact: false,
+            };
+        }
         if !self.group_by_domain {
             return RowEstimate {
                 rows: buckets,
@@ -419,8 +438,39 @@ impl ExportCondition {
         }
     }
 
-    /// True when `record` counts towards this export: inside `[range_start, range_end)`, an
-    /// accepted scheme and a selected domain.
+    /// True when the scan must look records' clients up or check their area: a `country`,
+    /// `province` or `isp` list, a `service_area` other than `global`, or `isp_detail`. When
+    /// false, selection is [`selects`](Self::selects) alone and costs nothing more.
+    pub fn geo_needed(&self) -> bool {
+        self.action == Action::IspDetail
+            || self.service_area != ServiceArea::Global
+            || !self.country.is_all()
+            || !self.province.is_all()
+            || !self.isp.is_all()
+    }
+
+    /// The request field that needs an IP database under `support`, if any (`service_area`
+    /// needs none when the logs state the area).
+    pub fn needs_ip_database(&self, support: GeoSupport) -> Option<&'static str> {
+        if self.action == Action::IspDetail {
+            Some("action 'isp_detail'")
+        } else if !self.country.is_all() {
+            Some("'country'")
+        } else if !self.province.is_all() {
+            Some("'province'")
+        } else if !self.isp.is_all() {
+            Some("'isp'")
+        } else if self.service_area != ServiceArea::Global && !support.area_in_logs {
+            Some("'service_area'")
+        } else {
+            None
+        }
+    }
+
+    /// True when `record` counts towards this export as far as the log line tells: inside
+    /// `[range_start, range_end)`, an accepted scheme and a selected domain. The geography
+    /// filters are applied after, by [`GeoSink`](crate::geo::select::GeoSink), when
+    /// [`geo_needed`](Self::geo_needed).
     pub fn selects(&self, record: &LogRecord<'_>) -> bool {
         record.timestamp_ms >= self.range_start
             && record.timestamp_ms < self.range_end
@@ -461,6 +511,10 @@ pub struct RequestLimits {
     pub max_rows: u64,
     /// Most entries (hosts and wildcards) in `domain_name`.
     pub max_domains: usize,
+    /// Whether an IP database is configured and the tenant's logs state the service area: a
+    /// filter or action needing a database that is not there is refused
+    /// (`StatPort.IpDatabaseNotConfigured`).
+    pub geo: GeoSupport,
 }
 
 impl Default for RequestLimits {
@@ -468,6 +522,7 @@ impl Default for RequestLimits {
         RequestLimits {
             max_rows: 1_000_000,
             max_domains: 100,
+            geo: GeoSupport::default(),
         }
     }
 }
@@ -725,29 +780,21 @@ impl ExportRequest {
         };
         let service_area = match non_empty(&self.service_area) {
             None | Some("global") => ServiceArea::Global,
-            Some("mainland_china") | Some("outside_mainland_china") => {
-                return Err(ApiError::invalid(
-                    "'service_area' filtering needs the IP database, which is not available yet; use 'global'",
-                ))
-            }
+            Some("mainland_china") => ServiceArea::MainlandChina,
+            Some("outside_mainland_china") => ServiceArea::OutsideMainlandChina,
             Some(other) => {
                 return Err(ApiError::invalid(format!(
                     "'service_area' must be 'mainland_china', 'outside_mainland_china' or 'global', not '{other}'"
                 )))
             }
         };
-        for (name, value) in [
-            ("country", &self.country),
-            ("province", &self.province),
-            ("isp", &self.isp),
-        ] {
-            if let Some(v) = non_empty(value) {
-                if !v.eq_ignore_ascii_case("all") {
-                    return Err(ApiError::invalid(format!(
-                        "'{name}' filtering needs the IP database, which is not available yet; use 'all'"
-                    )));
-                }
-            }
+        let country = NameFilter::parse(GeoField::Country, self.country.as_deref())?;
+        let province = NameFilter::parse(GeoField::Province, self.province.as_deref())?;
+        let isp = NameFilter::parse(GeoField::Isp, self.isp.as_deref())?;
+        if action == Action::IspDetail && group_by_domain {
+            return Err(ApiError::invalid(
+                "'group_by' does not apply to 'isp_detail' (rows are per ISP)",
+            ));
         }
         let scheme = match non_empty(&self.scheme) {
             None | Some("all") => SchemeFilter::All,
@@ -827,12 +874,24 @@ impl ExportRequest {
             group_by_domain,
             stat_type,
             service_area,
+            country,
+            province,
+            isp,
             scheme,
             top_n,
             export_format,
             language,
             callback_url,
         };
+        if let Some(field) = condition
+            .needs_ip_database(limits.geo)
+            .filter(|_| !limits.geo.ip_database)
+        {
+            return Err(ApiError::new(
+                ErrorCode::IpDatabaseNotConfigured,
+                format!("{field} needs the IP database, and none is configured on this service; leave it out (or 'all' / 'global'), or ask the operator to set ip_database.path"),
+            ));
+        }
         let estimate = condition.row_estimate();
         if estimate.rows > limits.max_rows {
             return Err(ApiError::invalid(format!(

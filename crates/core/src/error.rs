@@ -81,6 +81,10 @@ pub enum ErrorCode {
     ReportTimedOut,
     /// Too many synchronous reports are running at once on this API process (429).
     TooManyReports,
+    /// A filter or action needs the IP database (`country`, `province`, `isp`, `isp_detail`,
+    /// `service_area` over logs that do not state it) and none is configured (400); as a task
+    /// failure, the worker that ran it has none.
+    IpDatabaseNotConfigured,
 }
 
 impl ErrorCode {
@@ -121,6 +125,7 @@ impl ErrorCode {
             ErrorCode::ReportTooLarge => "StatPort.ReportTooLarge",
             ErrorCode::ReportTimedOut => "StatPort.ReportTimedOut",
             ErrorCode::TooManyReports => "StatPort.TooManyReports",
+            ErrorCode::IpDatabaseNotConfigured => "StatPort.IpDatabaseNotConfigured",
         }
     }
 
@@ -136,7 +141,8 @@ impl ErrorCode {
             | ErrorCode::TooManyRows
             | ErrorCode::BadRequest
             | ErrorCode::InvalidServerGroups
-            | ErrorCode::ReportTooLarge => 400,
+            | ErrorCode::ReportTooLarge
+            | ErrorCode::IpDatabaseNotConfigured => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
             ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,

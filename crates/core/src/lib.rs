@@ -14,6 +14,10 @@
 //! - [`format`]: the log formats, each with its file-name rule and line parser
 //!   ([`format::cloudfront`]: CloudFront standard logs, driven by the `#Fields` header;
 //!   [`format::huawei`]: Huawei CDN logs, one file per domain, hour and service area).
+//! - [`geo`]: client geography from an IP database (MaxMind DB): the lookup seam, the
+//!   `country` / `province` / `isp` / `service_area` filters applied in front of a sink, a small
+//!   database writer for tests.
+//! - [`isp`]: the per-interval, per-ISP counters of `isp_detail`, bounded in rows.
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows
 //!   when the series are only found while scanning.
@@ -36,7 +40,9 @@ pub mod condition;
 pub mod distinct;
 pub mod error;
 pub mod format;
+pub mod geo;
 pub mod granularity;
+pub mod isp;
 pub mod log;
 pub mod partial;
 pub mod server_group;

@@ -7,15 +7,18 @@
 //! one task can be split across workers or files and its parts combined later.
 //!
 //! Kinds: [`Partial::Series`] (per-interval counters: `reports_detail`, `origin_detail`),
-//! [`Partial::Top`] (top lists: the `top_*_detail` actions) and [`Partial::Distinct`] (distinct
-//! client IPs per interval: `uv`). The approximate kinds are bounded by [`SketchLimits`] and say
-//! how far from exact they are ([`Partial::approximation`]).
+//! [`Partial::Top`] (top lists: the `top_*_detail` actions), [`Partial::Distinct`] (distinct
+//! client IPs per interval: `uv`) and [`Partial::Isp`] (per-interval, per-ISP counters:
+//! `isp_detail`). The approximate kinds are bounded by [`SketchLimits`] and say how far from
+//! exact they are ([`Partial::approximation`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{ReportAggregate, ShapeMismatch};
 use crate::condition::{thousands, Action, ExportCondition};
 use crate::distinct::{DistinctCounts, UV_STANDARD_ERROR};
+use crate::geo::GeoInfo;
+use crate::isp::IspAggregate;
 use crate::log::LogRecord;
 use crate::table::{Cell, Column};
 use crate::top::TopList;
@@ -49,6 +52,13 @@ impl Default for SketchLimits {
 pub trait RecordSink {
     /// Counts one selected record.
     fn add(&mut self, record: &LogRecord<'_>);
+
+    /// Counts one selected record whose client the IP database placed (called instead of
+    /// [`add`](Self::add) when the condition needs geography); kinds that do not use the
+    /// geography count it as `add` does.
+    fn add_located(&mut self, record: &LogRecord<'_>, _geo: &GeoInfo) {
+        self.add(record);
+    }
 }
 
 impl RecordSink for ReportAggregate {
@@ -67,6 +77,8 @@ pub enum Partial {
     Top(TopList),
     /// Distinct client IPs per interval, per domain when grouped.
     Distinct(DistinctCounts),
+    /// Per-interval counters per ISP (`isp_detail`).
+    Isp(IspAggregate),
 }
 
 impl Partial {
@@ -80,6 +92,7 @@ impl Partial {
         match condition.action {
             a if a.is_top_list() => Partial::Top(TopList::new(condition, limits, max_rows)),
             Action::Uv => Partial::Distinct(DistinctCounts::new(condition, limits, max_rows)),
+            Action::IspDetail => Partial::Isp(IspAggregate::bounded(condition, max_rows)),
             _ => Partial::Series(ReportAggregate::bounded(condition, max_rows)),
         }
     }
@@ -90,6 +103,7 @@ impl Partial {
             (Partial::Series(mine), Partial::Series(theirs)) => mine.merge(theirs),
             (Partial::Top(mine), Partial::Top(theirs)) => mine.merge(theirs),
             (Partial::Distinct(mine), Partial::Distinct(theirs)) => mine.merge(theirs),
+            (Partial::Isp(mine), Partial::Isp(theirs)) => mine.merge(theirs),
             _ => Err(ShapeMismatch),
         }
     }
@@ -100,6 +114,7 @@ impl Partial {
             Partial::Series(a) => a.overflowed(),
             Partial::Top(t) => t.overflowed(),
             Partial::Distinct(d) => d.overflowed(),
+            Partial::Isp(a) => a.overflowed(),
         }
     }
 
@@ -109,6 +124,7 @@ impl Partial {
             Partial::Series(a) => a.reindex(),
             Partial::Top(t) => t.reindex(),
             Partial::Distinct(d) => d.reindex(),
+            Partial::Isp(a) => a.reindex(),
         }
     }
 
@@ -116,7 +132,7 @@ impl Partial {
     /// saying which values are estimates and how far off they may be.
     pub fn approximation(&self) -> Option<String> {
         match self {
-            Partial::Series(_) => None,
+            Partial::Series(_) | Partial::Isp(_) => None,
             Partial::Top(t) => t.approximation().map(|a| {
                 format!(
                     "approximate top list: more distinct keys than the {} counters kept (Space-Saving); each ranked value is an upper bound at most {} over the true value, and any key not listed had at most {}; the other column is a lower bound",
@@ -148,6 +164,7 @@ impl Partial {
         match condition.action {
             a if a.is_top_list() => TopList::columns(condition),
             Action::Uv => DistinctCounts::columns(condition),
+            Action::IspDetail => IspAggregate::columns(),
             _ => ReportAggregate::columns(condition),
         }
     }
@@ -161,6 +178,7 @@ impl Partial {
             Partial::Series(a) => Box::new(a.rows(condition)),
             Partial::Top(t) => Box::new(t.rows()),
             Partial::Distinct(d) => Box::new(d.rows()),
+            Partial::Isp(a) => Box::new(a.rows()),
         }
     }
 }
@@ -172,6 +190,18 @@ impl RecordSink for Partial {
             Partial::Series(a) => a.add(record),
             Partial::Top(t) => t.add(record),
             Partial::Distinct(d) => d.add(record),
+            // Without geography the client's ISP is not known.
+            Partial::Isp(a) => a.add(crate::geo::UNKNOWN_ISP, record),
+        }
+    }
+
+    #[inline]
+    fn add_located(&mut self, record: &LogRecord<'_>, geo: &GeoInfo) {
+        match self {
+            Partial::Series(a) => a.add(record),
+            Partial::Top(t) => t.add(record),
+            Partial::Distinct(d) => d.add(record),
+            Partial::Isp(a) => a.add(geo.isp_name(), record),
         }
     }
 }

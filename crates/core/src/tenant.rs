@@ -97,11 +97,13 @@ impl TenantLimits {
         max_domains: 100,
     };
 
-    /// The size limits a request is validated under.
+    /// The size limits a request is validated under (no geography support: the caller sets
+    /// [`RequestLimits::geo`](crate::condition::RequestLimits::geo)).
     pub fn request_limits(&self) -> crate::condition::RequestLimits {
         crate::condition::RequestLimits {
             max_rows: self.max_rows,
             max_domains: usize::try_from(self.max_domains).unwrap_or(usize::MAX),
+            geo: crate::geo::GeoSupport::default(),
         }
     }
 

@@ -38,7 +38,10 @@ use axum::middleware::{map_request, map_response};
 use axum::routing::{get, post};
 use axum::Router;
 use statport_core::clock::Clock;
+use statport_core::condition::RequestLimits;
+use statport_core::geo::GeoSupport;
 use statport_core::task::TaskRecord;
+use statport_core::tenant::LogFormat;
 use statport_core::tenant::TenantLimits;
 use statport_status::{AdmissionLimits, KeyRing, LinkSigner, RateLimiter, TaskStore};
 use statport_storage::ObjectStore;
@@ -76,12 +79,32 @@ pub struct AppState {
     pub rate_limiter: Arc<dyn RateLimiter>,
     /// The synchronous reports' engine and server groups.
     pub reports: reports::Reports,
+    /// True when an IP database is configured: without it the geography filters and
+    /// `isp_detail` are refused (`StatPort.IpDatabaseNotConfigured`).
+    pub ip_database: bool,
+    /// Each tenant's log format (whether its logs state the service area); a tenant not listed
+    /// is read as CloudFront.
+    pub log_formats: Arc<HashMap<String, LogFormat>>,
 }
 
 impl AppState {
     /// `tenant`'s limits.
     pub fn limits(&self, tenant: &str) -> &TenantLimits {
         self.tenants.get(tenant).unwrap_or(&TenantLimits::DEFAULT)
+    }
+
+    /// What a request of `tenant` is validated under: its size limits and the geography this
+    /// deployment supports for it.
+    pub fn request_limits(&self, tenant: &str) -> RequestLimits {
+        let format = self
+            .log_formats
+            .get(tenant)
+            .copied()
+            .unwrap_or(LogFormat::Cloudfront);
+        RequestLimits {
+            geo: GeoSupport::new(self.ip_database, format),
+            ..self.limits(tenant).request_limits()
+        }
     }
 
     /// The limits a new task of `tenant` is admitted under.

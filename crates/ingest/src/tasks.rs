@@ -41,7 +41,7 @@ pub async fn create(
     })?;
     let request = ExportRequest::from_json(&value)?;
     let condition = request
-        .validate_with(&state.limits(&tenant).request_limits())
+        .validate_with(&state.request_limits(&tenant))
         .inspect_err(|_| state.metrics.tasks_rejected.inc())?;
     let now = state.clock.now_ms();
     let task_id = uuid::Uuid::new_v4().simple().to_string();

@@ -37,6 +37,9 @@ pub struct Settings {
     /// Whether this process is the demo (the published demo key is allowed only then).
     #[serde(default)]
     pub demo: DemoSettings,
+    /// The offline IP database (none by default).
+    #[serde(default)]
+    pub ip_database: IpDatabaseSettings,
     /// Tenants by id: only what the operator configured (the defaults define none).
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
@@ -79,6 +82,18 @@ impl ReportsConfig {
     > {
         statport_core::server_group::ServerGroups::new(self.server_groups.clone())
     }
+}
+
+/// `[ip_database]`: the MaxMind DB files the geography filters and `isp_detail` read. Empty
+/// paths: no database, and requests needing one are refused with
+/// `StatPort.IpDatabaseNotConfigured`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpDatabaseSettings {
+    /// The database (GeoIP2/GeoLite2-City layout, optionally with a top-level `isp`).
+    pub path: String,
+    /// A separate GeoIP2-ISP database the ISP is read from instead; needs `path`.
+    pub isp_path: String,
 }
 
 /// `[demo]`: marks the process as the demo, the only place the published demo key may work.

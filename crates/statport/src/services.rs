@@ -10,6 +10,8 @@ use anyhow::Context;
 use apalis_redis::ConnectionManager;
 use apalis_redis::RedisStorage;
 use statport_core::clock::{Clock, SystemClock};
+use statport_core::geo::mmdb::MmdbGeo;
+use statport_core::geo::GeoLookup;
 use statport_core::task::ExportJob;
 use statport_core::volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_ingest::ops::Metrics;
@@ -56,6 +58,8 @@ pub struct Services {
     pub readiness: Arc<Readiness>,
     /// Now.
     pub clock: Arc<dyn Clock>,
+    /// The IP database, when `ip_database.path` is set.
+    pub geo: Option<Arc<dyn GeoLookup>>,
 }
 
 /// How a Redis connection behaves when Redis is slow or away.
@@ -149,6 +153,31 @@ async fn warn_about_persistence(conn: &ConnectionManager) {
     }
 }
 
+/// The IP database the settings name, read once at start; `None` when `ip_database.path` is
+/// empty. A file that is missing, unreadable or not a MaxMind DB is an error: the process must
+/// not start and quietly refuse every geography request.
+pub fn ip_database(settings: &Settings) -> anyhow::Result<Option<Arc<dyn GeoLookup>>> {
+    let s = &settings.ip_database;
+    if s.path.is_empty() {
+        if !s.isp_path.is_empty() {
+            anyhow::bail!("invalid configuration: ip_database.isp_path is set but ip_database.path is not; set both, or put the ISP in the main database");
+        }
+        return Ok(None);
+    }
+    let read = |key: &str, path: &str| -> anyhow::Result<Vec<u8>> {
+        std::fs::read(path).with_context(|| format!("cannot read the IP database {key} = '{path}'"))
+    };
+    let mut db = MmdbGeo::from_bytes(read("ip_database.path", &s.path)?)
+        .with_context(|| format!("ip_database.path = '{}'", s.path))?;
+    if !s.isp_path.is_empty() {
+        db = db
+            .with_isp(read("ip_database.isp_path", &s.isp_path)?)
+            .with_context(|| format!("ip_database.isp_path = '{}'", s.isp_path))?;
+    }
+    info!(path = %s.path, isp_path = %s.isp_path, "ip database loaded");
+    Ok(Some(Arc::new(db)))
+}
+
 /// The object store the settings describe.
 pub fn object_store(settings: &Settings) -> Arc<dyn ObjectStore> {
     let s3 = &settings.s3;
@@ -192,7 +221,9 @@ impl Services {
         let api_tasks: Arc<dyn TaskStore> =
             Arc::new(RedisTaskStore::with_connection(fail_fast.clone(), ns));
         let queue = queue_settings(&settings);
+        let geo = ip_database(&settings)?;
         Ok(Services {
+            geo,
             objects: object_store(&settings),
             jobs: job_storage(redis.clone(), &queue),
             api_jobs: job_storage(fail_fast.clone(), &queue),
@@ -301,6 +332,13 @@ impl Services {
                     )
                 })?),
             },
+            ip_database: self.geo.is_some(),
+            log_formats: Arc::new(
+                tenants
+                    .iter()
+                    .map(|(id, t)| (id.clone(), t.source.format))
+                    .collect(),
+            ),
         })
     }
 
@@ -341,6 +379,7 @@ impl Services {
                 results_prefix: self.settings.results.prefix.clone(),
                 sketches: w.sketches,
             },
+            geo: self.geo.clone(),
             shutdown: CancellationToken::new(),
         }
     }

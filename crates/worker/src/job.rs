@@ -28,6 +28,7 @@ use std::time::Duration;
 use statport_core::clock::Clock;
 use statport_core::condition::thousands;
 use statport_core::condition::ExportFormat;
+use statport_core::geo::{GeoLookup, GeoSupport};
 use statport_core::partial::{Partial, SketchLimits};
 use statport_core::task::{ExportJob, TaskError, TaskRecord};
 use statport_core::ErrorCode;
@@ -92,6 +93,10 @@ pub struct ExportContext {
     pub clock: Arc<dyn Clock>,
     /// Knobs.
     pub settings: WorkerSettings,
+    /// The IP database (`country` / `province` / `isp` / `service_area` filters, `isp_detail`);
+    /// `None` when the process has none configured: tasks needing it fail with
+    /// `StatPort.IpDatabaseNotConfigured`.
+    pub geo: Option<Arc<dyn GeoLookup>>,
     /// Cancelled when the process shuts down: runs stop at their next check and hand their task
     /// back ([`RunEnd::Released`]).
     pub shutdown: CancellationToken,
@@ -163,6 +168,15 @@ async fn execute(
     })?;
     let source = &tenant.source;
     let condition = &record.condition;
+    if let Some(field) = condition
+        .needs_ip_database(GeoSupport::new(ctx.geo.is_some(), source.format))
+        .filter(|_| ctx.geo.is_none())
+    {
+        return Err(fail(
+            ErrorCode::IpDatabaseNotConfigured,
+            format!("{field} needs the IP database, and the worker that ran this task has none configured (ip_database.path)"),
+        ));
+    }
     let listed = ctx
         .objects
         .list(&source.bucket, &source.prefix)

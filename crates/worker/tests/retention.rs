@@ -151,6 +151,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
             sketches: SketchLimits::default(),
             retry: RetryPolicy::with_span(Duration::from_secs(900)),
         },
+        geo: None,
         shutdown: CancellationToken::new(),
     });
     let storage = job_storage(conn.clone(), &queue);

@@ -252,11 +252,11 @@ fn enumerations() {
         ErrorCode::InvalidParameter
     );
     assert_eq!(
-        code_of(with(base(), "service_area", json!("mainland_china"))),
+        code_of(with(base(), "service_area", json!("mainland"))),
         ErrorCode::InvalidParameter
     );
     assert_eq!(
-        code_of(with(base(), "country", json!("cn"))),
+        code_of(with(base(), "country", json!("china"))),
         ErrorCode::InvalidParameter
     );
     assert!(validate(with(base(), "country", json!("all"))).is_ok());
@@ -491,4 +491,115 @@ fn thousands_separators() {
     ] {
         assert_eq!(thousands(n), text);
     }
+}
+
+fn with_database(ip_database: bool, area_in_logs: bool) -> RequestLimits {
+    RequestLimits {
+        geo: GeoSupport {
+            ip_database,
+            area_in_logs,
+        },
+        ..RequestLimits::default()
+    }
+}
+
+#[test]
+fn geography_without_a_database_is_refused_naming_the_field() {
+    let none = with_database(false, false);
+    for (key, value, field) in [
+        ("country", "cn", "'country'"),
+        ("province", "GD", "'province'"),
+        ("isp", "China Telecom", "'isp'"),
+        ("service_area", "mainland_china", "'service_area'"),
+        ("service_area", "outside_mainland_china", "'service_area'"),
+        ("action", "isp_detail", "'isp_detail'"),
+    ] {
+        let err = ExportRequest::from_json(&with(base(), key, json!(value)))
+            .and_then(|r| r.validate_with(&none))
+            .expect_err(key);
+        assert_eq!(err.code, ErrorCode::IpDatabaseNotConfigured, "{key}");
+        assert_eq!(err.code.http_status(), 400);
+        assert!(err.message.contains(field), "{key}: {}", err.message);
+    }
+    // `all` and `global` need nothing.
+    for (key, value) in [
+        ("country", "all"),
+        ("isp", "ALL"),
+        ("service_area", "global"),
+    ] {
+        let c = ExportRequest::from_json(&with(base(), key, json!(value)))
+            .and_then(|r| r.validate_with(&none))
+            .expect(key);
+        assert!(!c.geo_needed(), "{key}");
+    }
+    // Logs that state their area need no database for `service_area`, but still do for the
+    // rest.
+    let huawei = with_database(false, true);
+    let c = ExportRequest::from_json(&with(base(), "service_area", json!("mainland_china")))
+        .and_then(|r| r.validate_with(&huawei))
+        .expect("area stated by the logs");
+    assert_eq!(c.service_area, ServiceArea::MainlandChina);
+    assert!(c.geo_needed());
+    let err = ExportRequest::from_json(&with(base(), "country", json!("CN")))
+        .and_then(|r| r.validate_with(&huawei))
+        .expect_err("country needs the database");
+    assert_eq!(err.code, ErrorCode::IpDatabaseNotConfigured);
+}
+
+#[test]
+fn geography_filters_with_a_database() {
+    let db = with_database(true, false);
+    let body = with(
+        with(
+            with(
+                with(base(), "country", json!("us, cn")),
+                "province",
+                json!("Guangdong"),
+            ),
+            "isp",
+            json!("China Telecom"),
+        ),
+        "service_area",
+        json!("outside_mainland_china"),
+    );
+    let c = ExportRequest::from_json(&body)
+        .and_then(|r| r.validate_with(&db))
+        .expect("valid");
+    assert_eq!(c.country.to_text(), "CN,US");
+    assert_eq!(c.province.to_text(), "guangdong");
+    assert_eq!(c.isp.to_text(), "china telecom");
+    assert_eq!(c.service_area, ServiceArea::OutsideMainlandChina);
+    assert!(c.geo_needed());
+    // Stored and read back unchanged; a condition without filters stores none of them.
+    let stored = serde_json::to_value(&c).expect("serialize");
+    assert_eq!(stored["country"], "CN,US");
+    let back: ExportCondition = serde_json::from_value(stored).expect("parse");
+    assert_eq!(back, c);
+    let plain = serde_json::to_value(validate(base()).expect("valid")).expect("serialize");
+    assert!(plain.get("country").is_none() && plain.get("isp").is_none());
+
+    let err = ExportRequest::from_json(&with(base(), "country", json!("CHN")))
+        .and_then(|r| r.validate_with(&db))
+        .expect_err("three letters");
+    assert_eq!(err.code, ErrorCode::InvalidParameter);
+    assert!(err.message.contains("'country'"), "{}", err.message);
+
+    let isp = ExportRequest::from_json(&with(base(), "action", json!("isp_detail")))
+        .and_then(|r| r.validate_with(&db))
+        .expect("isp_detail");
+    assert_eq!(
+        isp.row_estimate(),
+        RowEstimate {
+            rows: 0,
+            exact: false
+        }
+    );
+    let err = ExportRequest::from_json(&with(
+        with(base(), "action", json!("isp_detail")),
+        "group_by",
+        json!("domain"),
+    ))
+    .and_then(|r| r.validate_with(&db))
+    .expect_err("grouped isp_detail");
+    assert!(err.message.contains("group_by"), "{}", err.message);
 }

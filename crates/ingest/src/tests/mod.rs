@@ -4,6 +4,7 @@
 //! synchronous origin-volume report over a scripted engine.
 
 mod errors;
+mod geo;
 mod limits;
 mod socket;
 mod volume;
@@ -87,6 +88,11 @@ async fn fixture() -> Fixture {
             engine: engine.clone(),
             server_groups: Arc::new(volume::server_groups()),
         },
+        ip_database: false,
+        log_formats: Arc::new(HashMap::from([(
+            "t2".to_string(),
+            statport_core::tenant::LogFormat::Huawei,
+        )])),
     };
     Fixture {
         state,

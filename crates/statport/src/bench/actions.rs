@@ -24,8 +24,14 @@ use super::{peak_rss, reset_peak_rss};
 /// The actions measured, with the extra request fields each needs.
 fn measured() -> Vec<(&'static str, Value)> {
     vec![
-        ("reports_detail", json!({"interval": 3600, "group_by": "domain", "stat_type": "req_num"})),
-        ("origin_detail", json!({"interval": 3600, "group_by": "domain"})),
+        (
+            "reports_detail",
+            json!({"interval": 3600, "group_by": "domain", "stat_type": "req_num"}),
+        ),
+        (
+            "origin_detail",
+            json!({"interval": 3600, "group_by": "domain"}),
+        ),
         ("top_url_detail", json!({"top_n": 100})),
         ("top_path_detail", json!({"top_n": 100})),
         ("top_referer_detail", json!({"top_n": 100})),
@@ -104,7 +110,12 @@ pub async fn run_task(
 }
 
 /// Every measured action end to end through the running service.
-pub async fn end_to_end(http: &reqwest::Client, url: &str, key: &str, day: i64) -> anyhow::Result<()> {
+pub async fn end_to_end(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    day: i64,
+) -> anyhow::Result<()> {
     for (action, extra) in measured() {
         let (task, secs) = run_task(http, url, key, &request(action, &extra, day)).await?;
         println!(
@@ -112,7 +123,11 @@ pub async fn end_to_end(http: &reqwest::Client, url: &str, key: &str, day: i64) 
             task["read_lines"].as_u64().unwrap_or(0) as f64 / secs,
             secs,
             task["export_count"],
-            if task["approximate"] == true { " (approximate)" } else { "" }
+            if task["approximate"] == true {
+                " (approximate)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

@@ -2,6 +2,9 @@
 //! aggregates that are merged, progress reported, and every scan thread stopped promptly when
 //! the run stops.
 
+use statport_core::geo::select::GeoSink;
+use statport_core::geo::NoDatabase;
+
 use super::*;
 
 /// Reads every selected object (several at once), merging their partial aggregates and
@@ -37,7 +40,7 @@ pub(super) async fn scan_all(
                 Arc::clone(&ctx.objects),
                 source.clone(),
                 object,
-                Arc::clone(&condition),
+                (Arc::clone(&condition), ctx.geo.clone()),
                 Arc::clone(&signals),
                 run_stop.clone(),
                 empty.clone(),
@@ -107,7 +110,8 @@ async fn scan_object(
     objects: Arc<dyn ObjectStore>,
     source: LogSource,
     object: ObjectMeta,
-    condition: Arc<ExportCondition>,
+    // The condition with the IP database its geography filters read.
+    (condition, geo): (Arc<ExportCondition>, Option<Arc<dyn GeoLookup>>),
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
     empty: Partial,
@@ -120,17 +124,28 @@ async fn scan_object(
     };
     let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut aggregate = empty;
+        let aggregate = empty;
         let sync = SyncIoBridge::new(reader);
-        scan(
-            format,
-            &object.key,
-            sync,
-            &condition,
-            &mut aggregate,
-            &signals,
-        )
-        .map(|stats| (aggregate, stats))
+        if condition.geo_needed() {
+            // The geography filters in front of the aggregate; a condition without them scans
+            // straight into it and pays nothing. Without a database only logs stating their
+            // area get here (checked before the scan), and they need no lookup.
+            let lookup: &dyn GeoLookup = geo.as_deref().unwrap_or(&NoDatabase);
+            let mut sink = GeoSink::new(aggregate, lookup, &condition);
+            let stats = scan(format, &object.key, sync, &condition, &mut sink, &signals)?;
+            Ok((sink.into_inner(), stats))
+        } else {
+            let mut aggregate = aggregate;
+            scan(
+                format,
+                &object.key,
+                sync,
+                &condition,
+                &mut aggregate,
+                &signals,
+            )
+            .map(|stats| (aggregate, stats))
+        }
     });
     match handle.await {
         Ok(Ok(done)) => Ok(done),

@@ -97,6 +97,7 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
             results_prefix: "exports/".into(),
             sketches: SketchLimits::default(),
         },
+        geo: None,
         shutdown: CancellationToken::new(),
     };
     Fixture {
@@ -612,4 +613,37 @@ async fn an_export_outgrowing_the_row_limit_while_scanning_fails_saying_so() {
         error.error_msg
     );
     assert!(done.file_key.is_none());
+}
+
+#[tokio::test]
+async fn a_task_needing_the_ip_database_fails_cleanly_on_a_worker_without_one() {
+    // Accepted by an API process that had a database; run by a worker that has none.
+    let f = fixture(&day_files()).await;
+    let body = json!({"domain_name": "a.example.com", "action": "isp_detail",
+                      "start_time": ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date"),
+                      "end_time": ms_from_civil(2026, 11, 1, 2, 0, 0).expect("date"), "interval": 3600});
+    let limits = statport_core::RequestLimits {
+        geo: statport_core::geo::GeoSupport {
+            ip_database: true,
+            area_in_logs: false,
+        },
+        ..statport_core::RequestLimits::default()
+    };
+    let condition = ExportRequest::from_json(&body)
+        .and_then(|r| r.validate_with(&limits))
+        .expect("valid with a database");
+    let isp = TaskRecord::waiting("isp".into(), "t1".into(), "isp".into(), condition, 0);
+    f.store.create(&isp).await.expect("create");
+    assert!(f.ctx.geo.is_none());
+    let end = run_export(&f.ctx, &job("isp"), "run-1")
+        .await
+        .expect("recorded");
+    assert_eq!(end, RunEnd::Failed);
+    let error = record(&f, "isp").await.error.expect("an error");
+    assert_eq!(error.error_code, "StatPort.IpDatabaseNotConfigured");
+    assert!(
+        error.error_msg.contains("isp_detail"),
+        "{}",
+        error.error_msg
+    );
 }

@@ -166,6 +166,7 @@ impl Env {
                 results_prefix: "exports/".into(),
                 sketches: SketchLimits::default(),
             },
+            geo: None,
             shutdown: CancellationToken::new(),
         }
     }
