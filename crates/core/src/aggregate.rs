@@ -8,15 +8,12 @@
 //! [`ReportAggregate::bounded`] caps series × buckets so a log with many hosts cannot exhaust a
 //! worker's memory, and [`ReportAggregate::overflowed`] tells the job to fail the task.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::condition::{Action, ExportCondition, StatType};
-use crate::granularity::Granularity;
+use crate::grid::SeriesGrid;
 use crate::log::LogRecord;
 use crate::table::{Cell, Column};
-use crate::time::format_rfc3339;
 
 /// What is counted in one interval for one series.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,28 +43,9 @@ pub struct ShapeMismatch;
 /// `origin_detail`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportAggregate {
-    granularity: Granularity,
-    range_start: i64,
-    range_end: i64,
     group_by_domain: bool,
-    /// Bucket starts, `[range_start, range_end)`.
-    bucket_starts: Vec<i64>,
-    /// Series names (domains); one unnamed series when not grouped.
-    domains: Vec<String>,
-    /// `series[d][b]`: counters of domain `d` in bucket `b`.
-    series: Vec<Vec<Counters>>,
-    #[serde(skip)]
-    index: HashMap<String, usize>,
-    /// Most rows (series × buckets) the aggregate may grow to; `u64::MAX` when unbounded.
-    #[serde(default = "unbounded")]
-    max_rows: u64,
-    /// Set once a new series was refused: at least how many rows the input needed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    overflow: Option<u64>,
-}
-
-fn unbounded() -> u64 {
-    u64::MAX
+    /// Counters per series (domains; one unnamed series when not grouped) and interval.
+    grid: SeriesGrid<Counters>,
 }
 
 impl ReportAggregate {
@@ -86,32 +64,16 @@ impl ReportAggregate {
     /// must fail (`ErrorCode::TooManyRows`). The check runs only when a new series would be
     /// created, so counting into existing series costs nothing more.
     pub fn bounded(condition: &ExportCondition, max_rows: u64) -> Self {
-        let g = condition.granularity;
-        let bucket_starts: Vec<i64> = g
-            .bucket_starts(condition.range_start, condition.range_end)
-            .collect();
         let mut agg = ReportAggregate {
-            granularity: g,
-            range_start: condition.range_start,
-            range_end: condition.range_end,
             group_by_domain: condition.group_by_domain,
-            bucket_starts,
-            domains: Vec::new(),
-            series: Vec::new(),
-            index: HashMap::new(),
-            max_rows,
-            overflow: None,
+            grid: SeriesGrid::new(condition, max_rows),
         };
         if condition.group_by_domain {
             for host in condition.domains.exact_hosts() {
-                agg.series_index(&host);
+                agg.grid.series(&host);
             }
-        } else if agg.buckets() > max_rows {
-            agg.overflow = Some(agg.buckets());
         } else {
-            agg.domains.push(String::new());
-            agg.series
-                .push(vec![Counters::default(); agg.bucket_starts.len()]);
+            agg.grid.series("");
         }
         agg
     }
@@ -121,114 +83,49 @@ impl ReportAggregate {
     /// at least how many rows the input needed. The counts are then incomplete: fail the task.
     /// [`merge`](Self::merge) keeps the flag.
     pub fn overflowed(&self) -> Option<u64> {
-        self.overflow
+        self.grid.overflowed()
     }
 
     /// The row cap this aggregate enforces (`u64::MAX` when unbounded).
     pub fn max_rows(&self) -> u64 {
-        self.max_rows
-    }
-
-    fn buckets(&self) -> u64 {
-        u64::try_from(self.bucket_starts.len()).unwrap_or(u64::MAX)
-    }
-
-    fn bucket_of(&self, ts: i64) -> Option<usize> {
-        bucket_index(
-            self.granularity,
-            self.range_start,
-            self.range_end,
-            &self.bucket_starts,
-            ts,
-        )
-    }
-
-    /// The series of `host`, created if new and the cap allows; `None` (and the overflow
-    /// recorded) when it does not.
-    fn series_index(&mut self, host: &str) -> Option<usize> {
-        if let Some(&i) = self.index.get(host) {
-            return Some(i);
-        }
-        let series = u64::try_from(self.domains.len() + 1).unwrap_or(u64::MAX);
-        let rows = series.saturating_mul(self.buckets());
-        if rows > self.max_rows {
-            self.overflow = Some(self.overflow.map_or(rows, |o| o.max(rows)));
-            return None;
-        }
-        let i = self.domains.len();
-        self.domains.push(host.to_string());
-        self.series
-            .push(vec![Counters::default(); self.bucket_starts.len()]);
-        self.index.insert(host.to_string(), i);
-        Some(i)
+        self.grid.max_rows()
     }
 
     /// Counts one record the condition selected; records outside the range are ignored.
     pub fn add(&mut self, record: &LogRecord<'_>) {
-        let Some(bucket) = self.bucket_of(record.timestamp_ms) else {
-            return;
-        };
         let series = if self.group_by_domain {
-            match self.series_index(&record.host) {
-                Some(i) => i,
-                None => return,
-            }
+            &record.host
         } else {
-            0
+            ""
         };
-        let Some(c) = self.series.get_mut(series).and_then(|s| s.get_mut(bucket)) else {
-            return;
-        };
-        c.flux += record.bytes;
-        c.req_num += 1;
-        if record.origin_fetch {
-            c.origin_flux += record.bytes;
+        if let Some(c) = self.grid.cell_mut(series, record.timestamp_ms) {
+            c.flux += record.bytes;
+            c.req_num += 1;
+            if record.origin_fetch {
+                c.origin_flux += record.bytes;
+            }
         }
     }
 
     /// Adds `other`'s counts into `self`: the aggregate of both inputs. The cap of `self`
     /// applies to the series `other` brings; an overflow in either stays recorded.
     pub fn merge(&mut self, other: &ReportAggregate) -> Result<(), ShapeMismatch> {
-        if self.granularity != other.granularity
-            || self.range_start != other.range_start
-            || self.range_end != other.range_end
-            || self.group_by_domain != other.group_by_domain
-        {
+        if !self.grid.same_shape(&other.grid) || self.group_by_domain != other.group_by_domain {
             return Err(ShapeMismatch);
         }
-        if let Some(theirs) = other.overflow {
-            self.overflow = Some(self.overflow.map_or(theirs, |o| o.max(theirs)));
-        }
-        for (name, series) in other.domains.iter().zip(&other.series) {
-            let target = if self.group_by_domain {
-                self.series_index(name)
-            } else {
-                Some(0)
-            };
-            let Some(mine) = target.and_then(|t| self.series.get_mut(t)) else {
-                continue;
-            };
-            for (mine, theirs) in mine.iter_mut().zip(series) {
-                mine.add(theirs);
-            }
-        }
+        self.grid.merge_with(&other.grid, Counters::add);
         Ok(())
     }
 
     /// Rebuilds the lookup index after deserializing.
     pub fn reindex(&mut self) {
-        self.index = self
-            .domains
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.clone(), i))
-            .collect();
+        self.grid.reindex();
     }
 
     /// Total counters over every interval and series (for logs and checks).
     pub fn totals(&self) -> Counters {
         let mut t = Counters::default();
-        for c in self.series.iter().flatten() {
+        for c in self.grid.cells() {
             t.add(c);
         }
         t
@@ -246,57 +143,28 @@ impl ReportAggregate {
 
     /// Number of rows [`rows`](Self::rows) yields.
     pub fn row_count(&self) -> usize {
-        self.bucket_starts.len() * self.domains.len()
+        self.grid.row_count()
     }
 
     /// The rows, ordered by time then domain, every interval present (0 where empty).
     pub fn rows<'a>(&'a self, condition: &ExportCondition) -> impl Iterator<Item = Vec<Cell>> + 'a {
         let column = value_column(condition);
-        let offset = self.granularity.offset_secs();
-        let mut order: Vec<usize> = (0..self.domains.len()).collect();
-        order.sort_by(|&a, &b| self.domains[a].cmp(&self.domains[b]));
         let grouped = self.group_by_domain;
-        self.bucket_starts
-            .iter()
-            .enumerate()
-            .flat_map(move |(b, &start)| {
-                let time = format_rfc3339(start, offset);
-                order.clone().into_iter().map(move |d| {
-                    let c = &self.series[d][b];
-                    let value = match column {
-                        Column::ReqNum => c.req_num,
-                        Column::OriginFlux => c.origin_flux,
-                        _ => c.flux,
-                    };
-                    let mut row = Vec::with_capacity(3);
-                    row.push(Cell::Text(time.clone()));
-                    if grouped {
-                        row.push(Cell::Text(self.domains[d].clone()));
-                    }
-                    row.push(Cell::Count(value));
-                    row
-                })
-            })
+        self.grid.rows().map(move |(time, domain, c)| {
+            let value = match column {
+                Column::ReqNum => c.req_num,
+                Column::OriginFlux => c.origin_flux,
+                _ => c.flux,
+            };
+            let mut row = Vec::with_capacity(3);
+            row.push(Cell::Text(time));
+            if grouped {
+                row.push(Cell::Text(domain.to_string()));
+            }
+            row.push(Cell::Count(value));
+            row
+        })
     }
-}
-
-/// The index of the bucket of `[range_start, range_end)` (whose starts are `bucket_starts`)
-/// that holds `ts`; `None` outside the range. Shared by every per-interval partial result.
-pub(crate) fn bucket_index(
-    granularity: Granularity,
-    range_start: i64,
-    range_end: i64,
-    bucket_starts: &[i64],
-    ts: i64,
-) -> Option<usize> {
-    if ts < range_start || ts >= range_end {
-        return None;
-    }
-    match granularity.step_ms() {
-        Some(step) => usize::try_from(ts.abs_diff(range_start) / step.unsigned_abs()).ok(),
-        None => bucket_starts.partition_point(|&b| b <= ts).checked_sub(1),
-    }
-    .filter(|&b| b < bucket_starts.len())
 }
 
 /// The value column of an interval export.

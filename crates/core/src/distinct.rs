@@ -11,19 +11,18 @@
 //! IPv4 and IPv6 addresses are counted as the same address space (IPv4 as IPv4-mapped IPv6); a
 //! client IP that parses as neither is not counted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use cardinality_estimator::CardinalityEstimator;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{bucket_index, ShapeMismatch};
+use crate::aggregate::ShapeMismatch;
 use crate::condition::ExportCondition;
-use crate::granularity::Granularity;
+use crate::grid::SeriesGrid;
 use crate::log::LogRecord;
 use crate::partial::SketchLimits;
 use crate::table::{Cell, Column};
-use crate::time::format_rfc3339;
 
 /// The sketch a cell becomes past its exact bound.
 type Sketch = CardinalityEstimator<u128, wyhash::WyHash, 14, 6>;
@@ -96,21 +95,11 @@ pub fn ip_number(ip: &str) -> Option<u128> {
 /// and in memory as the module documentation says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DistinctCounts {
-    granularity: Granularity,
-    range_start: i64,
-    range_end: i64,
     group_by_domain: bool,
-    bucket_starts: Vec<i64>,
-    domains: Vec<String>,
-    /// `cells[d][b]`: IPs of domain `d` in bucket `b`.
-    cells: Vec<Vec<Distinct>>,
+    /// IPs per series (domains; one unnamed series when not grouped) and interval.
+    grid: SeriesGrid<Distinct>,
     exact_per_interval: u64,
     exact_per_task: u64,
-    max_rows: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    overflow: Option<u64>,
-    #[serde(skip)]
-    index: HashMap<String, usize>,
     /// IPs held in exact sets over every cell.
     #[serde(skip)]
     exact_total: u64,
@@ -121,98 +110,48 @@ impl DistinctCounts {
     /// grouped, the exact hosts the condition names have their rows up front (0 without
     /// traffic).
     pub fn new(condition: &ExportCondition, limits: &SketchLimits, max_rows: u64) -> Self {
-        let g = condition.granularity;
-        let bucket_starts: Vec<i64> = g
-            .bucket_starts(condition.range_start, condition.range_end)
-            .collect();
         let mut counts = DistinctCounts {
-            granularity: g,
-            range_start: condition.range_start,
-            range_end: condition.range_end,
             group_by_domain: condition.group_by_domain,
-            bucket_starts,
-            domains: Vec::new(),
-            cells: Vec::new(),
+            grid: SeriesGrid::new(condition, max_rows),
             exact_per_interval: u64::from(limits.uv_exact_per_interval),
             exact_per_task: limits.uv_exact_per_task,
-            max_rows,
-            overflow: None,
-            index: HashMap::new(),
             exact_total: 0,
         };
         if condition.group_by_domain {
             for host in condition.domains.exact_hosts() {
-                counts.series_index(&host);
+                counts.grid.series(&host);
             }
-        } else if counts.buckets() > max_rows {
-            counts.overflow = Some(counts.buckets());
         } else {
-            counts.domains.push(String::new());
-            counts
-                .cells
-                .push(vec![Distinct::default(); counts.bucket_starts.len()]);
+            counts.grid.series("");
         }
         counts
     }
 
-    fn buckets(&self) -> u64 {
-        self.bucket_starts.len() as u64
-    }
-
-    fn series_index(&mut self, host: &str) -> Option<usize> {
-        if let Some(&i) = self.index.get(host) {
-            return Some(i);
-        }
-        let rows = (self.domains.len() as u64 + 1).saturating_mul(self.buckets());
-        if rows > self.max_rows {
-            self.overflow = Some(self.overflow.map_or(rows, |o| o.max(rows)));
-            return None;
-        }
-        let i = self.domains.len();
-        self.domains.push(host.to_string());
-        self.cells
-            .push(vec![Distinct::default(); self.bucket_starts.len()]);
-        self.index.insert(host.to_string(), i);
-        Some(i)
-    }
-
     /// `Some(rows)` once a series was refused for the row limit (the task must fail).
     pub fn overflowed(&self) -> Option<u64> {
-        self.overflow
+        self.grid.overflowed()
     }
 
     /// Counts one selected record's client IP.
     pub fn add(&mut self, record: &LogRecord<'_>) {
-        let Some(bucket) = bucket_index(
-            self.granularity,
-            self.range_start,
-            self.range_end,
-            &self.bucket_starts,
-            record.timestamp_ms,
-        ) else {
-            return;
-        };
         let Some(ip) = ip_number(record.client_ip) else {
             return;
         };
         let series = if self.group_by_domain {
-            match self.series_index(&record.host) {
-                Some(i) => i,
-                None => return,
-            }
+            &record.host
         } else {
-            0
+            ""
         };
-        let (per_interval, per_task) = (self.exact_per_interval, self.exact_per_task);
-        let Some(cell) = self.cells.get_mut(series).and_then(|s| s.get_mut(bucket)) else {
+        let Some(cell) = self.grid.cell_mut(series, record.timestamp_ms) else {
             return;
         };
         match cell {
             Distinct::Exact(set) => {
                 if set.insert(ip) {
                     self.exact_total += 1;
-                    if set.len() as u64 > per_interval || self.exact_total > per_task {
-                        self.exact_total -= set.len() as u64;
+                    let len = set.len() as u64;
+                    if len > self.exact_per_interval || self.exact_total > self.exact_per_task {
+                        self.exact_total -= len;
                         cell.estimate();
                     }
                 }
@@ -224,69 +163,44 @@ impl DistinctCounts {
     /// Adds `other` (over a disjoint input, or the same IPs seen elsewhere) into `self`: each
     /// cell holds the union of both.
     pub fn merge(&mut self, other: &DistinctCounts) -> Result<(), ShapeMismatch> {
-        if self.granularity != other.granularity
-            || self.range_start != other.range_start
-            || self.range_end != other.range_end
-            || self.group_by_domain != other.group_by_domain
-        {
+        if !self.grid.same_shape(&other.grid) || self.group_by_domain != other.group_by_domain {
             return Err(ShapeMismatch);
         }
-        if let Some(theirs) = other.overflow {
-            self.overflow = Some(self.overflow.map_or(theirs, |o| o.max(theirs)));
-        }
-        for (name, theirs) in other.domains.iter().zip(&other.cells) {
-            let target = if self.group_by_domain {
-                self.series_index(name)
-            } else {
-                Some(0)
-            };
-            let Some(t) = target else { continue };
-            for (b, their_cell) in theirs.iter().enumerate() {
-                self.merge_cell(t, b, their_cell);
-            }
-        }
-        Ok(())
-    }
-
-    fn merge_cell(&mut self, series: usize, bucket: usize, theirs: &Distinct) {
         let (per_interval, per_task) = (self.exact_per_interval, self.exact_per_task);
-        let Some(mine) = self.cells.get_mut(series).and_then(|s| s.get_mut(bucket)) else {
-            return;
-        };
-        let before = mine.exact_len();
-        match (&mut *mine, theirs) {
-            (Distinct::Exact(set), Distinct::Exact(their_set)) => {
-                set.extend(their_set.iter().copied());
-            }
-            (Distinct::Estimate(sketch), Distinct::Exact(their_set)) => {
-                for ip in their_set {
-                    sketch.insert(ip);
+        let mut exact_total = self.exact_total;
+        self.grid.merge_with(&other.grid, |mine, theirs| {
+            let before = mine.exact_len();
+            match (&mut *mine, theirs) {
+                (Distinct::Exact(set), Distinct::Exact(their_set)) => {
+                    set.extend(their_set.iter().copied());
+                }
+                (Distinct::Estimate(sketch), Distinct::Exact(their_set)) => {
+                    for ip in their_set {
+                        sketch.insert(ip);
+                    }
+                }
+                (mine, Distinct::Estimate(their_sketch)) => {
+                    mine.estimate();
+                    if let Distinct::Estimate(sketch) = mine {
+                        sketch.merge(their_sketch);
+                    }
                 }
             }
-            (mine, Distinct::Estimate(their_sketch)) => {
+            let after = mine.exact_len();
+            exact_total = exact_total - before + after;
+            if after > per_interval || exact_total > per_task {
+                exact_total -= after;
                 mine.estimate();
-                if let Distinct::Estimate(sketch) = mine {
-                    sketch.merge(their_sketch);
-                }
             }
-        }
-        let after = mine.exact_len();
-        self.exact_total = self.exact_total - before + after;
-        if after > per_interval || self.exact_total > per_task {
-            self.exact_total -= after;
-            mine.estimate();
-        }
+        });
+        self.exact_total = exact_total;
+        Ok(())
     }
 
     /// Rebuilds the lookup index and the exact total after deserializing.
     pub fn reindex(&mut self) {
-        self.index = self
-            .domains
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.clone(), i))
-            .collect();
-        self.exact_total = self.cells.iter().flatten().map(Distinct::exact_len).sum();
+        self.grid.reindex();
+        self.exact_total = self.grid.cells().map(Distinct::exact_len).sum();
     }
 
     /// The columns: `time`, `domain` when grouped, `uv`.
@@ -299,52 +213,33 @@ impl DistinctCounts {
         cols
     }
 
-    fn order(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.domains.len()).collect();
-        order.sort_by(|&a, &b| self.domains[a].cmp(&self.domains[b]));
-        order
-    }
-
     /// The rows, by time then domain, every interval present (0 where empty).
     pub fn rows(&self) -> impl Iterator<Item = Vec<Cell>> + '_ {
-        let offset = self.granularity.offset_secs();
-        let order = self.order();
-        self.bucket_starts
-            .iter()
-            .enumerate()
-            .flat_map(move |(b, &start)| {
-                let time = format_rfc3339(start, offset);
-                order.clone().into_iter().map(move |d| {
-                    let mut row = Vec::with_capacity(3);
-                    row.push(Cell::Text(time.clone()));
-                    if self.group_by_domain {
-                        row.push(Cell::Text(self.domains[d].clone()));
-                    }
-                    row.push(Cell::Count(self.cells[d][b].count()));
-                    row
-                })
-            })
+        self.grid.rows().map(|(time, domain, cell)| {
+            let mut row = Vec::with_capacity(3);
+            row.push(Cell::Text(time));
+            if self.group_by_domain {
+                row.push(Cell::Text(domain.to_string()));
+            }
+            row.push(Cell::Count(cell.count()));
+            row
+        })
     }
 
     /// The rows whose `uv` is an estimate, as `time` (and `domain` when grouped), in file
-    /// order, and how many there are; empty when every count is exact.
+    /// order; empty when every count is exact.
     pub fn estimated_rows(&self) -> Vec<String> {
-        let offset = self.granularity.offset_secs();
-        let order = self.order();
-        let mut out = Vec::new();
-        for (b, &start) in self.bucket_starts.iter().enumerate() {
-            for &d in &order {
-                if matches!(self.cells[d][b], Distinct::Estimate(_)) {
-                    let time = format_rfc3339(start, offset);
-                    out.push(if self.group_by_domain {
-                        format!("{time} {}", self.domains[d])
-                    } else {
-                        time
-                    });
+        self.grid
+            .rows()
+            .filter(|(_, _, cell)| matches!(cell, Distinct::Estimate(_)))
+            .map(|(time, domain, _)| {
+                if self.group_by_domain {
+                    format!("{time} {domain}")
+                } else {
+                    time
                 }
-            }
-        }
-        out
+            })
+            .collect()
     }
 }
 

@@ -5,16 +5,13 @@
 //! while scanning: [`IspAggregate::bounded`] caps ISPs × buckets at the tenant's `max_rows`, and
 //! [`IspAggregate::overflowed`] tells the job to fail the task.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::ShapeMismatch;
 use crate::condition::ExportCondition;
-use crate::granularity::Granularity;
+use crate::grid::SeriesGrid;
 use crate::log::LogRecord;
 use crate::table::{Cell, Column};
-use crate::time::format_rfc3339;
 
 /// Flux and requests of one ISP in one interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,91 +25,26 @@ pub struct IspCounters {
 /// Per-interval counters per ISP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IspAggregate {
-    granularity: Granularity,
-    range_start: i64,
-    range_end: i64,
-    /// Bucket starts, `[range_start, range_end)`.
-    bucket_starts: Vec<i64>,
-    /// ISP names, in order of first sight.
-    isps: Vec<String>,
-    /// `series[i][b]`: counters of ISP `i` in bucket `b`.
-    series: Vec<Vec<IspCounters>>,
-    #[serde(skip)]
-    index: HashMap<String, usize>,
-    /// Most rows (ISPs × buckets).
-    max_rows: u64,
-    /// Set once a new ISP was refused: at least how many rows the input needed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    overflow: Option<u64>,
+    /// Counters per ISP (series) and interval.
+    grid: SeriesGrid<IspCounters>,
 }
 
 impl IspAggregate {
     /// An empty aggregate for `condition` holding at most `max_rows` rows.
     pub fn bounded(condition: &ExportCondition, max_rows: u64) -> Self {
         IspAggregate {
-            granularity: condition.granularity,
-            range_start: condition.range_start,
-            range_end: condition.range_end,
-            bucket_starts: condition
-                .granularity
-                .bucket_starts(condition.range_start, condition.range_end)
-                .collect(),
-            isps: Vec::new(),
-            series: Vec::new(),
-            index: HashMap::new(),
-            max_rows,
-            overflow: None,
+            grid: SeriesGrid::new(condition, max_rows),
         }
     }
 
     /// `Some(rows)` once a new ISP was refused for the row cap (the result is incomplete).
     pub fn overflowed(&self) -> Option<u64> {
-        self.overflow
-    }
-
-    fn bucket_of(&self, ts: i64) -> Option<usize> {
-        if ts < self.range_start || ts >= self.range_end {
-            return None;
-        }
-        match self.granularity.step_ms() {
-            Some(step) => usize::try_from(ts.abs_diff(self.range_start) / step.unsigned_abs()).ok(),
-            None => self
-                .bucket_starts
-                .partition_point(|&b| b <= ts)
-                .checked_sub(1),
-        }
-        .filter(|&b| b < self.bucket_starts.len())
-    }
-
-    fn series_index(&mut self, isp: &str) -> Option<usize> {
-        if let Some(&i) = self.index.get(isp) {
-            return Some(i);
-        }
-        let buckets = u64::try_from(self.bucket_starts.len()).unwrap_or(u64::MAX);
-        let rows = u64::try_from(self.isps.len() + 1)
-            .unwrap_or(u64::MAX)
-            .saturating_mul(buckets);
-        if rows > self.max_rows {
-            self.overflow = Some(self.overflow.map_or(rows, |o| o.max(rows)));
-            return None;
-        }
-        let i = self.isps.len();
-        self.isps.push(isp.to_string());
-        self.series
-            .push(vec![IspCounters::default(); self.bucket_starts.len()]);
-        self.index.insert(isp.to_string(), i);
-        Some(i)
+        self.grid.overflowed()
     }
 
     /// Counts one selected record served to a client of `isp`.
     pub fn add(&mut self, isp: &str, record: &LogRecord<'_>) {
-        let Some(bucket) = self.bucket_of(record.timestamp_ms) else {
-            return;
-        };
-        let Some(i) = self.series_index(isp) else {
-            return;
-        };
-        if let Some(c) = self.series.get_mut(i).and_then(|s| s.get_mut(bucket)) {
+        if let Some(c) = self.grid.cell_mut(isp, record.timestamp_ms) {
             c.flux = c.flux.saturating_add(record.bytes);
             c.req_num = c.req_num.saturating_add(1);
         }
@@ -120,35 +52,19 @@ impl IspAggregate {
 
     /// Adds `other` (over a disjoint input) into `self`; `self`'s cap applies.
     pub fn merge(&mut self, other: &IspAggregate) -> Result<(), ShapeMismatch> {
-        if self.granularity != other.granularity
-            || self.range_start != other.range_start
-            || self.range_end != other.range_end
-        {
+        if !self.grid.same_shape(&other.grid) {
             return Err(ShapeMismatch);
         }
-        if let Some(theirs) = other.overflow {
-            self.overflow = Some(self.overflow.map_or(theirs, |o| o.max(theirs)));
-        }
-        for (name, series) in other.isps.iter().zip(&other.series) {
-            let Some(mine) = self.series_index(name).and_then(|i| self.series.get_mut(i)) else {
-                continue;
-            };
-            for (m, t) in mine.iter_mut().zip(series) {
-                m.flux = m.flux.saturating_add(t.flux);
-                m.req_num = m.req_num.saturating_add(t.req_num);
-            }
-        }
+        self.grid.merge_with(&other.grid, |m, t| {
+            m.flux = m.flux.saturating_add(t.flux);
+            m.req_num = m.req_num.saturating_add(t.req_num);
+        });
         Ok(())
     }
 
     /// Rebuilds the lookup index after deserializing.
     pub fn reindex(&mut self) {
-        self.index = self
-            .isps
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.clone(), i))
-            .collect();
+        self.grid.reindex();
     }
 
     /// The columns: `time`, `isp`, `flux`, `req_num`.
@@ -159,24 +75,14 @@ impl IspAggregate {
     /// The rows, ordered by time then ISP, every interval present for every ISP seen (zeros
     /// where idle).
     pub fn rows(&self) -> impl Iterator<Item = Vec<Cell>> + '_ {
-        let offset = self.granularity.offset_secs();
-        let mut order: Vec<usize> = (0..self.isps.len()).collect();
-        order.sort_by(|&a, &b| self.isps[a].cmp(&self.isps[b]));
-        self.bucket_starts
-            .iter()
-            .enumerate()
-            .flat_map(move |(b, &start)| {
-                let time = format_rfc3339(start, offset);
-                order.clone().into_iter().map(move |i| {
-                    let c = self.series[i][b];
-                    vec![
-                        Cell::Text(time.clone()),
-                        Cell::Text(self.isps[i].clone()),
-                        Cell::Count(c.flux),
-                        Cell::Count(c.req_num),
-                    ]
-                })
-            })
+        self.grid.rows().map(|(time, isp, c)| {
+            vec![
+                Cell::Text(time),
+                Cell::Text(isp.to_string()),
+                Cell::Count(c.flux),
+                Cell::Count(c.req_num),
+            ]
+        })
     }
 }
 

@@ -19,6 +19,7 @@
 //!   database writer for tests.
 //! - [`isp`]: the per-interval, per-ISP counters of `isp_detail`, bounded in rows.
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
+//! - [`grid`]: series × intervals with a row cap, the shape of every per-interval result.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows
 //!   when the series are only found while scanning.
 //! - [`top`]: top lists (exact, then Space-Saving past a key budget).
@@ -42,6 +43,7 @@ pub mod error;
 pub mod format;
 pub mod geo;
 pub mod granularity;
+pub mod grid;
 pub mod isp;
 pub mod log;
 pub mod partial;
