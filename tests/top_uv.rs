@@ -308,6 +308,19 @@ async fn past_their_budgets_top_lists_and_uv_are_estimates_within_their_bounds()
         );
     }
 
+    // The parts are merged in file order, so the approximate list is the same on every run:
+    // the same condition submitted again runs again and writes the same bytes.
+    let (status, again) = h
+        .submit_as(
+            &h.key,
+            &json!({"domain_name": "all", "action": "top_url_detail", "stat_type": "flux",
+                    "top_n": 20, "start_time": day(), "end_time": day() + 6 * HOUR_MS}),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    let (_, body_again) = finished(&h, again["task_id"].as_str().expect("id")).await;
+    assert_eq!(body_again, body, "an approximate top list is deterministic");
+
     let (task, body) = finished(&h, &uv).await;
     assert_eq!(task["approximate"], true, "{task}");
     let note = task["approximation"].as_str().expect("says which");

@@ -4,8 +4,12 @@
 
 use statport_core::geo::select::GeoSink;
 use statport_core::geo::NoDatabase;
+use std::collections::BTreeMap;
 
 use super::*;
+
+/// What the scan of one object ends with: its partial result and counters, or why it stopped.
+type ScanOutcome = Result<(Partial, ScanStats), Stop>;
 
 /// Reads every selected object (several at once), merging their partial aggregates and
 /// reporting progress; stops early on a failure, a lost claim, the row limit or shutdown.
@@ -28,15 +32,22 @@ pub(super) async fn scan_all(
     let empty = Partial::for_condition(&condition, max_rows, &ctx.settings.sketches);
     let mut merged = empty.clone();
     let mut stats = ScanStats::default();
-    let mut pending = objects.into_iter();
-    let mut running: JoinSet<Result<(Partial, ScanStats), Stop>> = JoinSet::new();
+    let mut pending = objects.into_iter().enumerate();
+    let mut running: JoinSet<(usize, ScanOutcome)> = JoinSet::new();
+    // Parts are merged in the order of the objects, whatever order they finish in, so an
+    // approximate result (a top list past its key budget) is the same on every run. Finished
+    // parts wait here for the ones before them; at most `parallelism` of them.
+    let mut finished: BTreeMap<usize, (Partial, ScanStats)> = BTreeMap::new();
+    let mut next_to_merge = 0usize;
     let mut ticker = tokio::time::interval(ctx.settings.progress_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let parallelism = ctx.settings.scan_parallelism.max(1);
     let result = loop {
-        while running.len() < parallelism {
-            let Some(object) = pending.next() else { break };
-            running.spawn(scan_object(
+        while running.len() < parallelism && finished.len() < parallelism {
+            let Some((index, object)) = pending.next() else {
+                break;
+            };
+            let scan = scan_object(
                 Arc::clone(&ctx.objects),
                 source.clone(),
                 object,
@@ -44,26 +55,37 @@ pub(super) async fn scan_all(
                 Arc::clone(&signals),
                 run_stop.clone(),
                 empty.clone(),
-            ));
+            );
+            running.spawn(async move { (index, scan.await) });
         }
         if running.is_empty() {
             break Ok(());
         }
         tokio::select! {
             joined = running.join_next() => match joined {
-                Some(Ok(Ok((part, part_stats)))) => {
-                    if merged.merge(&part).is_err() {
-                        break Err(Stop::Retry("partial aggregates of different shapes".into()));
+                Some(Ok((index, Ok(done)))) => {
+                    finished.insert(index, done);
+                    let mut stop = None;
+                    while let Some((part, part_stats)) = finished.remove(&next_to_merge) {
+                        next_to_merge += 1;
+                        if merged.merge(&part).is_err() {
+                            stop = Some(Stop::Retry("partial aggregates of different shapes".into()));
+                            break;
+                        }
+                        stats.lines += part_stats.lines;
+                        stats.skipped += part_stats.skipped;
+                        stats.selected += part_stats.selected;
+                        stats.too_long += part_stats.too_long;
+                        if let Some(rows) = merged.overflowed() {
+                            stop = Some(too_many_rows(rows, max_rows));
+                            break;
+                        }
                     }
-                    stats.lines += part_stats.lines;
-                    stats.skipped += part_stats.skipped;
-                    stats.selected += part_stats.selected;
-                    stats.too_long += part_stats.too_long;
-                    if let Some(rows) = merged.overflowed() {
-                        break Err(too_many_rows(rows, max_rows));
+                    if let Some(stop) = stop {
+                        break Err(stop);
                     }
                 }
-                Some(Ok(Err(stop))) => break Err(stop),
+                Some(Ok((_, Err(stop)))) => break Err(stop),
                 Some(Err(join)) => break Err(Stop::Retry(format!("scan thread: {join}"))),
                 None => {}
             },
