@@ -11,12 +11,13 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
-use statport_core::condition::Action;
+use statport_core::condition::{Action, RequestLimits};
 use statport_core::geo::select::GeoSink;
-use statport_core::geo::GeoLookup;
+use statport_core::geo::{GeoLookup, GeoSupport};
 use statport_core::partial::{Partial, SketchLimits};
 use statport_core::ExportRequest;
 use statport_worker::scan::{scan_cloudfront, ScanSignals};
+use statport_worker::LogFormat;
 
 use crate::genlogs::{GenSpec, Generator};
 use crate::services::object_store;
@@ -60,9 +61,14 @@ fn request(action: &str, extra: &Value, day: i64) -> Value {
 /// An action that needs geography scans through the IP lookup and its cache ([`GeoSink`]), as a
 /// worker does, so its figure includes the lookups in `geo`.
 pub fn scan_alone(spec: &GenSpec, day: i64, geo: &dyn GeoLookup) -> anyhow::Result<()> {
+    // Validated as the service validates a CloudFront tenant's request with a database.
+    let limits = RequestLimits {
+        geo: GeoSupport::new(true, LogFormat::Cloudfront),
+        ..RequestLimits::default()
+    };
     for (action, extra) in measured() {
         let condition = ExportRequest::from_json(&request(action, &extra, day))
-            .and_then(|r| r.validate())
+            .and_then(|r| r.validate_with(&limits))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let signals = Arc::new(ScanSignals::default());
         let partial = Partial::for_condition(&condition, u64::MAX, &SketchLimits::default());
