@@ -73,10 +73,10 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     // The IP database for isp_detail: the one `statport gen-ipdb` writes, which places every
     // generated client; a temporary file for the service, removed at the end.
     let ipdb = crate::genipdb::database()?;
-    let ipdb_path = std::env::temp_dir().join(format!("statport-bench-{tag}.mmdb"));
-    std::fs::write(&ipdb_path, &ipdb)
-        .with_context(|| format!("writing {}", ipdb_path.display()))?;
-    settings.ip_database.path = ipdb_path.display().to_string();
+    let ipdb_path = TempFile(std::env::temp_dir().join(format!("statport-bench-{tag}.mmdb")));
+    std::fs::write(&ipdb_path.0, &ipdb)
+        .with_context(|| format!("writing {}", ipdb_path.0.display()))?;
+    settings.ip_database.path = ipdb_path.0.display().to_string();
     settings.ip_database.isp_path = String::new();
     let geo = MmdbGeo::from_bytes(ipdb).context("the generated IP database")?;
     settings.tenants = BTreeMap::from([
@@ -243,12 +243,20 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     actions::end_to_end(&http, &url, &key, day).await?;
     actions::million_urls(&http, &url, &urls_key, day, distinct_urls).await?;
     running.stop().await?;
-    let _ = std::fs::remove_file(&ipdb_path);
     println!(
         "peak resident memory of this process (generator, service and checks): {}",
         peak_rss()
     );
     Ok(())
+}
+
+/// A file removed when the bench ends, however it ends.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn check_file(format: &str, file: &[u8], expected: &Expected) -> anyhow::Result<usize> {
