@@ -5,7 +5,8 @@
 //! Redis queue, worker, S3) on one task per format and checks every number of every file against
 //! a sum computed straight from the generated records. Reports lines per second and the peak
 //! resident memory of the process, then lines per second of every available action
-//! ([`actions`]) and the peak memory of a top-URL export over a million distinct URLs.
+//! ([`actions`]; `isp_detail` through the IP database [`crate::genipdb`] writes for the day)
+//! and the peak memory of a top-URL export over a million distinct URLs.
 
 mod actions;
 
@@ -18,6 +19,7 @@ use anyhow::{bail, ensure, Context};
 use calamine::{Data, Reader, Xlsx};
 use serde_json::{json, Value};
 use statport_core::aggregate::ReportAggregate;
+use statport_core::geo::mmdb::MmdbGeo;
 use statport_core::time::{format_rfc3339, parse_rfc3339, DAY_MS, HOUR_MS};
 use statport_core::ExportRequest;
 use statport_worker::scan::{scan_cloudfront, ScanSignals};
@@ -68,6 +70,15 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
             ..Default::default()
         },
     };
+    // The IP database for isp_detail: the one `statport gen-ipdb` writes, which places every
+    // generated client; a temporary file for the service, removed at the end.
+    let ipdb = crate::genipdb::database()?;
+    let ipdb_path = TempFile(std::env::temp_dir().join(format!("statport-bench-{tag}.mmdb")));
+    std::fs::write(&ipdb_path.0, &ipdb)
+        .with_context(|| format!("writing {}", ipdb_path.0.display()))?;
+    settings.ip_database.path = ipdb_path.0.display().to_string();
+    settings.ip_database.isp_path = String::new();
+    let geo = MmdbGeo::from_bytes(ipdb).context("the generated IP database")?;
     settings.tenants = BTreeMap::from([
         ("bench".to_string(), tenant(&key, "cf/")),
         // The same day with a unique path on every line, for the top-list memory figure.
@@ -155,7 +166,7 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     );
 
     println!("per action, the same day:");
-    actions::scan_alone(&spec, day)?;
+    actions::scan_alone(&spec, day, &geo)?;
     let distinct_urls = actions::upload_unique_urls(&settings, &spec, &log_bucket, "urls/").await?;
 
     // 3. the real service, one task per format
@@ -237,6 +248,15 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
         peak_rss()
     );
     Ok(())
+}
+
+/// A file removed when the bench ends, however it ends.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn check_file(format: &str, file: &[u8], expected: &Expected) -> anyhow::Result<usize> {

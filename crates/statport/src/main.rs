@@ -1,5 +1,5 @@
 //! `statport`: the one binary. `api`, `worker` and `serve` run the service; `gen-logs`,
-//! `dead-letters` and `hash-key` are tools.
+//! `gen-ipdb`, `dead-letters` and `hash-key` are tools.
 
 use std::path::PathBuf;
 
@@ -45,6 +45,13 @@ enum Command {
     },
     /// Write realistic CloudFront log files to S3 (the tenant's log source) or a folder.
     GenLogs(GenLogsArgs),
+    /// Write the demo's IP database (MaxMind DB) placing every client `gen-logs` makes, for
+    /// ip_database.path.
+    GenIpdb {
+        /// The file to write (its folder is made when missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// End-to-end benchmark: a day of generated logs through the real service, numbers checked.
     Bench {
         /// Lines per hourly file (24 files; the default makes about a million lines).
@@ -149,6 +156,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", statport_status::hash_api_key(key));
         return Ok(());
     }
+    if let Command::GenIpdb { out } = &cli.command {
+        let bytes = statport::genipdb::write(out)?;
+        println!("wrote {} ({bytes} bytes)", out.display());
+        return Ok(());
+    }
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Command::Api {
         listen: Some(listen),
@@ -186,7 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::DeadLetters { action } => dead_letters(&settings, action).await,
-        Command::HashKey { .. } => Ok(()),
+        Command::HashKey { .. } | Command::GenIpdb { .. } => Ok(()),
     }
 }
 

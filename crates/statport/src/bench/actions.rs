@@ -11,10 +11,13 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
-use statport_core::condition::Action;
+use statport_core::condition::{Action, RequestLimits};
+use statport_core::geo::select::GeoSink;
+use statport_core::geo::{GeoLookup, GeoSupport};
 use statport_core::partial::{Partial, SketchLimits};
 use statport_core::ExportRequest;
 use statport_worker::scan::{scan_cloudfront, ScanSignals};
+use statport_worker::LogFormat;
 
 use crate::genlogs::{GenSpec, Generator};
 use crate::services::object_store;
@@ -38,6 +41,8 @@ fn measured() -> Vec<(&'static str, Value)> {
         ("top_ua_detail", json!({"top_n": 100})),
         ("top_ip_detail", json!({"top_n": 100})),
         ("uv", json!({"interval": 3600, "group_by": "domain"})),
+        // Looks every client up in the IP database `statport gen-ipdb` wrote for the day.
+        ("isp_detail", json!({"interval": 3600})),
     ]
 }
 
@@ -53,21 +58,41 @@ fn request(action: &str, extra: &Value, day: i64) -> Value {
 }
 
 /// The scan alone (gunzip, parse, select, the action's partial result) on one core, per action.
-pub fn scan_alone(spec: &GenSpec, day: i64) -> anyhow::Result<()> {
+/// An action that needs geography scans through the IP lookup and its cache ([`GeoSink`]), as a
+/// worker does, so its figure includes the lookups in `geo`.
+pub fn scan_alone(spec: &GenSpec, day: i64, geo: &dyn GeoLookup) -> anyhow::Result<()> {
+    // Validated as the service validates a CloudFront tenant's request with a database.
+    let limits = RequestLimits {
+        geo: GeoSupport::new(true, LogFormat::Cloudfront),
+        ..RequestLimits::default()
+    };
     for (action, extra) in measured() {
         let condition = ExportRequest::from_json(&request(action, &extra, day))
-            .and_then(|r| r.validate())
+            .and_then(|r| r.validate_with(&limits))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let signals = Arc::new(ScanSignals::default());
-        let mut partial = Partial::for_condition(&condition, u64::MAX, &SketchLimits::default());
+        let partial = Partial::for_condition(&condition, u64::MAX, &SketchLimits::default());
+        // One GeoSink per file, as a worker builds one per log object (its cache included).
+        let mut partial = Some(partial);
         let (mut lines, mut took) = (0u64, Duration::ZERO);
         let mut generator = Generator::new(spec);
         while let Some(file) = generator.next_file(&mut |_| {}) {
+            let mut inner = partial.take().context("the partial result")?;
             let started = Instant::now();
-            lines += scan_cloudfront(&file.name, &file.gz[..], &condition, &mut partial, &signals)?
-                .lines;
+            lines += if condition.geo_needed() {
+                let mut sink = GeoSink::new(inner, geo, &condition);
+                let stats =
+                    scan_cloudfront(&file.name, &file.gz[..], &condition, &mut sink, &signals)?;
+                inner = sink.into_inner();
+                stats
+            } else {
+                scan_cloudfront(&file.name, &file.gz[..], &condition, &mut inner, &signals)?
+            }
+            .lines;
             took += started.elapsed();
+            partial = Some(inner);
         }
+        let partial = partial.context("the partial result")?;
         let rows = partial.rows(&condition).count();
         println!(
             "  {action:<19} scan alone: {:>9.0} lines/s ({rows} rows)",

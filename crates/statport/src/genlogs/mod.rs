@@ -39,6 +39,8 @@ mod line;
 mod rng;
 mod vocab;
 
+pub use vocab::{IPV4_FIRST_OCTETS, IPV6_PREFIXES};
+
 #[cfg(test)]
 mod tests;
 

@@ -253,10 +253,20 @@ fn url(rng: &mut Rng, i: usize) -> Url {
     Url { path, kind }
 }
 
+/// The first octets of the generated IPv4 clients (the other three are random): `statport
+/// gen-ipdb` places each of these /8 networks.
+pub const IPV4_FIRST_OCTETS: &[u8] = &[
+    23, 31, 45, 52, 54, 66, 73, 81, 89, 91, 101, 112, 121, 151, 176, 185, 203,
+];
+
+/// The /32 networks of the generated IPv6 clients (the rest is random): `statport gen-ipdb`
+/// places each of them.
+pub const IPV6_PREFIXES: &[&str] = &["2001:db8", "2600:1f18", "2a02:26f0", "2406:da14"];
+
 /// A public-looking IPv4 (85%) or IPv6 (15%) address.
 fn ip(rng: &mut Rng) -> String {
     if rng.chance(150) {
-        let prefix = rng.pick(&["2001:db8", "2600:1f18", "2a02:26f0", "2406:da14"]);
+        let prefix = rng.pick(IPV6_PREFIXES);
         format!(
             "{prefix}:{:x}:{:x}::{:x}",
             rng.below(0x10000),
@@ -264,9 +274,7 @@ fn ip(rng: &mut Rng) -> String {
             rng.range(1, 0xffff)
         )
     } else {
-        let first = *rng.pick(&[
-            23u64, 31, 45, 52, 54, 66, 73, 81, 89, 91, 101, 112, 121, 151, 176, 185, 203,
-        ]);
+        let first = *rng.pick(IPV4_FIRST_OCTETS);
         format!(
             "{first}.{}.{}.{}",
             rng.below(256),
