@@ -5,7 +5,7 @@
 //! - [`bench`]: the end-to-end benchmark (`statport bench`).
 //! - [`config`]: settings from the built-in defaults, a file, the environment and flags.
 //! - [`services`]: connects Redis and S3, builds the API state and the worker context, runs them.
-//! - [`genlogs`]: realistic CloudFront log files for demos, tests and the benchmark.
+//! - [`genlogs`]: realistic CloudFront and Huawei log files for demos, tests and the benchmark.
 //! - [`genipdb`]: the IP database that places `genlogs`' clients (`statport gen-ipdb`).
 //! - [`launch`]: a whole statport inside this process (tests, benchmark).
 //! - [`shutdown`]: SIGINT / SIGTERM as a future.
