@@ -6,7 +6,7 @@
 //! [`IspAggregate`](crate::isp::IspAggregate) (counters per ISP) differ only in their cell; the
 //! bucketing, the series index, the row cap and the row order live here once.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use serde::{Deserialize, Serialize};
 

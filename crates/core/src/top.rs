@@ -25,11 +25,11 @@
 //! (ascending, by bytes): a total order, so equal inputs always give the same file.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 
 use hashbrown::DefaultHashBuilder;
-use hashbrown::HashTable;
+use hashbrown::{HashMap, HashTable};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::ShapeMismatch;
