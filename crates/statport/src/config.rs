@@ -105,10 +105,15 @@ pub struct DemoSettings {
     pub enabled: bool,
 }
 
-/// SHA-256 hex of the API keys published in the README and `config/demo.toml` ("demo-key").
+/// SHA-256 hex of the API keys published in the README and `config/demo.toml` ("demo-key",
+/// "demo-huawei-key").
 /// A tenant configured with one of them outside the demo would be open to anyone.
-pub const PUBLISHED_DEMO_KEY_HASHES: &[&str] =
-    &["c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c"];
+pub const PUBLISHED_DEMO_KEY_HASHES: &[&str] = &[
+    // "demo-key": the demo's CloudFront tenant.
+    "c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c",
+    // "demo-huawei-key": the demo's Huawei tenant.
+    "46ac2ff0aae86bdff8b191627d079ce553dea462294f9365c2ce3566f646512b",
+];
 
 /// `[api]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -386,7 +391,7 @@ impl Settings {
                     bail!("invalid configuration: tenants.{id}.api_key_hashes must hold SHA-256 hex digests (64 hex characters); hash a key with `statport hash-key <key>`");
                 }
                 if !self.demo.enabled && is_published_demo_key(h) {
-                    bail!("refusing to start: tenants.{id}.api_key_hashes holds the hash of the published demo key \"demo-key\", which anyone can use; give the tenant its own key (`statport hash-key <key>`), or run the demo with --config config/demo.toml");
+                    bail!("refusing to start: tenants.{id}.api_key_hashes holds the hash of a published demo key (\"demo-key\" or \"demo-huawei-key\"), which anyone can use; give the tenant its own key (`statport hash-key <key>`), or run the demo with --config config/demo.toml");
                 }
             }
         }
@@ -510,10 +515,23 @@ mod tests {
         // The demo's own file works and is recognised as such.
         let demo = load_with(DEMO_TOML).expect("demo config");
         assert!(demo.demo.enabled);
-        assert_eq!(demo.tenants_with_demo_key(), vec!["demo"]);
+        assert_eq!(demo.tenants_with_demo_key(), vec!["demo", "demo-huawei"]);
         assert_eq!(
-            PUBLISHED_DEMO_KEY_HASHES[0],
-            statport_status::hash_api_key("demo-key")
+            PUBLISHED_DEMO_KEY_HASHES,
+            [
+                statport_status::hash_api_key("demo-key"),
+                statport_status::hash_api_key("demo-huawei-key")
+            ]
+        );
+        // The Huawei demo key alone, outside the demo: refused too.
+        let huawei_only = format!(
+            "[tenants.h]\napi_key_hashes = [\"{}\"]\nlog_bucket = \"b\"\nlog_format = \"huawei\"\n",
+            statport_status::hash_api_key("demo-huawei-key")
+        );
+        let err = load_with(&huawei_only).expect_err("huawei demo key outside the demo");
+        assert!(
+            err.to_string().contains("tenants.h.api_key_hashes"),
+            "{err}"
         );
     }
 
