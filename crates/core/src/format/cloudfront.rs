@@ -28,7 +28,7 @@
 use std::borrow::Cow;
 use std::str;
 
-use super::{BadLine, LineParser, ParsedLine};
+use super::{trim_line, BadLine, LineCounts, LineParser, ParsedLine};
 use crate::log::{percent_decode, LogRecord, Scheme};
 use crate::time::{ms_from_civil, HOUR_MS, MINUTE_MS};
 
@@ -215,8 +215,7 @@ pub struct CloudFrontParser {
     std33: Layout,
     /// The last `date` field and its epoch ms at midnight, to skip civil arithmetic per line.
     day_cache: Option<([u8; 10], i64)>,
-    records: u64,
-    bad: [u64; BadLine::ALL.len()],
+    counts: LineCounts,
 }
 
 impl Default for CloudFrontParser {
@@ -233,8 +232,7 @@ impl CloudFrontParser {
             std26: Layout::standard(&FIELDS_26),
             std33: Layout::standard(&FIELDS_33),
             day_cache: None,
-            records: 0,
-            bad: [0; BadLine::ALL.len()],
+            counts: LineCounts::default(),
         }
     }
 
@@ -245,23 +243,22 @@ impl CloudFrontParser {
 
     /// Data lines that parsed into records so far.
     pub fn records(&self) -> u64 {
-        self.records
+        self.counts.records()
     }
 
     /// Data lines skipped so far, all kinds together.
     pub fn bad_lines(&self) -> u64 {
-        self.bad.iter().sum()
+        self.counts.bad_lines()
     }
 
     /// Data lines skipped so far for one reason.
     pub fn bad_lines_of(&self, kind: BadLine) -> u64 {
-        self.bad[kind.index()]
+        self.counts.bad_lines_of(kind)
     }
 
     /// Parses one line, given without its `\n` (a trailing `\r` is ignored).
     pub fn parse_line<'a>(&mut self, line: &'a [u8]) -> ParsedLine<'a> {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        let line = trim_line(line);
         match line.first() {
             None => return ParsedLine::Header,
             Some(b'#') => {
@@ -270,16 +267,8 @@ impl CloudFrontParser {
             }
             Some(_) => {}
         }
-        match self.record(line) {
-            Ok(record) => {
-                self.records += 1;
-                ParsedLine::Record(record)
-            }
-            Err(kind) => {
-                self.bad[kind.index()] += 1;
-                ParsedLine::Bad(kind)
-            }
-        }
+        let parsed = self.record(line);
+        self.counts.tally(parsed)
     }
 
     fn header(&mut self, line: &[u8]) {

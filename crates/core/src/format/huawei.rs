@@ -53,7 +53,7 @@ use std::borrow::Cow;
 use std::str;
 
 use super::cloudfront::{digits, number};
-use super::{BadLine, FileName, LineParser, ParsedLine};
+use super::{trim_line, BadLine, FileName, LineCounts, LineParser, ParsedLine};
 use crate::condition::{is_hostname, ServiceArea};
 use crate::log::{LogRecord, Scheme};
 use crate::time::{ms_from_civil, HOUR_MS, MINUTE_MS};
@@ -135,8 +135,7 @@ pub struct HuaweiParser {
     /// The last `DD/Mon/YYYY` and its epoch ms at midnight (as if UTC), to skip civil
     /// arithmetic per line.
     day_cache: Option<([u8; 11], i64)>,
-    records: u64,
-    bad: [u64; BadLine::ALL.len()],
+    counts: LineCounts,
 }
 
 impl HuaweiParser {
@@ -147,37 +146,28 @@ impl HuaweiParser {
 
     /// Data lines that parsed into records so far.
     pub fn records(&self) -> u64 {
-        self.records
+        self.counts.records()
     }
 
     /// Data lines skipped so far, all kinds together.
     pub fn bad_lines(&self) -> u64 {
-        self.bad.iter().sum()
+        self.counts.bad_lines()
     }
 
     /// Data lines skipped so far for one reason.
     pub fn bad_lines_of(&self, kind: BadLine) -> u64 {
-        self.bad[kind.index()]
+        self.counts.bad_lines_of(kind)
     }
 
     /// Parses one line, given without its `\n` (a trailing `\r` is ignored); a blank line is a
     /// [`ParsedLine::Header`], not counted.
     pub fn parse_line<'a>(&mut self, line: &'a [u8]) -> ParsedLine<'a> {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        let line = trim_line(line);
         if line.iter().all(|b| *b == b' ') {
             return ParsedLine::Header;
         }
-        match self.record(line) {
-            Ok(record) => {
-                self.records += 1;
-                ParsedLine::Record(record)
-            }
-            Err(kind) => {
-                self.bad[kind.index()] += 1;
-                ParsedLine::Bad(kind)
-            }
-        }
+        let parsed = self.record(line);
+        self.counts.tally(parsed)
     }
 
     fn record<'a>(&mut self, line: &'a [u8]) -> Result<LogRecord<'a>, BadLine> {

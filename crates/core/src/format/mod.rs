@@ -154,3 +154,50 @@ impl BadLine {
         self as usize
     }
 }
+
+/// What a parser has seen: data lines that parsed, and those skipped per [`BadLine`] kind.
+/// Every format's parser counts through this, so the counting is the same for all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineCounts {
+    records: u64,
+    bad: [u64; BadLine::ALL.len()],
+}
+
+impl LineCounts {
+    /// Counts the outcome of parsing one data line and turns it into a [`ParsedLine`].
+    #[inline]
+    pub fn tally<'a>(&mut self, parsed: Result<LogRecord<'a>, BadLine>) -> ParsedLine<'a> {
+        match parsed {
+            Ok(record) => {
+                self.records += 1;
+                ParsedLine::Record(record)
+            }
+            Err(kind) => {
+                self.bad[kind.index()] += 1;
+                ParsedLine::Bad(kind)
+            }
+        }
+    }
+
+    /// Data lines that parsed into records.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Data lines skipped, all kinds together.
+    pub fn bad_lines(&self) -> u64 {
+        self.bad.iter().sum()
+    }
+
+    /// Data lines skipped for one reason.
+    pub fn bad_lines_of(&self, kind: BadLine) -> u64 {
+        self.bad[kind.index()]
+    }
+}
+
+/// `line` without a trailing `\r` and a leading UTF-8 byte-order mark, as every format reads it.
+#[inline]
+pub(crate) fn trim_line(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+}
