@@ -28,6 +28,8 @@
 //!   [`partial::Partial`] result of each kind of export, chosen from the condition.
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
+//! - [`schedule`]: recurring exports: the stored schedule, its relative window, the record of
+//!   each fire time.
 //! - [`server_group`]: Wangsu `serverGroups`: the configured group → edge-code prefixes map, the
 //!   [`server_group::EdgeFilter`] a request resolves to and the sink that applies it.
 //! - [`volume`]: the synchronous origin-volume report (Wangsu `volOrigin`): its query and body
@@ -47,6 +49,7 @@ pub mod grid;
 pub mod isp;
 pub mod log;
 pub mod partial;
+pub mod schedule;
 pub mod server_group;
 pub mod table;
 pub mod task;

@@ -1,0 +1,121 @@
+//! Recurring exports: the stored schedule, the window each run exports, and the record of each
+//! fire time.
+//!
+//! A schedule is a cron expression read in an IANA time zone, a task template (any body
+//! `POST /v1/cdn/statistics/export-tasks` accepts, without `start_time` / `end_time`) and a
+//! [`RelativeWindow`] that turns each fire time into the task's range. Every fire time is handled
+//! at most once: the store keys a [`ScheduleRun`] by (schedule id, fire time).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A unit of a [`RelativeWindow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowUnit {
+    /// Whole hours.
+    Hour,
+    /// Whole days (midnight to midnight in the window's zone).
+    Day,
+    /// Whole weeks (Monday 00:00 to Monday 00:00 in the window's zone).
+    Week,
+    /// Whole calendar months.
+    Month,
+}
+
+/// The range a run exports, relative to its fire time: the `count` whole `unit`s that end where
+/// the unit holding the fire time begins, read in `time_zone`.
+///
+/// "The previous day in UTC+8" is `{unit: day, count: 1, time_zone: "+08:00"}`; "the previous
+/// hour" `{unit: hour, count: 1}`; "the last 7 days" `{unit: day, count: 7}`; "the previous
+/// calendar month" `{unit: month, count: 1}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelativeWindow {
+    /// The unit.
+    pub unit: WindowUnit,
+    /// How many whole units (at least 1).
+    pub count: u32,
+    /// An IANA zone (`Asia/Shanghai`) or a fixed offset (`+08:00`); `None`: the schedule's zone.
+    pub time_zone: Option<String>,
+}
+
+/// A stored schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRecord {
+    /// Opaque id, 32 lowercase hex characters.
+    pub schedule_id: String,
+    /// The tenant that owns it.
+    pub tenant_id: String,
+    /// The client's label.
+    pub name: String,
+    /// The cron expression as the client sent it (5 fields, or 6 with seconds first).
+    pub cron: String,
+    /// IANA zone the cron expression is read in (`Asia/Shanghai`, `UTC`).
+    pub time_zone: String,
+    /// The range each run exports.
+    pub window: RelativeWindow,
+    /// The task body each run submits, without `start_time` / `end_time` (a JSON object).
+    pub template: Value,
+    /// True while paused: fire times pass without runs (and are not caught up on resume).
+    pub paused: bool,
+    /// ms since epoch.
+    pub create_time: i64,
+    /// ms since epoch of the last change by a client (create, pause, resume).
+    pub update_time: i64,
+    /// The latest fire time handled (run, refused or skipped), ms since epoch; fire times after
+    /// it and after `create_time` are due. `None` until the first one.
+    pub last_fire_time: Option<i64>,
+    /// Why the latest run could not create its task (template no longer valid, tenant gone,
+    /// limits); cleared by the next run that creates one.
+    pub last_error: Option<ScheduleError>,
+    /// Fire times missed while no scheduler ran and not caught up (see the catch-up policy).
+    pub skipped_fires: u64,
+}
+
+/// Why a schedule's run created no task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleError {
+    /// The fire time, ms since epoch.
+    pub fire_time: i64,
+    /// The code the API would have answered with (e.g. `StatPort.InvalidParameter`).
+    pub error_code: String,
+    /// The sentence it would have answered with.
+    pub error_msg: String,
+}
+
+/// What became of one fire time of one schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRun {
+    /// The schedule.
+    pub schedule_id: String,
+    /// The fire time, ms since epoch.
+    pub fire_time: i64,
+    /// Where the run is.
+    pub state: RunState,
+    /// ms since epoch of the last change.
+    pub update_time: i64,
+}
+
+/// The state of a [`ScheduleRun`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RunState {
+    /// A scheduler took the fire time and is creating its task; another may take it over once
+    /// `lease_until` (ms since epoch) has passed (the first crashed).
+    Claimed {
+        /// The scheduler that holds it.
+        owner: String,
+        /// ms since epoch.
+        lease_until: i64,
+    },
+    /// The task was created (or an equal task took the request).
+    Created {
+        /// The task.
+        task_id: String,
+    },
+    /// No task: validation or a limit refused it.
+    Refused {
+        /// Why.
+        error: ScheduleError,
+    },
+}
