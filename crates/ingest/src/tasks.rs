@@ -39,7 +39,21 @@ pub async fn create(
             format!("the request body is not valid JSON ({e})"),
         )
     })?;
-    let request = ExportRequest::from_json(&value)?;
+    let (status, record) = submit(&state, &tenant, &value).await?;
+    Ok((status, Json(TaskView::new(record, None))))
+}
+
+/// Creates a task from a request body `value` of `tenant`, exactly as `POST` does (validation,
+/// admission under the tenant's limits, queueing): `201` and the new task, or `200` and the task
+/// an equal condition already had. The scheduler creates its tasks through here too, so a
+/// scheduled task meets the same rules as a submitted one.
+pub async fn submit(
+    state: &AppState,
+    tenant: &str,
+    value: &Value,
+) -> Result<(StatusCode, TaskRecord), Failure> {
+    let tenant = tenant.to_owned();
+    let request = ExportRequest::from_json(value)?;
     let condition = request
         .validate_with(&state.request_limits(&tenant))
         .inspect_err(|_| state.metrics.tasks_rejected.inc())?;
@@ -73,7 +87,7 @@ pub async fn create(
         Admission::Created { record, evicted } => {
             for gone in &evicted {
                 info!(task_id = %gone.task_id, tenant = %tenant, "oldest task evicted to stay within the kept-tasks limit");
-                delete_file(&state, gone).await;
+                delete_file(state, gone).await;
             }
             (record, true, StatusCode::CREATED, None)
         }
@@ -113,7 +127,7 @@ pub async fn create(
     }
     state.metrics.tasks_created.inc();
     info!(task_id = %record.task_id, tenant = %tenant, action = record.condition.action.as_str(), "task created");
-    Ok((status, Json(TaskView::new(record, None))))
+    Ok((status, record))
 }
 
 /// `GET` (list): newest `update_time` first, paged by `limit` / `offset`, filtered by `task_id`

@@ -18,6 +18,12 @@ pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 pub struct Settings {
     /// HTTP API.
     pub api: ApiSettings,
+    /// Which implementation serves each port (task store, queue, object store).
+    pub backends: BackendSettings,
+    /// Where the embedded backends keep their data.
+    pub embedded: EmbeddedSettings,
+    /// Recurring exports.
+    pub scheduler: SchedulerSettings,
     /// Redis (task records and the queue).
     pub redis: RedisSettings,
     /// The job queue.
@@ -43,6 +49,88 @@ pub struct Settings {
     /// Tenants by id: only what the operator configured (the defaults define none).
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// `[backends]`: one setting per port. The embedded default (`sqlite`, `sqlite`, `local`) needs
+/// no server; `redis`, `redis`, `s3` is the choice for many processes on many machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSettings {
+    /// Task records and schedules.
+    pub store: StoreBackend,
+    /// The job queue.
+    pub queue: QueueBackend,
+    /// The tenants' logs and the result files.
+    pub objects: ObjectBackend,
+}
+
+/// Where task records and schedules live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    /// One SQLite file (`embedded.sqlite_path`): processes on one machine.
+    Sqlite,
+    /// Redis (`[redis]`): any number of processes on any number of machines.
+    Redis,
+}
+
+/// Where queued jobs wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueBackend {
+    /// apalis-sqlite in the same SQLite file.
+    Sqlite,
+    /// apalis-redis (`[redis]`, `[queue] name`).
+    Redis,
+}
+
+/// Where logs and result files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectBackend {
+    /// A local folder (`embedded.objects_dir`): a bucket is a sub-folder, a key a path in it.
+    Local,
+    /// An S3-compatible server (`[s3]`).
+    S3,
+}
+
+impl BackendSettings {
+    /// True when some port needs Redis.
+    pub fn uses_redis(&self) -> bool {
+        self.store == StoreBackend::Redis || self.queue == QueueBackend::Redis
+    }
+
+    /// True when some port needs the SQLite file.
+    pub fn uses_sqlite(&self) -> bool {
+        self.store == StoreBackend::Sqlite || self.queue == QueueBackend::Sqlite
+    }
+}
+
+/// `[embedded]`: the files of the embedded backends. Relative paths are read from the working
+/// directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedSettings {
+    /// The SQLite file holding task records, schedules and the queue (created when missing).
+    pub sqlite_path: String,
+    /// The folder of the local object store (created when missing).
+    pub objects_dir: String,
+}
+
+/// `[scheduler]`: recurring exports (`/v1/cdn/statistics/export-schedules`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// How often a scheduler looks for due fire times, ms.
+    pub tick_ms: u64,
+    /// A fire time missed while no scheduler ran is still run (only the latest one) when it is
+    /// at most this old, s; older ones are skipped and counted.
+    pub max_catch_up_secs: u64,
+    /// How long a scheduler holds a fire time while it creates the task before another
+    /// scheduler may take it over, s.
+    pub lease_secs: u64,
+    /// Schedules one tenant may have.
+    pub max_per_tenant: usize,
 }
 
 /// `[retention]`: how often result-file retention (`tenants.<id>.limits.result_retention_secs`)
@@ -345,6 +433,15 @@ impl Settings {
     /// Checks what serde cannot, naming the key at fault.
     pub fn check(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
+        if self.backends.uses_sqlite() && self.embedded.sqlite_path.trim().is_empty() {
+            bail!("invalid configuration: embedded.sqlite_path must not be empty while a backend is sqlite");
+        }
+        if self.backends.objects == ObjectBackend::Local && self.embedded.objects_dir.trim().is_empty() {
+            bail!("invalid configuration: embedded.objects_dir must not be empty while backends.objects is local");
+        }
+        if self.scheduler.tick_ms == 0 || self.scheduler.lease_secs == 0 {
+            bail!("invalid configuration: scheduler.tick_ms and scheduler.lease_secs must be at least 1");
+        }
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
             bail!(
                 "invalid configuration: redis.url must start with redis:// or rediss://, not '{}'",
