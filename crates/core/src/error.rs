@@ -85,6 +85,12 @@ pub enum ErrorCode {
     /// `service_area` over logs that do not state it) and none is configured (400); as a task
     /// failure, the worker that ran it has none.
     IpDatabaseNotConfigured,
+    /// The schedule does not exist (or belongs to another tenant).
+    ScheduleNotFound,
+    /// The tenant already has as many schedules as it may (429).
+    LimitExceededSchedule,
+    /// Schedule-run failure: the schedule's tenant is no longer configured.
+    TenantNotConfigured,
 }
 
 impl ErrorCode {
@@ -126,6 +132,9 @@ impl ErrorCode {
             ErrorCode::ReportTimedOut => "StatPort.ReportTimedOut",
             ErrorCode::TooManyReports => "StatPort.TooManyReports",
             ErrorCode::IpDatabaseNotConfigured => "StatPort.IpDatabaseNotConfigured",
+            ErrorCode::ScheduleNotFound => "StatPort.ScheduleNotFound",
+            ErrorCode::LimitExceededSchedule => "LimitExceeded.Schedule",
+            ErrorCode::TenantNotConfigured => "StatPort.TenantNotConfigured",
         }
     }
 
@@ -145,10 +154,11 @@ impl ErrorCode {
             | ErrorCode::IpDatabaseNotConfigured => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
-            ErrorCode::TaskNotFound | ErrorCode::NotFound => 404,
+            ErrorCode::TaskNotFound | ErrorCode::NotFound | ErrorCode::ScheduleNotFound => 404,
             ErrorCode::FileNotReady => 409,
             ErrorCode::FileExpired => 410,
             ErrorCode::LimitExceededExport
+            | ErrorCode::LimitExceededSchedule
             | ErrorCode::TooManyRequests
             | ErrorCode::TooManyReports => 429,
             ErrorCode::ServiceUnavailable | ErrorCode::ReportTimedOut => 503,
@@ -162,7 +172,8 @@ impl ErrorCode {
             | ErrorCode::ObjectStoreError
             | ErrorCode::LogBucketNotFound
             | ErrorCode::LogFileVanished
-            | ErrorCode::CorruptLogFile => 500,
+            | ErrorCode::CorruptLogFile
+            | ErrorCode::TenantNotConfigured => 500,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UriTooLong => 414,
