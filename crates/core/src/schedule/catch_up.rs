@@ -95,11 +95,11 @@ mod tests {
     use crate::time::{ms_from_civil, HOUR_MS};
 
     fn utc(y: i64, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
-        ms_from_civil(y, mo, d, h, mi, 0).unwrap()
+        ms_from_civil(y, mo, d, h, mi, 0).expect("test value")
     }
 
     fn daily() -> CronSpec {
-        CronSpec::parse("0 1 * * *", "UTC").unwrap()
+        CronSpec::parse("0 1 * * *", "UTC").expect("test value")
     }
 
     #[test]
@@ -120,7 +120,7 @@ mod tests {
             }
         );
         // Ticking every second over a minutely schedule: each tick sees at most one.
-        let minutely = CronSpec::parse("* * * * *", "UTC").unwrap();
+        let minutely = CronSpec::parse("* * * * *", "UTC").expect("test value");
         let mut last = fire;
         let mut runs = 0;
         for tick in 1..=180 {
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_long_outage_of_a_minutely_schedule_is_counted_boundedly() {
-        let minutely = CronSpec::parse("* * * * *", "UTC").unwrap();
+        let minutely = CronSpec::parse("* * * * *", "UTC").expect("test value");
         let last = utc(2026, 1, 1, 0, 0);
         let now = last + 100 * DAY_MS + 30_000;
         let due = due_fire_times(&minutely, last, now, DEFAULT_MAX_CATCH_UP_MS);

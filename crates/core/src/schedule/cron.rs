@@ -1,7 +1,8 @@
 //! A cron expression read in an IANA time zone, parsed once at the API into a [`CronSpec`].
 //!
 //! Accepted: the usual 5 fields (`minute hour day-of-month month day-of-week`), 6 fields with
-//! seconds first, and the aliases `@yearly`, `@monthly`, `@weekly`, `@daily`, `@hourly`.
+//! seconds first, and the aliases `@yearly` (`@annually`), `@monthly`, `@weekly`, `@daily`
+//! (`@midnight`), `@hourly`.
 //! Day-of-week numbers follow Unix cron in both forms: `0` and `7` are Sunday, `1` Monday …
 //! `6` Saturday (names `SUN` … `SAT` work too); the `cron` crate underneath counts from
 //! `1` = Sunday, so the field is translated before it reaches the crate. Refused: schedules that
@@ -191,7 +192,7 @@ mod tests {
     use crate::error::ErrorCode;
 
     fn err(cron: &str, zone: &str) -> String {
-        let e = CronSpec::parse(cron, zone).unwrap_err();
+        let e = CronSpec::parse(cron, zone).expect_err("refused");
         assert_eq!(e.code, ErrorCode::InvalidParameter);
         e.message
     }
@@ -213,9 +214,21 @@ mod tests {
         ] {
             CronSpec::parse(cron, "UTC").unwrap_or_else(|e| panic!("{cron}: {e}"));
         }
-        assert!(CronSpec::parse("@hourly", "UTC").unwrap().every_hour);
-        assert!(CronSpec::parse("0 */1 * * *", "UTC").unwrap().every_hour);
-        assert!(!CronSpec::parse("0 */2 * * *", "UTC").unwrap().every_hour);
+        assert!(
+            CronSpec::parse("@hourly", "UTC")
+                .expect("test value")
+                .every_hour
+        );
+        assert!(
+            CronSpec::parse("0 */1 * * *", "UTC")
+                .expect("test value")
+                .every_hour
+        );
+        assert!(
+            !CronSpec::parse("0 */2 * * *", "UTC")
+                .expect("test value")
+                .every_hour
+        );
     }
 
     #[test]

@@ -125,11 +125,11 @@ mod tests {
     use crate::time::{ms_from_civil, MINUTE_MS};
 
     fn utc(y: i64, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
-        ms_from_civil(y, mo, d, h, mi, 0).unwrap()
+        ms_from_civil(y, mo, d, h, mi, 0).expect("test value")
     }
 
     fn spec(cron: &str, zone: &str) -> CronSpec {
-        CronSpec::parse(cron, zone).unwrap()
+        CronSpec::parse(cron, zone).expect("test value")
     }
 
     /// The fire times on each local day from `first_day` for `days` days (UTC bounds given).
@@ -304,6 +304,74 @@ mod tests {
         // Extreme inputs neither panic nor loop.
         assert!(s.next_fire_times(i64::MAX - 1, 1).is_empty());
         assert!(s.next_fire_times(i64::MIN, 1).is_empty());
+    }
+
+    #[test]
+    fn day_of_week_is_unix_numbered() {
+        let thursday = utc(2026, 1, 1, 0, 0);
+        let monday = spec("0 9 * * 1", "UTC").next_fire_times(thursday, 1);
+        assert_eq!(monday, [utc(2026, 1, 5, 9, 0)]);
+        let sunday = spec("0 9 * * 0", "UTC").next_fire_times(thursday, 1);
+        assert_eq!(
+            sunday,
+            spec("0 9 * * 7", "UTC").next_fire_times(thursday, 1)
+        );
+        assert_eq!(sunday, [utc(2026, 1, 4, 9, 0)]);
+        let weekly = spec("@weekly", "UTC").next_fire_times(thursday, 1);
+        assert_eq!(weekly, [utc(2026, 1, 4, 0, 0)]);
+    }
+
+    /// Over all of 2026 in zones with hour, half-hour and midnight transitions: a daily
+    /// schedule fires on every local date exactly once, an hourly one every real hour.
+    #[test]
+    fn a_year_of_daily_and_hourly_fires_in_many_zones() {
+        let (from, to) = (utc(2026, 1, 1, 0, 0), utc(2027, 1, 1, 0, 0));
+        for zone in [
+            "America/New_York",
+            "Europe/Berlin",
+            "Australia/Lord_Howe",
+            "America/Santiago",
+            "Asia/Shanghai",
+            "Pacific/Chatham",
+        ] {
+            for (hour, minute) in [
+                (0, 0),
+                (0, 30),
+                (1, 0),
+                (1, 30),
+                (2, 0),
+                (2, 15),
+                (2, 30),
+                (3, 0),
+                (23, 30),
+            ] {
+                let s = spec(&format!("{minute} {hour} * * *"), zone);
+                let times = s.fire_times_after(from, to, usize::MAX);
+                let dates: Vec<i64> = times
+                    .iter()
+                    .map(|t| {
+                        super::super::wall::wall_of(&s.zone, *t)
+                            .expect("in range")
+                            .div_euclid(DAY_MS)
+                    })
+                    .collect();
+                assert!(
+                    dates.windows(2).all(|w| w[1] == w[0] + 1),
+                    "{zone} {hour}:{minute}"
+                );
+                assert!((364..=366).contains(&dates.len()), "{zone} {hour}:{minute}");
+            }
+            let hourly = spec("0 * * * *", zone).fire_times_after(from, to, usize::MAX);
+            let step = hourly.windows(2).map(|w| w[1] - w[0]);
+            if zone == "Australia/Lord_Howe" || zone == "Pacific/Chatham" {
+                // Half-hour or :45 offsets and a 30-min shift: local hours are not all an
+                // hour apart, but never repeat nor go backwards.
+                assert!(step.clone().all(|d| d > 0), "{zone}");
+            } else {
+                assert!(step.clone().all(|d| d == HOUR_MS), "{zone}");
+                assert_eq!(hourly.len(), 365 * 24, "{zone}");
+            }
+        }
     }
 
     #[test]

@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_body() {
-        let valid = check(&body()).unwrap();
+        let valid = check(&body()).expect("test value");
         assert_eq!(valid.name, "daily-flux");
         assert_eq!(valid.time_zone, "Asia/Shanghai");
         assert_eq!(valid.window.unit, WindowUnit::Day);
@@ -299,7 +299,7 @@ mod tests {
         // Defaults.
         let minimal = json!({"name": "n", "cron": "@hourly", "window": {"unit": "hour"},
                              "task": {}});
-        let valid = check(&minimal).unwrap();
+        let valid = check(&minimal).expect("test value");
         assert_eq!(
             (valid.time_zone.as_str(), valid.window.count, valid.paused),
             ("UTC", 1, false)
@@ -339,19 +339,19 @@ mod tests {
         for (key, value, expected) in cases {
             let mut b = body();
             b[key] = value;
-            let e = check(&b).unwrap_err();
+            let e = check(&b).expect_err("refused");
             assert_eq!(e.code, ErrorCode::InvalidParameter, "{key}");
             assert!(e.message.contains(expected), "{key}: {}", e.message);
         }
         for key in ["name", "cron", "window", "task"] {
             let mut b = body();
-            b.as_object_mut().unwrap().remove(key);
-            let e = check(&b).unwrap_err();
+            b.as_object_mut().expect("test value").remove(key);
+            let e = check(&b).expect_err("refused");
             assert_eq!(e.code, ErrorCode::MissingParameter, "{key}");
         }
         let mut b = body();
         b["window"] = json!({"count": 1});
-        let e = check(&b).unwrap_err();
+        let e = check(&b).expect_err("refused");
         assert_eq!(e.code, ErrorCode::MissingParameter);
         assert!(e.message.contains("'window.unit'"));
         assert!(ScheduleRequest::from_json(&json!([])).is_err());
@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn task_body_fills_the_range_and_a_name() {
-        let fire = ms_from_civil(2026, 3, 1, 17, 0, 0).unwrap(); // 2026-03-02 01:00 Shanghai
+        let fire = ms_from_civil(2026, 3, 1, 17, 0, 0).expect("test value"); // 2026-03-02 01:00 Shanghai
         let template = json!({"action": "reports_detail", "domain_name": "all"});
         let out = task_body(&template, "daily", fire, Tz::Asia__Shanghai, 10, 20);
         assert_eq!(

@@ -89,12 +89,12 @@ mod tests {
     use crate::time::{ms_from_civil, HOUR_MS, MINUTE_MS};
 
     fn wall(y: i64, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
-        ms_from_civil(y, mo, d, h, mi, 0).unwrap()
+        ms_from_civil(y, mo, d, h, mi, 0).expect("test value")
     }
 
     #[test]
     fn new_york_gap_and_fold() {
-        let ny: Tz = "America/New_York".parse().unwrap();
+        let ny: Tz = "America/New_York".parse().expect("test value");
         // 2026-03-08 02:30 does not exist; read with EST (-5) it is 07:30Z = 03:30 EDT.
         assert_eq!(
             resolve(&ny, wall(2026, 3, 8, 2, 30)),
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn lord_howe_half_hour_gap() {
-        let lh: Tz = "Australia/Lord_Howe".parse().unwrap();
+        let lh: Tz = "Australia/Lord_Howe".parse().expect("test value");
         // 2026-10-04 02:00 +10:30 → 02:30 +11:00; 02:15 is read as 02:45 +11:00 = 15:45Z.
         let shifted = match resolve(&lh, wall(2026, 10, 4, 2, 15)) {
             Some(WallTime::Gap { shifted }) => shifted,

@@ -180,7 +180,7 @@ mod tests {
     use crate::time::ms_from_civil;
 
     fn utc(y: i64, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
-        ms_from_civil(y, mo, d, h, mi, 0).unwrap()
+        ms_from_civil(y, mo, d, h, mi, 0).expect("test value")
     }
 
     fn window(unit: WindowUnit, count: u32, zone: Option<&str>) -> RelativeWindow {
@@ -236,12 +236,12 @@ mod tests {
             (WindowUnit::Week, 54),
             (WindowUnit::Month, 13),
         ] {
-            let e = window(unit, count, None).validate().unwrap_err();
+            let e = window(unit, count, None).validate().expect_err("refused");
             assert!(e.message.contains("'window.count'"), "{}", e.message);
         }
         let e = window(WindowUnit::Day, 1, Some("Mars"))
             .validate()
-            .unwrap_err();
+            .expect_err("refused");
         assert!(e.message.contains("'window.time_zone'"));
     }
 
@@ -250,11 +250,11 @@ mod tests {
         // 2026-03-02 01:00 Shanghai = 2026-03-01 17:00Z → 2026-03-01 00:00..24:00 +08:00.
         let range = window(WindowUnit::Day, 1, Some("+08:00"))
             .range(utc(2026, 3, 1, 17, 0), SHANGHAI)
-            .unwrap();
+            .expect("test value");
         assert_eq!(range, (utc(2026, 2, 28, 16, 0), utc(2026, 3, 1, 16, 0)));
         // The same with the schedule's zone.
         let same = window(WindowUnit::Day, 1, None).range(utc(2026, 3, 1, 17, 0), SHANGHAI);
-        assert_eq!(same.unwrap(), range);
+        assert_eq!(same.expect("test value"), range);
     }
 
     #[test]
@@ -263,20 +263,20 @@ mod tests {
         assert_eq!(
             window(WindowUnit::Hour, 1, Some("UTC"))
                 .range(fire, SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2026, 5, 10, 12, 0), utc(2026, 5, 10, 13, 0))
         );
         // A +05:45 zone: hours start at :15 UTC.
         assert_eq!(
             window(WindowUnit::Hour, 2, Some("+05:45"))
                 .range(fire, SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2026, 5, 10, 10, 15), utc(2026, 5, 10, 12, 15))
         );
         assert_eq!(
             window(WindowUnit::Day, 7, Some("UTC"))
                 .range(fire, SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2026, 5, 3, 0, 0), utc(2026, 5, 10, 0, 0))
         );
     }
@@ -287,27 +287,27 @@ mod tests {
         assert_eq!(
             window(WindowUnit::Month, 1, Some("UTC"))
                 .range(fire, SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2025, 12, 1, 0, 0), utc(2026, 1, 1, 0, 0))
         );
         assert_eq!(
             window(WindowUnit::Month, 12, Some("UTC"))
                 .range(utc(2026, 3, 15, 0, 0), SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2025, 3, 1, 0, 0), utc(2026, 3, 1, 0, 0))
         );
         // 2026-01-01 is a Thursday: the previous week is Mon 2025-12-22 .. Mon 2025-12-29.
         assert_eq!(
             window(WindowUnit::Week, 1, Some("UTC"))
                 .range(fire, SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2025, 12, 22, 0, 0), utc(2025, 12, 29, 0, 0))
         );
         // Fired on a Monday at 00:00: the week before.
         assert_eq!(
             window(WindowUnit::Week, 1, Some("UTC"))
                 .range(utc(2025, 12, 29, 0, 0), SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2025, 12, 22, 0, 0), utc(2025, 12, 29, 0, 0))
         );
     }
@@ -318,13 +318,13 @@ mod tests {
         assert_eq!(
             window(WindowUnit::Day, 1, Some("UTC"))
                 .range(midnight, SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2026, 6, 1, 0, 0), midnight)
         );
         assert_eq!(
             window(WindowUnit::Hour, 1, Some("UTC"))
                 .range(midnight, SHANGHAI)
-                .unwrap(),
+                .expect("test value"),
             (utc(2026, 6, 1, 23, 0), midnight)
         );
     }
@@ -334,18 +334,18 @@ mod tests {
         // The day after spring forward: Mar 8 (00:00 EST .. 00:00 EDT) is 23 h.
         let (start, end) = window(WindowUnit::Day, 1, None)
             .range(utc(2026, 3, 9, 5, 0), NEW_YORK)
-            .unwrap();
+            .expect("test value");
         assert_eq!((start, end), (utc(2026, 3, 8, 5, 0), utc(2026, 3, 9, 4, 0)));
         assert_eq!(end - start, 23 * HOUR_MS);
         // The day after fall back: Nov 1 is 25 h.
         let (start, end) = window(WindowUnit::Day, 1, Some("America/New_York"))
             .range(utc(2026, 11, 2, 6, 0), SHANGHAI)
-            .unwrap();
+            .expect("test value");
         assert_eq!(end - start, 25 * HOUR_MS);
         // The previous hour during the repeated 01:xx: the first 01:00 EDT .. 01:00 EST.
         let (start, end) = window(WindowUnit::Hour, 1, None)
             .range(utc(2026, 11, 1, 6, 30), NEW_YORK)
-            .unwrap();
+            .expect("test value");
         assert_eq!(
             (start, end),
             (utc(2026, 11, 1, 5, 0), utc(2026, 11, 1, 6, 0))
@@ -358,7 +358,7 @@ mod tests {
         let santiago = Tz::America__Santiago;
         let (start, end) = window(WindowUnit::Day, 1, None)
             .range(utc(2026, 9, 7, 12, 0), santiago)
-            .unwrap();
+            .expect("test value");
         assert_eq!(start, utc(2026, 9, 6, 4, 0)); // 01:00 -03 = 00:00 -04
         assert_eq!(end - start, 23 * HOUR_MS);
     }
