@@ -19,7 +19,8 @@ use crate::time::{DAY_MS, MINUTE_MS};
 pub const DEFAULT_MAX_CATCH_UP_MS: i64 = DAY_MS;
 
 /// Skipped fire times are counted up to this many; past it `skipped` is a lower bound (a
-/// minutely schedule down for ten weeks).
+/// minutely schedule down for ten weeks). So is a count over an outage longer than the search
+/// horizon ([`SEARCH_HORIZON_MS`], 5 years).
 pub const SKIP_COUNT_CAP: usize = 100_000;
 
 /// What to do with a schedule now: the fire times to run and the ones to skip.

@@ -375,6 +375,26 @@ mod tests {
     }
 
     #[test]
+    fn searching_from_inside_a_fold() {
+        // Hourly, after the first 01:00 (EDT, 05:00Z): the second 01:00 (EST) is next.
+        let hourly = spec("0 * * * *", "America/New_York");
+        assert_eq!(
+            hourly.next_fire_times(utc(2026, 11, 1, 5, 0), 3),
+            [
+                utc(2026, 11, 1, 6, 0),
+                utc(2026, 11, 1, 7, 0),
+                utc(2026, 11, 1, 8, 0)
+            ]
+        );
+        // Daily 01:30, after its (first) run: the next day, not the repeated 01:30.
+        let daily = spec("30 1 * * *", "America/New_York");
+        assert_eq!(
+            daily.next_fire_times(utc(2026, 11, 1, 5, 30), 1),
+            [utc(2026, 11, 2, 6, 30)]
+        );
+    }
+
+    #[test]
     fn next_fire_times_across_a_fall_back_are_increasing() {
         let s = spec("*/20 * * * *", "America/New_York");
         let times = s.next_fire_times(utc(2026, 11, 1, 4, 0), 100);
