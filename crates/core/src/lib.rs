@@ -29,7 +29,8 @@
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
 //! - [`schedule`]: recurring exports: the stored schedule, its relative window, the record of
-//!   each fire time.
+//!   each fire time; cron in a time zone (DST-safe fire times), window ranges, the catch-up
+//!   policy and the schedule request.
 //! - [`server_group`]: Wangsu `serverGroups`: the configured group → edge-code prefixes map, the
 //!   [`server_group::EdgeFilter`] a request resolves to and the sink that applies it.
 //! - [`volume`]: the synchronous origin-volume report (Wangsu `volOrigin`): its query and body

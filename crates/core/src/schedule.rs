@@ -5,9 +5,37 @@
 //! `POST /v1/cdn/statistics/export-tasks` accepts, without `start_time` / `end_time`) and a
 //! [`RelativeWindow`] that turns each fire time into the task's range. Every fire time is handled
 //! at most once: the store keys a [`ScheduleRun`] by (schedule id, fire time).
+//!
+//! # Layout
+//! - [`cron`]: the expression and its zone parsed into a [`CronSpec`] (5 or 6 fields, aliases,
+//!   Unix day-of-week numbering, at most once a minute).
+//! - `fire` (methods of [`CronSpec`]): fire times as instants, safe across daylight-saving
+//!   changes (skipped wall times shifted, repeated ones fired once, or twice when hourly).
+//! - `wall`: wall-clock times and the instants they name in a zone (gap, fold).
+//! - [`window`]: [`RelativeWindow`] checked ([`WindowZone`]: IANA or fixed offset) and turned
+//!   into the range a run exports.
+//! - [`catch_up`]: the catch-up policy: which due fire times run, which are skipped ([`Due`]).
+//! - [`request`]: the body of `POST /v1/cdn/statistics/export-schedules` ([`ScheduleRequest`] →
+//!   [`ValidSchedule`]) and each run's task body ([`task_body`]).
+//!
+//! Everything here is pure: callers pass times as ms since epoch.
+
+pub mod catch_up;
+pub mod cron;
+mod fire;
+pub mod request;
+mod wall;
+pub mod window;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use self::catch_up::{due_fire_times, Due, DEFAULT_MAX_CATCH_UP_MS, SKIP_COUNT_CAP};
+pub use self::cron::CronSpec;
+pub use self::fire::SEARCH_HORIZON_MS;
+pub use self::request::{task_body, ScheduleRequest, ValidSchedule, MAX_SCHEDULE_NAME_CHARS};
+pub use self::window::WindowZone;
+use crate::error::ApiError;
 
 /// A unit of a [`RelativeWindow`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,6 +98,35 @@ pub struct ScheduleRecord {
     pub last_error: Option<ScheduleError>,
     /// Fire times missed while no scheduler ran and not caught up (see the catch-up policy).
     pub skipped_fires: u64,
+}
+
+impl ScheduleRecord {
+    /// The stored expression and zone parsed again (they were checked when the schedule was
+    /// created, so an error here means the stored record was altered or the zone data changed).
+    pub fn cron_spec(&self) -> Result<CronSpec, ApiError> {
+        CronSpec::parse(&self.cron, &self.time_zone)
+    }
+
+    /// The range `[start, end)` (ms since epoch) the run fired at `fire_ms` exports.
+    pub fn window_range(&self, fire_ms: i64) -> Result<(i64, i64), ApiError> {
+        let spec = self.cron_spec()?;
+        self.window.range(fire_ms, spec.zone())
+    }
+
+    /// The export-task body of the run fired at `fire_ms`: the template with the window's range
+    /// and, when it has none, a `task_name` (see [`task_body`]).
+    pub fn task_body(&self, fire_ms: i64) -> Result<Value, ApiError> {
+        let spec = self.cron_spec()?;
+        let (start, end) = self.window.range(fire_ms, spec.zone())?;
+        Ok(task_body(
+            &self.template,
+            &self.name,
+            fire_ms,
+            spec.zone(),
+            start,
+            end,
+        ))
+    }
 }
 
 /// Why a schedule's run created no task.
