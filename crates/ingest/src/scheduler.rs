@@ -20,7 +20,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statport_core::schedule::{catch_up, task_body, CronSpec, ScheduleError, ScheduleRecord};
+use statport_core::schedule::{due_fire_times, ScheduleError, ScheduleRecord};
 use statport_core::tenant::Tenant;
 use statport_core::ErrorCode;
 use statport_status::{FireClaim, FireResult, ScheduleStore, StatusError};
@@ -109,7 +109,7 @@ impl Scheduler {
         report: &mut TickReport,
     ) -> Result<(), StatusError> {
         let now = self.state.clock.now_ms();
-        let spec = match CronSpec::parse(&schedule.cron, &schedule.time_zone) {
+        let spec = match schedule.cron_spec() {
             Ok(spec) => spec,
             Err(e) => {
                 // Validated at creation; only a changed zone database could get here.
@@ -118,7 +118,7 @@ impl Scheduler {
             }
         };
         let last = schedule.last_fire_time.unwrap_or(schedule.create_time);
-        let due = catch_up::due(&spec, last, now, self.settings.max_catch_up_ms);
+        let due = due_fire_times(&spec, last, now, self.settings.max_catch_up_ms);
         if let Some(up_to) = due.skipped_up_to {
             if due.skipped > 0 {
                 warn!(schedule_id = %schedule.schedule_id, skipped = due.skipped, "missed fire times skipped (catch-up policy)");
@@ -135,7 +135,7 @@ impl Scheduler {
             report.skipped = report.skipped.saturating_add(due.skipped);
         }
         for fire in due.run {
-            self.fire(schedule, &spec, fire, report).await?;
+            self.fire(schedule, fire, report).await?;
         }
         Ok(())
     }
@@ -143,7 +143,6 @@ impl Scheduler {
     async fn fire(
         &self,
         schedule: &ScheduleRecord,
-        spec: &CronSpec,
         fire: i64,
         report: &mut TickReport,
     ) -> Result<(), StatusError> {
@@ -160,7 +159,7 @@ impl Scheduler {
                 return Ok(());
             }
         }
-        let Some(result) = self.create_task(schedule, spec, fire).await else {
+        let Some(result) = self.create_task(schedule, fire).await else {
             report.postponed += 1;
             return Ok(());
         };
@@ -192,12 +191,7 @@ impl Scheduler {
 
     /// Creates the task of `fire`: `Some(Created)`, `Some(Refused)` when it cannot be created
     /// for good, `None` when a dependency failed and it should be tried again.
-    async fn create_task(
-        &self,
-        schedule: &ScheduleRecord,
-        spec: &CronSpec,
-        fire: i64,
-    ) -> Option<FireResult> {
+    async fn create_task(&self, schedule: &ScheduleRecord, fire: i64) -> Option<FireResult> {
         let refused = |code: ErrorCode, message: String| {
             Some(FireResult::Refused(ScheduleError {
                 fire_time: fire,
@@ -228,17 +222,10 @@ impl Scheduler {
                 return None;
             }
         }
-        let (start, end) = match schedule.window.range(fire, spec.zone()) {
-            Ok(range) => range,
+        let body = match schedule.task_body(fire) {
+            Ok(body) => body,
             Err(e) => return refused(e.code, e.message),
         };
-        let body = task_body(
-            &schedule.template,
-            start,
-            end,
-            &schedule.name,
-            &spec.format_compact(fire),
-        );
         match crate::tasks::submit(&self.state, &schedule.tenant_id, &body).await {
             Ok((_, record)) => Some(FireResult::Created {
                 task_id: record.task_id,

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 use statport_core::schedule::{
-    task_body, CronSpec, RelativeWindow, RunState, ScheduleError, ScheduleRecord, ScheduleRequest,
+    task_body, RelativeWindow, RunState, ScheduleError, ScheduleRecord, ScheduleRequest,
     ScheduleRun,
 };
 use statport_core::time::format_rfc3339;
@@ -122,7 +122,7 @@ fn next_runs(record: &ScheduleRecord, now_ms: i64) -> Vec<NextRun> {
     if record.paused {
         return Vec::new();
     }
-    let Ok(spec) = CronSpec::parse(&record.cron, &record.time_zone) else {
+    let Ok(spec) = record.cron_spec() else {
         return Vec::new();
     };
     let after = record.last_fire_time.unwrap_or(record.create_time).max(now_ms);
@@ -132,7 +132,7 @@ fn next_runs(record: &ScheduleRecord, now_ms: i64) -> Vec<NextRun> {
             let (start_time, end_time) = record.window.range(fire, spec.zone()).ok()?;
             Some(NextRun {
                 fire_time: fire,
-                fire_time_text: spec.format_local(fire),
+                fire_time_text: spec.local_rfc3339(fire),
                 start_time,
                 end_time,
             })
@@ -183,51 +183,38 @@ pub async fn create(
             format!("the request body is not valid JSON ({e})"),
         )
     })?;
-    let request = ScheduleRequest::from_json(&value)?;
-    let spec = request.validate()?;
+    let valid = ScheduleRequest::from_json(&value)?.validate()?;
     let now = state.clock.now_ms();
-    let name = request
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map_or_else(|| "schedule".to_owned(), str::to_owned);
     // The template must make a valid task: check it as the next fire time's task.
-    let fire = spec
+    let fire = valid
+        .spec
         .next_fire_times(now, 1)
         .into_iter()
         .next()
         .ok_or_else(|| {
             ApiError::invalid(format!(
-                "the cron expression '{}' never fires in the next years",
-                request.cron
+                "the cron expression '{}' does not fire in the next five years",
+                valid.cron
             ))
         })?;
-    let (start, end) = request.window.range(fire, spec.zone())?;
-    let body = task_body(&request.task, start, end, &name, &spec.format_compact(fire));
+    let zone = valid.spec.zone();
+    let (start, end) = valid.window.range(fire, zone)?;
+    let body = task_body(&valid.template, &valid.name, fire, zone, start, end);
     ExportRequest::from_json(&body)
         .and_then(|r| r.validate_with(&state.request_limits(&tenant)))
         .map_err(|e| {
             ApiError::new(
                 e.code,
-                format!("task: {} (checked as the task of the next fire time, {start}..{end})", e.message),
+                format!(
+                    "task: {} (checked as the task of the next fire time, {}, exporting {} to {})",
+                    e.message,
+                    valid.spec.local_rfc3339(fire),
+                    format_rfc3339(start, 0),
+                    format_rfc3339(end, 0)
+                ),
             )
         })?;
-    let record = ScheduleRecord {
-        schedule_id: uuid::Uuid::new_v4().simple().to_string(),
-        tenant_id: tenant.clone(),
-        name,
-        cron: request.cron.clone(),
-        time_zone: request.time_zone.clone(),
-        window: request.window.clone(),
-        template: request.task.clone(),
-        paused: request.paused,
-        create_time: now,
-        update_time: now,
-        last_fire_time: None,
-        last_error: None,
-        skipped_fires: 0,
-    };
+    let record = valid.into_record(uuid::Uuid::new_v4().simple().to_string(), tenant.clone(), now);
     if !state
         .schedules
         .create(&record, state.max_schedules)
@@ -350,9 +337,4 @@ pub async fn delete(
         .ok_or_else(|| not_found(&schedule_id))?;
     info!(schedule_id = %schedule_id, tenant = %tenant, "schedule deleted");
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The fire time as RFC 3339 UTC, for logs.
-pub fn fire_text(fire_ms: i64) -> String {
-    format_rfc3339(fire_ms, 0)
 }

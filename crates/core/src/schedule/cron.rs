@@ -43,6 +43,14 @@ impl CronSpec {
         })
     }
 
+    /// `instant_ms` in RFC 3339 with the zone's offset at that instant (for people reading
+    /// fire times).
+    pub fn local_rfc3339(&self, instant_ms: i64) -> String {
+        let offset_ms = super::wall::offset_ms(&self.zone(), instant_ms).unwrap_or(0);
+        let offset_secs = i32::try_from(offset_ms / 1000).unwrap_or(0);
+        crate::time::format_rfc3339(instant_ms, offset_secs)
+    }
+
     /// The zone the expression is read in.
     pub fn zone(&self) -> Tz {
         self.zone
