@@ -1,6 +1,8 @@
 //! The end-to-end harness: a real statport (API + workers, started through the same
-//! `Services` code as the binary) over the real Redis (`REDIS_URL`) and the real S3-compatible
-//! server (`S3_ENDPOINT`), with a fresh namespace, queue and buckets per test.
+//! `Services` code as the binary) with a fresh namespace, queue and buckets per test, on the
+//! backends [`E2eBackend::from_env`] names: the real Redis (`REDIS_URL`) and the real
+//! S3-compatible server (`S3_ENDPOINT`), or the embedded default (a SQLite file and a local
+//! folder under the temp dir). `scripts/test.sh` runs the suite once on each.
 
 #![allow(dead_code)]
 
@@ -10,7 +12,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use statport::config::{Settings, TenantConfig};
+use statport::config::{
+    BackendSettings, ObjectBackend, QueueBackend, Settings, StoreBackend, TenantConfig,
+};
 use statport::genlogs::{GenSpec, GeneratedRecord, Generator};
 use statport::launch::LaunchOptions;
 use statport::services::object_store;
@@ -31,6 +35,8 @@ pub struct Harness {
     pub log_bucket: String,
     /// The settings it runs with.
     pub settings: Settings,
+    /// The embedded backends' folder (removed at stop), if any.
+    pub data_dir: Option<std::path::PathBuf>,
     running: statport::launch::Running,
 }
 
@@ -43,7 +49,56 @@ fn test_limits() -> TenantLimits {
     }
 }
 
-fn unique(prefix: &str) -> String {
+/// The backends an end-to-end run uses: `STATPORT_E2E_BACKEND=embedded` or `redis` (the
+/// default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum E2eBackend {
+    /// Redis for records and queue, the S3-compatible server for objects.
+    Redis,
+    /// SQLite for records and queue, a local folder for objects.
+    Embedded,
+}
+
+impl E2eBackend {
+    /// From `STATPORT_E2E_BACKEND`; an unknown value stops the run rather than testing the
+    /// wrong thing.
+    pub fn from_env() -> Self {
+        match std::env::var("STATPORT_E2E_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("redis") => E2eBackend::Redis,
+            Ok("embedded") => E2eBackend::Embedded,
+            Ok(other) => panic!("STATPORT_E2E_BACKEND must be 'redis' or 'embedded', not '{other}'"),
+        }
+    }
+
+    /// Points `settings` at this backend; embedded files go under a fresh folder in the temp
+    /// dir, which is returned.
+    pub fn apply(self, settings: &mut Settings) -> Option<std::path::PathBuf> {
+        match self {
+            E2eBackend::Redis => {
+                settings.backends = BackendSettings {
+                    store: StoreBackend::Redis,
+                    queue: QueueBackend::Redis,
+                    objects: ObjectBackend::S3,
+                };
+                None
+            }
+            E2eBackend::Embedded => {
+                let dir = std::env::temp_dir().join(unique("statport-e2e"));
+                settings.backends = BackendSettings {
+                    store: StoreBackend::Sqlite,
+                    queue: QueueBackend::Sqlite,
+                    objects: ObjectBackend::Local,
+                };
+                settings.embedded.sqlite_path = dir.join("statport.db").display().to_string();
+                settings.embedded.objects_dir = dir.join("objects").display().to_string();
+                Some(dir)
+            }
+        }
+    }
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -64,6 +119,7 @@ impl Harness {
         }
         settings.s3.endpoint =
             std::env::var("S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+        let data_dir = E2eBackend::from_env().apply(&mut settings);
         settings.redis.namespace = unique("statport-test");
         settings.queue.name = unique("statport-test-queue");
         settings.queue.heartbeat_secs = 1;
@@ -110,6 +166,7 @@ impl Harness {
             other_key,
             log_bucket,
             settings,
+            data_dir,
             running,
         }
     }
@@ -246,5 +303,8 @@ impl Harness {
     /// Stops API and workers and waits for them.
     pub async fn stop(self) {
         self.running.stop().await.expect("clean shutdown");
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -20,7 +20,7 @@ use statport_ingest::ready::{probe_forever, Readiness};
 use statport_ingest::reports::{OriginVolumeEngine, Reports};
 use statport_ingest::AppState;
 use statport_status::{KeyRing, LinkSigner, RedisRateLimiter, RedisTaskStore, TaskStore};
-use statport_storage::{ObjectStore, S3Settings, S3Store};
+use statport_storage::{LocalStore, ObjectStore, S3Settings, S3Store};
 use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
 use statport_worker::report::{OriginVolumeReporter, ReportSettings};
 use statport_worker::retry::RetryPolicy;
@@ -30,7 +30,7 @@ use statport_worker::{ExportContext, WorkerSettings};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use crate::config::Settings;
+use crate::config::{ObjectBackend, Settings};
 
 /// The connected parts of a statport process.
 ///
@@ -178,8 +178,12 @@ pub fn ip_database(settings: &Settings) -> anyhow::Result<Option<Arc<dyn GeoLook
     Ok(Some(Arc::new(db)))
 }
 
-/// The object store the settings describe.
+/// The object store the settings describe: the local folder `embedded.objects_dir` or the
+/// S3-compatible server of `[s3]` (`backends.objects`).
 pub fn object_store(settings: &Settings) -> Arc<dyn ObjectStore> {
+    if settings.backends.objects == ObjectBackend::Local {
+        return Arc::new(LocalStore::new(&settings.embedded.objects_dir));
+    }
     let s3 = &settings.s3;
     Arc::new(S3Store::new(S3Settings {
         endpoint: Some(s3.endpoint.clone()).filter(|e| !e.is_empty()),
