@@ -1,10 +1,12 @@
-//! End-to-end: HTTP → Redis queue → worker → S3 → download link, against the real servers.
+//! End-to-end: HTTP → queue → worker → object store → download link, against the real servers
+//! (Redis + S3) or the embedded default (SQLite + a local folder): `STATPORT_E2E_BACKEND`.
 
 mod common;
 mod geo;
 mod huawei;
 mod limits;
 mod outage;
+mod schedules;
 mod top_uv;
 mod wangsu;
 

@@ -30,6 +30,11 @@ impl ManualClock {
         ManualClock(AtomicI64::new(ms))
     }
 
+    /// Sets the clock to `ms` (forward or back).
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+
     /// Moves the clock forward by `ms`.
     pub fn advance(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
