@@ -16,7 +16,10 @@
 //! - [`admission`]: the per-tenant limits a new task is admitted under (unfinished, kept, same
 //!   condition replaces), as a pure rule every store applies atomically.
 //! - [`redis_store`]: [`RedisTaskStore`], the store shared by any number of processes.
-//! - [`memory`]: [`MemoryTaskStore`], the same semantics in one process (tests, embedded default).
+//! - [`sqlite_store`]: [`SqliteTaskStore`], the store of the embedded default, in one SQLite file
+//!   that any number of processes may open.
+//! - [`sqlite`]: [`open_sqlite`], the pool over that file (shared with the apalis-sqlite queue).
+//! - [`memory`]: [`MemoryTaskStore`], the same semantics in one process (tests).
 //! - [`links`]: [`LinkSigner`], HMAC-SHA256 signatures for download links.
 //! - [`keys`]: [`hash_api_key`] and [`KeyRing`], API key to tenant.
 //! - [`error`]: [`StatusError`], why a store call failed.
@@ -35,6 +38,8 @@ pub mod links;
 pub mod memory;
 pub mod rate_limit;
 pub mod redis_store;
+pub mod sqlite;
+pub mod sqlite_store;
 pub mod store;
 mod transition;
 
@@ -45,4 +50,6 @@ pub use links::{LinkError, LinkSigner, SignedLink};
 pub use memory::MemoryTaskStore;
 pub use rate_limit::{Decision, MemoryRateLimiter, RateLimiter, RedisRateLimiter};
 pub use redis_store::{RedisTaskStore, DEFAULT_NAMESPACE};
+pub use sqlite::open_sqlite;
+pub use sqlite_store::SqliteTaskStore;
 pub use store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};

@@ -2,8 +2,12 @@
 //! layout, separate namespaces, and races between separate connections (separate workers).
 //!
 //! Needs the Redis at `REDIS_URL` (default `redis://127.0.0.1:6379/`); fails when it is down.
+//!
+//! The SQLite store's own cases (separate pools over one file, reopening) are in `store/sqlite.rs`.
 
 mod common;
+#[path = "store/sqlite.rs"]
+mod sqlite;
 
 use std::sync::Arc;
 

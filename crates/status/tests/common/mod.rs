@@ -1,6 +1,9 @@
-//! Helpers shared by the store tests: records to store and fresh Redis namespaces.
+//! Helpers shared by the store tests: records to store, fresh Redis namespaces and fresh
+//! SQLite files.
 
 pub mod suite;
+
+use std::path::PathBuf;
 
 use serde_json::json;
 use statport_core::task::TaskRecord;
@@ -38,6 +41,35 @@ pub async fn drop_namespace(store: &RedisTaskStore) {
             .query_async(&mut conn)
             .await
             .expect("DEL");
+    }
+}
+
+/// A SQLite file of its own under the system temp folder, in a folder that does not exist yet
+/// (so opening it also creates the folder); the folder is removed on drop.
+#[derive(Debug)]
+pub struct TempSqlite {
+    folder: PathBuf,
+}
+
+impl TempSqlite {
+    /// A fresh, not yet created, location.
+    pub fn new() -> Self {
+        let folder = std::env::temp_dir().join(format!(
+            "statport-status-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        TempSqlite { folder }
+    }
+
+    /// The file's path (inside a folder of its own).
+    pub fn path(&self) -> PathBuf {
+        self.folder.join("data").join("statport.db")
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }
 
