@@ -3,9 +3,12 @@
 //!
 //! Needs the Redis at `REDIS_URL` (default `redis://127.0.0.1:6379/`); fails when it is down.
 //!
-//! The SQLite store's own cases (separate pools over one file, reopening) are in `store/sqlite.rs`.
+//! The SQLite task store's own cases (separate pools over one file, reopening) are in
+//! `store/sqlite.rs`; the schedule stores and their suite in `store/schedules.rs`.
 
 mod common;
+#[path = "store/schedules.rs"]
+mod schedules;
 #[path = "store/sqlite.rs"]
 mod sqlite;
 
