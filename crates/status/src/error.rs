@@ -31,7 +31,7 @@ pub enum StatusError {
         supported: i64,
     },
     /// A stored record could not be read back (not our JSON, or filed under the wrong key).
-    #[error("stored task record {key} is corrupt: {reason}")]
+    #[error("stored record {key} is corrupt: {reason}")]
     Corrupt {
         /// The Redis key (or memory slot) holding the record.
         key: String,
@@ -42,9 +42,9 @@ pub enum StatusError {
     #[error("task record could not be encoded: {0}")]
     Encode(#[source] serde_json::Error),
     /// Other writers changed the task between our read and our write too many times in a row.
-    #[error("task {task_id} changed concurrently {attempts} times in a row; giving up")]
+    #[error("{task_id} changed concurrently {attempts} times in a row; giving up")]
     Contention {
-        /// The task being changed.
+        /// The task (or schedule) being changed.
         task_id: String,
         /// How many read-then-write rounds were tried.
         attempts: usize,

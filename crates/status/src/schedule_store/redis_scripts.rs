@@ -46,8 +46,9 @@ return 1
 /// run of that fire time is still what was read; removes the trimmed runs.
 ///
 /// `KEYS[1]` schedule hash, `KEYS[2]` runs hash. `ARGV`: fire time, expected run JSON (`""`
-/// when there was none), new run JSON, then the fire times to trim. Returns 1 when claimed, 0
-/// when the run changed since it was read, -1 when the schedule is gone or paused.
+/// when there was none), new run JSON, then pairs of (fire time to trim, its run JSON as read):
+/// a trimmed run is removed only if it is still the one read. Returns 1 when claimed, 0 when
+/// the run changed since it was read, -1 when the schedule is gone or paused.
 pub(crate) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -59,8 +60,10 @@ if current ~= ARGV[2] then
   return 0
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-for i = 4, #ARGV do
-  redis.call('HDEL', KEYS[2], ARGV[i])
+for i = 4, #ARGV - 1, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  end
 end
 return 1
 ",

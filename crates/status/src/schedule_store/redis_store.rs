@@ -382,7 +382,7 @@ impl ScheduleStore for RedisScheduleStore {
             let Some(next) = next else {
                 return Ok(answer);
             };
-            let mut after: Vec<ScheduleRun> = runs.into_values().map(|(_, run)| run).collect();
+            let mut after: Vec<ScheduleRun> = runs.values().map(|(_, run)| run.clone()).collect();
             after.push(next.clone());
             let json = serde_json::to_string(&next).map_err(StatusError::Encode)?;
             let mut call = scripts::CLAIM.prepare_invoke();
@@ -392,7 +392,9 @@ impl ScheduleStore for RedisScheduleStore {
                 .arg(existing.map(|(json, _)| json).unwrap_or_default())
                 .arg(json);
             for gone in rules::to_trim(&after) {
-                call.arg(gone);
+                if let Some((json, _)) = runs.get(&gone) {
+                    call.arg(gone).arg(json);
+                }
             }
             match call.invoke_async::<i64>(&mut self.conn.clone()).await? {
                 1 => return Ok(answer),
