@@ -1,4 +1,5 @@
-//! Task records after they leave the API: where they live, how they change, and who may read them.
+//! Task records after they leave the API, and the schedules that create tasks: where they live,
+//! how they change, and who may read them.
 //!
 //! The ingest side creates, lists, reads and deletes [`TaskRecord`]s; workers move them through
 //! `waiting → processing → success | fail` with *guarded* transitions ([`TaskStore::claim`],
@@ -6,7 +7,10 @@
 //! superseded (a redelivered job after a crash, a takeover) or whose task was deleted (cancelled)
 //! finds out on its next report and stops, without ever overwriting a newer state.
 //!
-//! Two small pure helpers sit beside the store: signed, expiring download links and hashed API
+//! Schedules ([`ScheduleStore`]) keep the record of each fire time, which a scheduler claims for
+//! a lease and then completes, so any number of schedulers create each task at most once.
+//!
+//! Two small pure helpers sit beside the stores: signed, expiring download links and hashed API
 //! keys.
 //!
 //! # Layout
@@ -16,7 +20,14 @@
 //! - [`admission`]: the per-tenant limits a new task is admitted under (unfinished, kept, same
 //!   condition replaces), as a pure rule every store applies atomically.
 //! - [`redis_store`]: [`RedisTaskStore`], the store shared by any number of processes.
-//! - [`memory`]: [`MemoryTaskStore`], the same semantics in one process (tests, embedded default).
+//! - [`sqlite_store`]: [`SqliteTaskStore`], the store of the embedded default, in one SQLite file
+//!   that any number of processes may open.
+//! - [`sqlite`]: [`open_sqlite`], the pool over that file (shared with the apalis-sqlite queue).
+//! - [`memory`]: [`MemoryTaskStore`], the same semantics in one process (tests).
+//! - [`schedule_store`]: the [`ScheduleStore`] port (recurring exports and the run of each fire
+//!   time, claimed exactly once across schedulers) with [`MemoryScheduleStore`],
+//!   [`RedisScheduleStore`] and [`SqliteScheduleStore`]; one suite
+//!   (`tests/common/schedule_suite.rs`).
 //! - [`links`]: [`LinkSigner`], HMAC-SHA256 signatures for download links.
 //! - [`keys`]: [`hash_api_key`] and [`KeyRing`], API key to tenant.
 //! - [`error`]: [`StatusError`], why a store call failed.
@@ -24,7 +35,7 @@
 //!   API processes and [`MemoryRateLimiter`] for one; both pass one suite
 //!   (`rate_limit/tests.rs`).
 //!
-//! Every store passes the same conformance suite (`tests/common/suite.rs`).
+//! Every task store passes the same conformance suite (`tests/common/suite.rs`).
 //!
 //! [`TaskRecord`]: statport_core::task::TaskRecord
 
@@ -35,6 +46,9 @@ pub mod links;
 pub mod memory;
 pub mod rate_limit;
 pub mod redis_store;
+pub mod schedule_store;
+pub mod sqlite;
+pub mod sqlite_store;
 pub mod store;
 mod transition;
 
@@ -45,4 +59,10 @@ pub use links::{LinkError, LinkSigner, SignedLink};
 pub use memory::MemoryTaskStore;
 pub use rate_limit::{Decision, MemoryRateLimiter, RateLimiter, RedisRateLimiter};
 pub use redis_store::{RedisTaskStore, DEFAULT_NAMESPACE};
+pub use schedule_store::{
+    FireClaim, FireResult, MemoryScheduleStore, RedisScheduleStore, ScheduleStore,
+    SqliteScheduleStore, RUNS_KEPT,
+};
+pub use sqlite::open_sqlite;
+pub use sqlite_store::SqliteTaskStore;
 pub use store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};

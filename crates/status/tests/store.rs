@@ -2,8 +2,15 @@
 //! layout, separate namespaces, and races between separate connections (separate workers).
 //!
 //! Needs the Redis at `REDIS_URL` (default `redis://127.0.0.1:6379/`); fails when it is down.
+//!
+//! The SQLite task store's own cases (separate pools over one file, reopening) are in
+//! `store/sqlite.rs`; the schedule stores and their suite in `store/schedules.rs`.
 
 mod common;
+#[path = "store/schedules.rs"]
+mod schedules;
+#[path = "store/sqlite.rs"]
+mod sqlite;
 
 use std::sync::Arc;
 

@@ -13,6 +13,18 @@
 //!                                       removed with the tenant's last task)
 //! ```
 //!
+//! Schedules (see `schedule_store::redis_store`):
+//!
+//! ```text
+//! {ns}:schedule:{tenant}:{id}       hash   record  the ScheduleRecord as JSON (the source of truth)
+//!                                          paused  "1" or "0", for the claim script
+//!                                          rev     a fresh random token on every write (the CAS guard)
+//! {ns}:schedules:{tenant}           zset   score create_time, member schedule id (equal scores
+//!                                          order by member, so ZREVRANGE gives the listing order)
+//! {ns}:schedule-runs:{tenant}:{id}  hash   fire time (decimal ms) → the ScheduleRun as JSON
+//! {ns}:schedule-tenants             set    tenants with at least one schedule
+//! ```
+//!
 //! The index member carries the tie-breakers: Redis orders equal scores by member bytes, so
 //! `ZREVRANGE` returns newest `update_time`, then newest `create_time`, then `task_id` descending,
 //! the same total order as the in-memory store, and pages can be cut in Redis. Times are mapped to
@@ -65,6 +77,36 @@ impl Layout {
     /// The admission guard of a tenant: changes whenever its set of tasks changes.
     pub(crate) fn tenant_rev_key(&self, tenant: &str) -> String {
         format!("{}:tenant-rev:{}", self.namespace, escape(tenant))
+    }
+
+    /// The hash of one schedule.
+    pub(crate) fn schedule_key(&self, tenant: &str, schedule_id: &str) -> String {
+        format!(
+            "{}:schedule:{}:{}",
+            self.namespace,
+            escape(tenant),
+            escape(schedule_id)
+        )
+    }
+
+    /// The sorted set listing a tenant's schedules.
+    pub(crate) fn schedule_index_key(&self, tenant: &str) -> String {
+        format!("{}:schedules:{}", self.namespace, escape(tenant))
+    }
+
+    /// The hash of one schedule's runs, by fire time.
+    pub(crate) fn schedule_runs_key(&self, tenant: &str, schedule_id: &str) -> String {
+        format!(
+            "{}:schedule-runs:{}:{}",
+            self.namespace,
+            escape(tenant),
+            escape(schedule_id)
+        )
+    }
+
+    /// The set of tenants that have schedules.
+    pub(crate) fn schedule_tenants_key(&self) -> String {
+        format!("{}:schedule-tenants", self.namespace)
     }
 
     /// The sorted set listing a tenant's tasks.

@@ -6,7 +6,7 @@
 //! is retried. The JSON is never edited in Lua, so `u64` counters keep their exact values. The
 //! `layout` module documents the keys.
 
-mod layout;
+pub(crate) mod layout;
 mod scripts;
 
 use std::fmt;

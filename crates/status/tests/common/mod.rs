@@ -1,8 +1,13 @@
-//! Helpers shared by the store tests: records to store and fresh Redis namespaces.
+//! Helpers shared by the store tests: records to store, fresh Redis namespaces and fresh
+//! SQLite files.
 
+pub mod schedule_suite;
 pub mod suite;
 
+use std::path::PathBuf;
+
 use serde_json::json;
+use statport_core::schedule::{RelativeWindow, ScheduleRecord, WindowUnit};
 use statport_core::task::TaskRecord;
 use statport_core::ExportRequest;
 use statport_status::RedisTaskStore;
@@ -22,13 +27,18 @@ pub async fn fresh_redis_store() -> RedisTaskStore {
 
 /// Deletes every key of the store's namespace.
 pub async fn drop_namespace(store: &RedisTaskStore) {
+    drop_keys(store.namespace()).await;
+}
+
+/// Deletes every key under `namespace`.
+pub async fn drop_keys(namespace: &str) {
     let client = redis::Client::open(redis_url()).expect("redis url");
     let mut conn = client
         .get_multiplexed_async_connection()
         .await
         .expect("redis connection");
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", store.namespace()))
+        .arg(format!("{namespace}:*"))
         .query_async(&mut conn)
         .await
         .expect("KEYS");
@@ -38,6 +48,35 @@ pub async fn drop_namespace(store: &RedisTaskStore) {
             .query_async(&mut conn)
             .await
             .expect("DEL");
+    }
+}
+
+/// A SQLite file of its own under the system temp folder, in a folder that does not exist yet
+/// (so opening it also creates the folder); the folder is removed on drop.
+#[derive(Debug)]
+pub struct TempSqlite {
+    folder: PathBuf,
+}
+
+impl TempSqlite {
+    /// A fresh, not yet created, location.
+    pub fn new() -> Self {
+        let folder = std::env::temp_dir().join(format!(
+            "statport-status-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        TempSqlite { folder }
+    }
+
+    /// The file's path (inside a folder of its own).
+    pub fn path(&self) -> PathBuf {
+        self.folder.join("data").join("statport.db")
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }
 
@@ -89,4 +128,27 @@ pub fn record_for(tenant: &str, task_id: &str, variant: i64, create_ms: i64) -> 
         condition,
         create_ms,
     )
+}
+
+/// A running schedule of `tenant` (hourly, the previous hour), created at `create_ms`, never fired.
+pub fn schedule(tenant: &str, schedule_id: &str, create_ms: i64) -> ScheduleRecord {
+    ScheduleRecord {
+        schedule_id: schedule_id.to_owned(),
+        tenant_id: tenant.to_owned(),
+        name: format!("{schedule_id} of {tenant}"),
+        cron: "0 * * * *".to_owned(),
+        time_zone: "UTC".to_owned(),
+        window: RelativeWindow {
+            unit: WindowUnit::Hour,
+            count: 1,
+            time_zone: None,
+        },
+        template: json!({"domain_name": "a.example.com", "interval": 300}),
+        paused: false,
+        create_time: create_ms,
+        update_time: create_ms,
+        last_fire_time: None,
+        last_error: None,
+        skipped_fires: 0,
+    }
 }

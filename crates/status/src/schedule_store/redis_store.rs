@@ -1,0 +1,477 @@
+//! [`RedisScheduleStore`]: schedules and their runs in Redis, shared by every API and scheduler
+//! process.
+//!
+//! As in the task store, writes that depend on a read are optimistic: Rust reads the schedule
+//! (with its `rev` token) and the run, decides with the shared `rules`, and a Lua script
+//! (`redis_scripts`) writes only if what was read is still there, else the round is retried.
+//! The key layout is documented with the task keys (`redis_store::layout`).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use serde::de::DeserializeOwned;
+use statport_core::schedule::{ScheduleRecord, ScheduleRun};
+use tracing::warn;
+
+use super::{redis_scripts as scripts, rules, FireClaim, FireResult, ScheduleStore};
+use crate::error::StatusError;
+use crate::redis_store::connect_manager;
+use crate::redis_store::layout::Layout;
+
+/// Read-decide-write rounds tried before a step gives up with [`StatusError::Contention`]. Each
+/// round has a winner, and after a claim the losers see it taken on their next read.
+const MAX_CAS_ROUNDS: usize = 16;
+
+/// The schedule store over Redis (standalone or a primary, like the task store).
+///
+/// Cheap to clone: clones share one multiplexed connection that reconnects by itself.
+#[derive(Clone)]
+pub struct RedisScheduleStore {
+    conn: ConnectionManager,
+    layout: Layout,
+}
+
+impl fmt::Debug for RedisScheduleStore {
+    // The connection is left out: its settings may hold a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisScheduleStore")
+            .field("namespace", &self.layout.namespace())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A schedule as read, with the `rev` token it was read at.
+struct Versioned {
+    record: ScheduleRecord,
+    rev: String,
+}
+
+impl RedisScheduleStore {
+    /// Connects to `url` and keeps every key under `namespace` (the task store's namespace:
+    /// the key names do not collide).
+    pub async fn connect(url: &str, namespace: &str) -> Result<Self, StatusError> {
+        Ok(Self::with_connection(
+            connect_manager(url).await?,
+            namespace,
+        ))
+    }
+
+    /// A store over an existing connection (to share it with the task store).
+    pub fn with_connection(conn: ConnectionManager, namespace: &str) -> Self {
+        RedisScheduleStore {
+            conn,
+            layout: Layout::new(namespace),
+        }
+    }
+
+    /// The key prefix of this store.
+    pub fn namespace(&self) -> &str {
+        self.layout.namespace()
+    }
+
+    /// The tenant's schedule and its `rev`.
+    async fn read(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+    ) -> Result<Option<Versioned>, StatusError> {
+        let key = self.layout.schedule_key(tenant, schedule_id);
+        let (json, rev): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(&key)
+            .arg("record")
+            .arg("rev")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        match (json, rev) {
+            (None, _) => Ok(None),
+            (Some(json), Some(rev)) => Ok(Some(Versioned {
+                record: decode_schedule(&key, &json, tenant, schedule_id)?,
+                rev,
+            })),
+            (Some(_), None) => Err(StatusError::Corrupt {
+                key,
+                reason: "the hash has no rev field".to_owned(),
+            }),
+        }
+    }
+
+    /// Writes `next` over the schedule read at `rev`; false when it changed meanwhile.
+    async fn write_if(&self, next: &ScheduleRecord, rev: &str) -> Result<bool, StatusError> {
+        let json = serde_json::to_string(next).map_err(StatusError::Encode)?;
+        let mut call = scripts::UPDATE.prepare_invoke();
+        call.key(self.layout.schedule_key(&next.tenant_id, &next.schedule_id))
+            .arg(rev)
+            .arg(json)
+            .arg(flag(next.paused))
+            .arg(new_rev());
+        let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
+        Ok(written == 1)
+    }
+
+    /// One optimistic update of a schedule: `step` returns the record to write (or `None` to
+    /// leave it) and the answer; retried when the schedule changed between read and write.
+    async fn update<T: Send>(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        step: impl Fn(Option<&ScheduleRecord>) -> (Option<ScheduleRecord>, T) + Send + Sync,
+    ) -> Result<T, StatusError> {
+        for _ in 0..MAX_CAS_ROUNDS {
+            let current = self.read(tenant, schedule_id).await?;
+            let (next, answer) = step(current.as_ref().map(|c| &c.record));
+            let (Some(next), Some(current)) = (next, current) else {
+                return Ok(answer);
+            };
+            if self.write_if(&next, &current.rev).await? {
+                return Ok(answer);
+            }
+        }
+        Err(self.gave_up(tenant, schedule_id))
+    }
+
+    /// The error after [`MAX_CAS_ROUNDS`] lost rounds.
+    fn gave_up(&self, tenant: &str, schedule_id: &str) -> StatusError {
+        warn!(
+            tenant,
+            schedule_id,
+            rounds = MAX_CAS_ROUNDS,
+            "schedule update gave up under contention"
+        );
+        StatusError::Contention {
+            task_id: schedule_id.to_owned(),
+            attempts: MAX_CAS_ROUNDS,
+        }
+    }
+
+    /// Every run of the schedule as stored: fire time → (raw JSON, run).
+    async fn read_runs(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+    ) -> Result<HashMap<i64, (String, ScheduleRun)>, StatusError> {
+        let key = self.layout.schedule_runs_key(tenant, schedule_id);
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let mut runs = HashMap::with_capacity(fields.len());
+        for (field, json) in fields {
+            let fire_time: i64 = field.parse().map_err(|_| StatusError::Corrupt {
+                key: key.clone(),
+                reason: format!("unexpected field {field:?}"),
+            })?;
+            let run: ScheduleRun = decode(&key, &json)?;
+            runs.insert(fire_time, (json, run));
+        }
+        Ok(runs)
+    }
+
+    /// The tenant's schedules for `ids`, in that order, skipping any deleted meanwhile.
+    async fn load(&self, tenant: &str, ids: &[String]) -> Result<Vec<ScheduleRecord>, StatusError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| self.layout.schedule_key(tenant, id))
+            .collect();
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("HGET").arg(key).arg("record");
+        }
+        let jsons: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        let mut records = Vec::with_capacity(ids.len());
+        for ((key, id), json) in keys.iter().zip(ids).zip(jsons) {
+            if let Some(json) = json {
+                records.push(decode_schedule(key, &json, tenant, id)?);
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// A fresh write token.
+fn new_rev() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The `paused` field.
+fn flag(paused: bool) -> &'static str {
+    if paused {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// Parses stored JSON, naming the key when it is not ours.
+fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, StatusError> {
+    serde_json::from_str(json).map_err(|e| StatusError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Parses a schedule and checks that it is the one the key names.
+fn decode_schedule(
+    key: &str,
+    json: &str,
+    tenant: &str,
+    schedule_id: &str,
+) -> Result<ScheduleRecord, StatusError> {
+    let record: ScheduleRecord = decode(key, json)?;
+    if record.tenant_id != tenant || record.schedule_id != schedule_id {
+        return Err(StatusError::Corrupt {
+            key: key.to_owned(),
+            reason: format!(
+                "holds schedule {} of tenant {}",
+                record.schedule_id, record.tenant_id
+            ),
+        });
+    }
+    Ok(record)
+}
+
+#[async_trait]
+impl ScheduleStore for RedisScheduleStore {
+    async fn create(
+        &self,
+        record: &ScheduleRecord,
+        max_per_tenant: usize,
+    ) -> Result<bool, StatusError> {
+        let json = serde_json::to_string(record).map_err(StatusError::Encode)?;
+        let mut call = scripts::CREATE.prepare_invoke();
+        call.key(
+            self.layout
+                .schedule_key(&record.tenant_id, &record.schedule_id),
+        )
+        .key(self.layout.schedule_index_key(&record.tenant_id))
+        .key(self.layout.schedule_tenants_key())
+        .arg(max_per_tenant)
+        .arg(json)
+        .arg(flag(record.paused))
+        .arg(new_rev())
+        .arg(record.create_time)
+        .arg(&record.schedule_id)
+        .arg(&record.tenant_id);
+        let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
+        Ok(written == 1)
+    }
+
+    async fn get(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+    ) -> Result<Option<ScheduleRecord>, StatusError> {
+        Ok(self.read(tenant, schedule_id).await?.map(|v| v.record))
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(usize, Vec<ScheduleRecord>), StatusError> {
+        let index = self.layout.schedule_index_key(tenant);
+        if limit == 0 {
+            let total: usize = redis::cmd("ZCARD")
+                .arg(&index)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            return Ok((total, Vec::new()));
+        }
+        let start = i64::try_from(offset).unwrap_or(i64::MAX);
+        let stop = i64::try_from(limit)
+            .unwrap_or(i64::MAX)
+            .saturating_add(start)
+            .saturating_sub(1);
+        let (total, ids): (usize, Vec<String>) = redis::pipe()
+            .atomic()
+            .cmd("ZCARD")
+            .arg(&index)
+            .cmd("ZREVRANGE")
+            .arg(&index)
+            .arg(start)
+            .arg(stop)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let mut page = self.load(tenant, &ids).await?;
+        page.sort_by(rules::newest_first);
+        Ok((total, page))
+    }
+
+    async fn delete(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+    ) -> Result<Option<ScheduleRecord>, StatusError> {
+        let key = self.layout.schedule_key(tenant, schedule_id);
+        let mut call = scripts::DELETE.prepare_invoke();
+        call.key(&key)
+            .key(self.layout.schedule_runs_key(tenant, schedule_id))
+            .key(self.layout.schedule_index_key(tenant))
+            .key(self.layout.schedule_tenants_key())
+            .arg(schedule_id)
+            .arg(tenant);
+        let json: Option<String> = call.invoke_async(&mut self.conn.clone()).await?;
+        json.map(|json| decode_schedule(&key, &json, tenant, schedule_id))
+            .transpose()
+    }
+
+    async fn set_paused(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        paused: bool,
+        now_ms: i64,
+    ) -> Result<Option<ScheduleRecord>, StatusError> {
+        self.update(tenant, schedule_id, |current| match current {
+            None => (None, None),
+            Some(current) => match rules::set_paused(current, paused, now_ms) {
+                Some(next) => (Some(next.clone()), Some(next)),
+                None => (None, Some(current.clone())),
+            },
+        })
+        .await
+    }
+
+    async fn all(&self) -> Result<Vec<ScheduleRecord>, StatusError> {
+        let tenants: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.layout.schedule_tenants_key())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let mut all = Vec::new();
+        for tenant in tenants {
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(self.layout.schedule_index_key(&tenant))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            all.extend(self.load(&tenant, &ids).await?);
+        }
+        Ok(all)
+    }
+
+    async fn claim_fire(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        fire_time: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<FireClaim, StatusError> {
+        for _ in 0..MAX_CAS_ROUNDS {
+            let schedule = self.read(tenant, schedule_id).await?;
+            if schedule.is_none_or(|s| s.record.paused) {
+                return Ok(FireClaim::Missing);
+            }
+            let mut runs = self.read_runs(tenant, schedule_id).await?;
+            let existing = runs.remove(&fire_time);
+            let (next, answer) = rules::claim(
+                existing.as_ref().map(|(_, run)| run),
+                schedule_id,
+                fire_time,
+                owner,
+                now_ms,
+                lease_ms,
+            );
+            let Some(next) = next else {
+                return Ok(answer);
+            };
+            let mut after: Vec<ScheduleRun> = runs.values().map(|(_, run)| run.clone()).collect();
+            after.push(next.clone());
+            let json = serde_json::to_string(&next).map_err(StatusError::Encode)?;
+            let mut call = scripts::CLAIM.prepare_invoke();
+            call.key(self.layout.schedule_key(tenant, schedule_id))
+                .key(self.layout.schedule_runs_key(tenant, schedule_id))
+                .arg(fire_time)
+                .arg(existing.map(|(json, _)| json).unwrap_or_default())
+                .arg(json);
+            for gone in rules::to_trim(&after) {
+                if let Some((json, _)) = runs.get(&gone) {
+                    call.arg(gone).arg(json);
+                }
+            }
+            match call.invoke_async::<i64>(&mut self.conn.clone()).await? {
+                1 => return Ok(answer),
+                -1 => return Ok(FireClaim::Missing),
+                _ => continue,
+            }
+        }
+        Err(self.gave_up(tenant, schedule_id))
+    }
+
+    async fn complete_fire(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        fire_time: i64,
+        owner: &str,
+        result: FireResult,
+        now_ms: i64,
+    ) -> Result<bool, StatusError> {
+        let runs_key = self.layout.schedule_runs_key(tenant, schedule_id);
+        for _ in 0..MAX_CAS_ROUNDS {
+            let Some(schedule) = self.read(tenant, schedule_id).await? else {
+                return Ok(false);
+            };
+            let run_json: Option<String> = redis::cmd("HGET")
+                .arg(&runs_key)
+                .arg(fire_time)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            let Some(run_json) = run_json else {
+                return Ok(false);
+            };
+            let run: ScheduleRun = decode(&runs_key, &run_json)?;
+            let Some((next_run, next)) =
+                rules::complete(&run, &schedule.record, owner, &result, now_ms)
+            else {
+                return Ok(false);
+            };
+            let mut call = scripts::COMPLETE.prepare_invoke();
+            call.key(self.layout.schedule_key(tenant, schedule_id))
+                .key(&runs_key)
+                .arg(&schedule.rev)
+                .arg(fire_time)
+                .arg(run_json)
+                .arg(serde_json::to_string(&next_run).map_err(StatusError::Encode)?)
+                .arg(serde_json::to_string(&next).map_err(StatusError::Encode)?)
+                .arg(new_rev());
+            if call.invoke_async::<i64>(&mut self.conn.clone()).await? == 1 {
+                return Ok(true);
+            }
+        }
+        Err(self.gave_up(tenant, schedule_id))
+    }
+
+    async fn skip_fires(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        up_to: i64,
+        skipped: u64,
+    ) -> Result<(), StatusError> {
+        self.update(tenant, schedule_id, |current| {
+            (current.and_then(|c| rules::skip(c, up_to, skipped)), ())
+        })
+        .await
+    }
+
+    async fn runs(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ScheduleRun>, StatusError> {
+        let runs = self.read_runs(tenant, schedule_id).await?;
+        Ok(rules::latest(
+            runs.into_values().map(|(_, run)| run).collect(),
+            limit,
+        ))
+    }
+}
