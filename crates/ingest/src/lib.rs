@@ -3,7 +3,11 @@
 //!
 //! # Layout
 //! - [`app`]: the router, built from an [`AppState`]; tested without a socket.
-//! - [`tasks`]: create / list / get / delete export tasks.
+//! - [`tasks`]: create / list / get / delete export tasks; [`tasks::submit`], the one way a task
+//!   is created (the API and the scheduler).
+//! - [`schedules`]: create / list / get / pause / resume / delete recurring exports.
+//! - [`scheduler`]: the [`scheduler::Scheduler`] that turns fire times into tasks, exactly once
+//!   per fire time however many run.
 //! - [`volume`]: `POST /cdn/report/volOrigin`, the synchronous Wangsu origin-volume report.
 //! - [`reports`]: the [`reports::OriginVolumeEngine`] port the synchronous reports run through
 //!   (implemented over the worker's scan by the binary) and the configured server groups.
@@ -26,6 +30,8 @@ pub mod ops;
 pub mod queue;
 pub mod ready;
 pub mod reports;
+pub mod scheduler;
+pub mod schedules;
 pub mod tasks;
 pub mod view;
 pub mod volume;
@@ -43,7 +49,9 @@ use statport_core::geo::GeoSupport;
 use statport_core::task::TaskRecord;
 use statport_core::tenant::LogFormat;
 use statport_core::tenant::TenantLimits;
-use statport_status::{AdmissionLimits, KeyRing, LinkSigner, RateLimiter, TaskStore};
+use statport_status::{
+    AdmissionLimits, KeyRing, LinkSigner, RateLimiter, ScheduleStore, TaskStore,
+};
 use statport_storage::ObjectStore;
 
 use crate::ops::Metrics;
@@ -55,6 +63,10 @@ use crate::view::TaskView;
 pub struct AppState {
     /// Task records.
     pub tasks: Arc<dyn TaskStore>,
+    /// Recurring exports and the record of their fire times.
+    pub schedules: Arc<dyn ScheduleStore>,
+    /// Schedules one tenant may have.
+    pub max_schedules: usize,
     /// Result files.
     pub objects: Arc<dyn ObjectStore>,
     /// Where accepted tasks go.
@@ -151,6 +163,22 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/v1/cdn/statistics/export-tasks/{task_id}",
             get(tasks::get).delete(tasks::delete),
+        )
+        .route(
+            "/v1/cdn/statistics/export-schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/v1/cdn/statistics/export-schedules/{schedule_id}",
+            get(schedules::get).delete(schedules::delete),
+        )
+        .route(
+            "/v1/cdn/statistics/export-schedules/{schedule_id}/pause",
+            post(schedules::pause),
+        )
+        .route(
+            "/v1/cdn/statistics/export-schedules/{schedule_id}/resume",
+            post(schedules::resume),
         )
         .route("/v1/downloads/{tenant}/{task_id}", get(download::download))
         .route("/cdn/report/volOrigin", post(volume::vol_origin))

@@ -23,7 +23,7 @@ use std::time::Duration;
 use statport_core::schedule::{due_fire_times, ScheduleError, ScheduleRecord};
 use statport_core::tenant::Tenant;
 use statport_core::ErrorCode;
-use statport_status::{FireClaim, FireResult, ScheduleStore, StatusError};
+use statport_status::{FireClaim, FireResult, StatusError};
 use statport_storage::StorageError;
 use tracing::{debug, info, warn};
 

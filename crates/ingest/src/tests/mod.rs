@@ -21,7 +21,7 @@ use statport_core::clock::ManualClock;
 use statport_core::task::{ExportJob, TaskStatus};
 use statport_core::time::HOUR_MS;
 use statport_core::ExportRequest;
-use statport_status::{hash_api_key, MemoryRateLimiter, MemoryTaskStore};
+use statport_status::{hash_api_key, MemoryRateLimiter, MemoryScheduleStore, MemoryTaskStore};
 use statport_storage::LocalStore;
 use tower::ServiceExt;
 
@@ -73,6 +73,8 @@ async fn fixture() -> Fixture {
     let engine = Arc::new(volume::ScriptedEngine::default());
     let state = AppState {
         tasks: Arc::new(MemoryTaskStore::new()),
+        schedules: Arc::new(MemoryScheduleStore::new()),
+        max_schedules: 20,
         objects,
         queue: queue.clone(),
         keys: Arc::new(keys),
