@@ -10,8 +10,7 @@ use statport::genlogs::{self, GenSpec};
 use statport::services::{object_store, queue_settings, Services};
 use statport::shutdown;
 use statport_core::time::{parse_rfc3339, DAY_MS};
-use statport_worker::dead_letter::DeadLetters;
-use statport_worker::runner::{connect_redis, queue_config};
+use statport_queue::dead_letter::{DeadLetters, RedisDeadLetters};
 use statport_worker::LogFormat;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -239,10 +238,13 @@ async fn serve(settings: Settings, api: bool, workers: bool) -> anyhow::Result<(
 }
 
 async fn dead_letters(settings: &Settings, action: DeadLetterAction) -> anyhow::Result<()> {
-    let conn = connect_redis(&settings.redis.url)
+    let conn = statport_queue::redis::connect(&settings.redis.url)
         .await
         .with_context(|| format!("connecting to Redis at {} (redis.url)", settings.redis.url))?;
-    let dead = DeadLetters::new(conn, queue_config(&queue_settings(settings)));
+    let dead = RedisDeadLetters::new(
+        conn,
+        statport_queue::redis::config(&queue_settings(settings)),
+    );
     match action {
         DeadLetterAction::List => {
             for letter in dead.list().await? {

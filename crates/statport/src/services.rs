@@ -15,16 +15,18 @@ use statport_core::geo::GeoLookup;
 use statport_core::task::ExportJob;
 use statport_core::volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_ingest::ops::Metrics;
-use statport_ingest::queue::ApalisQueue;
 use statport_ingest::ready::{probe_forever, Readiness};
 use statport_ingest::reports::{OriginVolumeEngine, Reports};
 use statport_ingest::AppState;
+use statport_queue::finished::RedisFinishedJobs;
+use statport_queue::redis::{storage as job_storage, RedisQueue};
+use statport_queue::{QueueSettings, WorkerBackend};
 use statport_status::{KeyRing, LinkSigner, RedisRateLimiter, RedisTaskStore, TaskStore};
 use statport_storage::{ObjectStore, S3Settings, S3Store};
-use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
+use statport_worker::janitor::{Janitor, TenantRetention};
 use statport_worker::report::{OriginVolumeReporter, ReportSettings};
 use statport_worker::retry::RetryPolicy;
-use statport_worker::runner::{job_storage, run_workers, QueueSettings};
+use statport_worker::runner::run_workers;
 use statport_worker::CancellationToken;
 use statport_worker::{ExportContext, WorkerSettings};
 use tokio::net::TcpListener;
@@ -277,7 +279,7 @@ impl Services {
                     file_retention: Duration::from_secs(t.limits.result_retention_secs),
                 })
                 .collect(),
-            queue: Some(QueueRecords::new(self.redis.clone(), config)),
+            queue: Some(Arc::new(RedisFinishedJobs::new(self.redis.clone(), config))),
             clock: Arc::clone(&self.clock),
         }
     }
@@ -304,7 +306,7 @@ impl Services {
         Ok(AppState {
             tasks: Arc::clone(&self.api_tasks),
             objects: Arc::clone(&self.objects),
-            queue: Arc::new(ApalisQueue::new(self.api_jobs.clone())),
+            queue: Arc::new(RedisQueue::from_storage(self.api_jobs.clone())),
             readiness: Arc::clone(&self.readiness),
             tenants: Arc::new(
                 tenants
@@ -427,7 +429,10 @@ impl Services {
             );
             let workers = run_workers(
                 Arc::new(self.export_context()),
-                self.jobs.clone(),
+                WorkerBackend {
+                    storage: self.jobs.clone(),
+                    queue: Arc::new(RedisQueue::from_storage(self.jobs.clone())),
+                },
                 queue_settings(&self.settings),
                 stopped(),
             );

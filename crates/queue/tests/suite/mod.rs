@@ -108,7 +108,11 @@ pub struct Scripted {
 
 impl Scripted {
     /// A handler logging to `log`, whose runs watch `stop`.
-    pub fn new(log: &RunLog, script: fn(&str, usize) -> Step, stop: &CancellationToken) -> Arc<Self> {
+    pub fn new(
+        log: &RunLog,
+        script: fn(&str, usize) -> Step,
+        stop: &CancellationToken,
+    ) -> Arc<Self> {
         Arc::new(Scripted {
             log: Arc::clone(log),
             script,
@@ -458,7 +462,10 @@ pub async fn finished_jobs_are_trimmed_and_dead_letters_kept<F: Fixture>() {
     let mut trimmed = 0;
     while trimmed < 2 {
         trimmed += finished.trim().await.expect("trim");
-        assert!(Instant::now() < deadline, "{trimmed} of 2 done jobs trimmed");
+        assert!(
+            Instant::now() < deadline,
+            "{trimmed} of 2 done jobs trimmed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(trimmed, 2, "the dead job is not trimmed");

@@ -30,10 +30,7 @@ impl Fixture for RedisFixture {
             .await
             .unwrap_or_else(|_| panic!("redis at {url} did not answer within 10 s (set REDIS_URL)"))
             .unwrap_or_else(|e| panic!("redis at {url} is unreachable (set REDIS_URL): {e}"));
-        settings.name = format!(
-            "statport-test-queue-{}",
-            uuid::Uuid::new_v4().simple()
-        );
+        settings.name = format!("statport-test-queue-{}", uuid::Uuid::new_v4().simple());
         RedisFixture { conn, settings }
     }
 
