@@ -25,6 +25,7 @@ async fn twenty_at_once_exactly_five_accepted_and_the_same_condition_replaces() 
         LaunchOptions {
             wait_ready: true,
             workers: false,
+            scheduler: false,
         },
     )
     .await;

@@ -66,6 +66,7 @@ async fn started_while_redis_and_s3_are_down_it_waits_then_works() {
         LaunchOptions {
             wait_ready: false,
             workers: true,
+            scheduler: false,
         },
     )
     .await;

@@ -15,7 +15,8 @@
 //! - [`auth`]: bearer key → [`auth::Tenant`], counted against the tenant's API rate limit.
 //! - [`limits`]: per-tenant rate limits (API calls, downloads) over the
 //!   [`RateLimiter`] port, failing open.
-//! - [`queue`]: the [`queue::JobQueue`] port and its apalis-redis adapter.
+//! - The queue: the `statport_queue::JobQueue` port (Redis or SQLite, chosen by the binary)
+//!   receives the job of every accepted task.
 //! - [`view`]: the task object clients see.
 //! - [`error`]: the one error body, and the middleware that gives it to every response axum makes
 //!   itself (405, 413, rejections) and refuses over-long request targets (414).
@@ -27,7 +28,6 @@ pub mod download;
 pub mod error;
 pub mod limits;
 pub mod ops;
-pub mod queue;
 pub mod ready;
 pub mod reports;
 pub mod scheduler;
@@ -49,13 +49,13 @@ use statport_core::geo::GeoSupport;
 use statport_core::task::TaskRecord;
 use statport_core::tenant::LogFormat;
 use statport_core::tenant::TenantLimits;
+use statport_queue::JobQueue;
 use statport_status::{
     AdmissionLimits, KeyRing, LinkSigner, RateLimiter, ScheduleStore, TaskStore,
 };
 use statport_storage::ObjectStore;
 
 use crate::ops::Metrics;
-use crate::queue::JobQueue;
 use crate::view::TaskView;
 
 /// Everything the handlers share.

@@ -37,14 +37,17 @@ pub struct LaunchOptions {
     pub wait_ready: bool,
     /// Start export workers too (else API only, like `statport api`).
     pub workers: bool,
+    /// Start a scheduler too, as `statport serve` does.
+    pub scheduler: bool,
 }
 
 impl Default for LaunchOptions {
-    /// Wait for readiness; API and workers.
+    /// Wait for readiness; API, workers and a scheduler.
     fn default() -> Self {
         LaunchOptions {
             wait_ready: true,
             workers: true,
+            scheduler: true,
         }
     }
 }
@@ -90,8 +93,16 @@ pub async fn launch_with(
     let mut tasks = vec![probe, api];
     if options.workers {
         let services = services.clone();
+        let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             services.run_workers(stop.wait()).await
+        }));
+    }
+    if options.scheduler {
+        let services = services.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            services.run_scheduler(stop.wait()).await
         }));
     }
     Ok(Running {

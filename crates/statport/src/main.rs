@@ -7,11 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use statport::config::Settings;
 use statport::genlogs::{self, GenSpec};
-use statport::services::{object_store, queue_settings, Services};
+use statport::services::{object_store, Services};
 use statport::shutdown;
 use statport_core::time::{parse_rfc3339, DAY_MS};
-use statport_worker::dead_letter::DeadLetters;
-use statport_worker::runner::{connect_redis, queue_config};
 use statport_worker::LogFormat;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -37,7 +35,9 @@ enum Command {
     },
     /// Run export workers.
     Worker,
-    /// Run the API and the workers in one process.
+    /// Run a scheduler (recurring exports); any number may run, each fire time makes one task.
+    Scheduler,
+    /// Run the API, the workers and a scheduler in one process.
     Serve {
         /// Listen address (overrides api.listen).
         #[arg(long)]
@@ -173,13 +173,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         settings.check()?;
     }
     match cli.command {
-        Command::Api { .. } | Command::Worker | Command::Serve { .. } => {
-            let (api, workers) = match cli.command {
-                Command::Api { .. } => (true, false),
-                Command::Worker => (false, true),
-                _ => (true, true),
+        Command::Api { .. } | Command::Worker | Command::Scheduler | Command::Serve { .. } => {
+            let roles = match cli.command {
+                Command::Api { .. } => Roles { api: true, workers: false, scheduler: false },
+                Command::Worker => Roles { api: false, workers: true, scheduler: false },
+                Command::Scheduler => Roles { api: false, workers: false, scheduler: true },
+                _ => Roles { api: true, workers: true, scheduler: true },
             };
-            serve(settings, api, workers).await
+            serve(settings, roles).await
         }
         Command::GenLogs(args) => gen_logs(&settings, args).await,
         Command::Bench {
@@ -202,10 +203,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Runs the API and/or the workers, with the readiness probe, until SIGINT or SIGTERM.
-async fn serve(settings: Settings, api: bool, workers: bool) -> anyhow::Result<()> {
+/// What one process runs.
+#[derive(Debug, Clone, Copy)]
+struct Roles {
+    api: bool,
+    workers: bool,
+    scheduler: bool,
+}
+
+/// Runs the API, the workers and/or a scheduler, with the readiness probe, until SIGINT or
+/// SIGTERM.
+async fn serve(settings: Settings, roles: Roles) -> anyhow::Result<()> {
     let services = Services::connect(settings).await?;
-    let listener = if api {
+    let listener = if roles.api {
         Some(bind(&services.settings).await?)
     } else {
         None
@@ -222,8 +232,15 @@ async fn serve(settings: Settings, api: bool, workers: bool) -> anyhow::Result<(
         }
     };
     let workers = async {
-        if workers {
+        if roles.workers {
             services.run_workers(stop.clone().wait()).await
+        } else {
+            Ok(())
+        }
+    };
+    let scheduler = async {
+        if roles.scheduler {
+            services.run_scheduler(stop.clone().wait()).await
         } else {
             Ok(())
         }
@@ -234,15 +251,12 @@ async fn serve(settings: Settings, api: bool, workers: bool) -> anyhow::Result<(
         trigger.fire();
         Ok::<(), anyhow::Error>(())
     };
-    tokio::try_join!(probe, api, workers, signal)?;
+    tokio::try_join!(probe, api, workers, scheduler, signal)?;
     Ok(())
 }
 
 async fn dead_letters(settings: &Settings, action: DeadLetterAction) -> anyhow::Result<()> {
-    let conn = connect_redis(&settings.redis.url)
-        .await
-        .with_context(|| format!("connecting to Redis at {} (redis.url)", settings.redis.url))?;
-    let dead = DeadLetters::new(conn, queue_config(&queue_settings(settings)));
+    let dead = Services::connect(settings.clone()).await?.dead_letters()?;
     match action {
         DeadLetterAction::List => {
             for letter in dead.list().await? {

@@ -8,34 +8,44 @@ use std::time::Duration;
 
 use anyhow::Context;
 use apalis_redis::ConnectionManager;
-use apalis_redis::RedisStorage;
 use statport_core::clock::{Clock, SystemClock};
 use statport_core::geo::mmdb::MmdbGeo;
 use statport_core::geo::GeoLookup;
-use statport_core::task::ExportJob;
 use statport_core::volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_ingest::ops::Metrics;
-use statport_ingest::queue::ApalisQueue;
 use statport_ingest::ready::{probe_forever, Readiness};
 use statport_ingest::reports::{OriginVolumeEngine, Reports};
 use statport_ingest::AppState;
-use statport_status::{KeyRing, LinkSigner, RedisRateLimiter, RedisTaskStore, TaskStore};
+use statport_ingest::scheduler::{Scheduler, SchedulerSettings};
+use statport_queue::dead_letter::{DeadLetters, RedisDeadLetters, SqliteDeadLetters};
+use statport_queue::finished::{FinishedJobs, RedisFinishedJobs, SqliteFinishedJobs};
+use statport_queue::redis::RedisQueue;
+use statport_queue::sqlite::SqliteQueue;
+use statport_queue::{JobQueue, QueueSettings};
+use statport_status::{
+    open_sqlite, KeyRing, LinkSigner, MemoryRateLimiter, RateLimiter, RedisRateLimiter,
+    RedisScheduleStore, RedisTaskStore, ScheduleStore, SqliteScheduleStore, SqliteTaskStore,
+    TaskStore,
+};
+use sqlx::SqlitePool;
 use statport_storage::{LocalStore, ObjectStore, S3Settings, S3Store};
-use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
+use statport_worker::janitor::{Janitor, TenantRetention};
 use statport_worker::report::{OriginVolumeReporter, ReportSettings};
 use statport_worker::retry::RetryPolicy;
-use statport_worker::runner::{job_storage, run_workers, QueueSettings};
+use statport_worker::runner::run_workers;
 use statport_worker::CancellationToken;
 use statport_worker::{ExportContext, WorkerSettings};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use crate::config::{ObjectBackend, Settings};
+use crate::config::{ObjectBackend, QueueBackend, Settings, StoreBackend};
 
-/// The connected parts of a statport process.
+/// The connected parts of a statport process, on the backends `[backends]` names.
 ///
-/// Connections are made lazily: a process started while Redis or S3 is down keeps running,
-/// reports not ready, and starts working when they return (see [`Services::run_probe`]).
+/// Redis and S3 connections are made lazily: a process started while they are down keeps
+/// running, reports not ready, and starts working when they return (see
+/// [`Services::run_probe`]). The SQLite file is opened (and its tables created) at once: a
+/// file that cannot be opened stops the start with an error naming it.
 #[derive(Debug, Clone)]
 pub struct Services {
     /// The settings it was built from.
@@ -44,22 +54,29 @@ pub struct Services {
     pub tasks: Arc<dyn TaskStore>,
     /// Task records, over the fail-fast connection (API requests).
     pub api_tasks: Arc<dyn TaskStore>,
+    /// Schedules, over the fail-fast connection (API requests, schedulers).
+    pub schedules: Arc<dyn ScheduleStore>,
     /// Logs and results.
     pub objects: Arc<dyn ObjectStore>,
-    /// The apalis job storage, over the patient connection (workers).
-    pub jobs: RedisStorage<ExportJob>,
-    /// The apalis job storage, over the fail-fast connection (the API pushes jobs).
-    pub api_jobs: RedisStorage<ExportJob>,
-    /// The patient Redis connection.
-    pub redis: ConnectionManager,
-    /// The fail-fast Redis connection (API requests).
-    pub fail_fast: ConnectionManager,
-    /// What the background probe last saw of Redis and the object store.
+    /// The Redis connections, when a backend is `redis`.
+    pub redis: Option<RedisConnections>,
+    /// The SQLite pool, when a backend is `sqlite`.
+    pub sqlite: Option<SqlitePool>,
+    /// What the background probe last saw of the task store and the object store.
     pub readiness: Arc<Readiness>,
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// The IP database, when `ip_database.path` is set.
     pub geo: Option<Arc<dyn GeoLookup>>,
+}
+
+/// The two Redis connections of a process.
+#[derive(Debug, Clone)]
+pub struct RedisConnections {
+    /// Workers and sweeps.
+    pub patient: ConnectionManager,
+    /// API requests.
+    pub fail_fast: ConnectionManager,
 }
 
 /// How a Redis connection behaves when Redis is slow or away.
@@ -209,36 +226,137 @@ pub fn queue_settings(settings: &Settings) -> QueueSettings {
 }
 
 impl Services {
-    /// Prepares the (lazy) connections to Redis and the object store. Nothing is dialled here:
-    /// [`Services::run_probe`] finds out when they answer and creates the result bucket.
+    /// Prepares the connections `[backends]` asks for: lazy ones to Redis and S3 (nothing is
+    /// dialled here: [`Services::run_probe`] finds out when they answer and creates the result
+    /// bucket), and the SQLite file, opened and set up at once.
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
         let demo = settings.tenants_with_demo_key();
         if !demo.is_empty() {
             warn!(tenants = ?demo, "DEMO MODE: these tenants accept the published API key \"demo-key\"; anyone who can reach this API can use them. Never run a real deployment with config/demo.toml");
         }
-        let url = &settings.redis.url;
-        let redis = redis_connection(url, RedisProfile::Patient)?;
-        let fail_fast = redis_connection(url, RedisProfile::FailFast)?;
+        let backends = settings.backends;
+        let redis = if backends.uses_redis() {
+            let url = &settings.redis.url;
+            Some(RedisConnections {
+                patient: redis_connection(url, RedisProfile::Patient)?,
+                fail_fast: redis_connection(url, RedisProfile::FailFast)?,
+            })
+        } else {
+            None
+        };
+        let sqlite = if backends.uses_sqlite() {
+            Some(sqlite_pool(&settings).await?)
+        } else {
+            None
+        };
         let ns = &settings.redis.namespace;
-        let tasks: Arc<dyn TaskStore> =
-            Arc::new(RedisTaskStore::with_connection(redis.clone(), ns));
-        let api_tasks: Arc<dyn TaskStore> =
-            Arc::new(RedisTaskStore::with_connection(fail_fast.clone(), ns));
-        let queue = queue_settings(&settings);
+        let (tasks, api_tasks, schedules): (
+            Arc<dyn TaskStore>,
+            Arc<dyn TaskStore>,
+            Arc<dyn ScheduleStore>,
+        ) = match (backends.store, &redis, &sqlite) {
+            (StoreBackend::Redis, Some(r), _) => (
+                Arc::new(RedisTaskStore::with_connection(r.patient.clone(), ns)),
+                Arc::new(RedisTaskStore::with_connection(r.fail_fast.clone(), ns)),
+                Arc::new(RedisScheduleStore::with_connection(r.fail_fast.clone(), ns)),
+            ),
+            (StoreBackend::Sqlite, _, Some(pool)) => {
+                let tasks: Arc<dyn TaskStore> =
+                    Arc::new(SqliteTaskStore::open(pool.clone()).await?);
+                (
+                    Arc::clone(&tasks),
+                    tasks,
+                    Arc::new(SqliteScheduleStore::open(pool.clone()).await?),
+                )
+            }
+            _ => anyhow::bail!("internal: the store backend's connection was not made"),
+        };
         let geo = ip_database(&settings)?;
         Ok(Services {
             geo,
             objects: object_store(&settings),
-            jobs: job_storage(redis.clone(), &queue),
-            api_jobs: job_storage(fail_fast.clone(), &queue),
-            fail_fast,
             redis,
+            sqlite,
             tasks,
             api_tasks,
+            schedules,
             readiness: Arc::new(Readiness::new()),
             clock: Arc::new(SystemClock),
             settings,
         })
+    }
+
+    /// The queue the API pushes to: apalis-redis over the fail-fast connection, or
+    /// apalis-sqlite over the pool.
+    pub fn api_queue(&self) -> anyhow::Result<Arc<dyn JobQueue>> {
+        let settings = queue_settings(&self.settings);
+        Ok(match self.settings.backends.queue {
+            QueueBackend::Redis => Arc::new(RedisQueue::new(
+                self.redis_connections()?.fail_fast.clone(),
+                &settings,
+            )),
+            QueueBackend::Sqlite => Arc::new(SqliteQueue::new(self.sqlite_pool()?, &settings)),
+        })
+    }
+
+    /// The queue's dead letters (jobs it gave up on).
+    pub fn dead_letters(&self) -> anyhow::Result<Arc<dyn DeadLetters>> {
+        let settings = queue_settings(&self.settings);
+        Ok(match self.settings.backends.queue {
+            QueueBackend::Redis => Arc::new(RedisDeadLetters::new(
+                self.redis_connections()?.patient.clone(),
+                statport_queue::redis::config(&settings),
+            )),
+            QueueBackend::Sqlite => Arc::new(SqliteDeadLetters::new(
+                self.sqlite_pool()?.clone(),
+                &settings,
+            )),
+        })
+    }
+
+    fn redis_connections(&self) -> anyhow::Result<&RedisConnections> {
+        self.redis
+            .as_ref()
+            .context("internal: a redis backend without a Redis connection")
+    }
+
+    fn sqlite_pool(&self) -> anyhow::Result<&SqlitePool> {
+        self.sqlite
+            .as_ref()
+            .context("internal: a sqlite backend without the SQLite pool")
+    }
+
+    /// A scheduler over this process's stores and queue (`statport serve` and
+    /// `statport scheduler` run one; any number may run at once).
+    pub fn scheduler(&self) -> anyhow::Result<Scheduler> {
+        let s = &self.settings.scheduler;
+        Ok(Scheduler {
+            state: self.app_state()?,
+            tenants: Arc::new(self.settings.tenants()),
+            owner: format!("scheduler-{}", statport_queue::unique_worker_name()),
+            settings: SchedulerSettings {
+                tick: Duration::from_millis(s.tick_ms.max(1)),
+                max_catch_up_ms: i64::try_from(s.max_catch_up_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+                lease_ms: i64::try_from(s.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            },
+        })
+    }
+
+    /// Runs a scheduler until `shutdown` resolves, once the task store and the object store
+    /// answer (a [`Services::run_probe`] must be running in the process).
+    pub async fn run_scheduler(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let scheduler = self.scheduler()?;
+        tokio::pin!(shutdown);
+        tokio::select! {
+            () = self.readiness.wait_ready() => {},
+            () = &mut shutdown => return Ok(()),
+        }
+        scheduler.run(shutdown).await;
+        Ok(())
     }
 
     /// Probes Redis and the object store every second (creating the result bucket once S3
@@ -256,7 +374,9 @@ impl Services {
         );
         let persistence = async {
             self.readiness.wait_ready().await;
-            warn_about_persistence(&self.redis).await;
+            if let Some(redis) = &self.redis {
+                warn_about_persistence(&redis.patient).await;
+            }
             std::future::pending::<()>().await;
         };
         tokio::select! {
@@ -266,9 +386,20 @@ impl Services {
     }
 
     /// The retention sweeper of this process's settings.
-    pub fn janitor(&self) -> Janitor {
-        let config = apalis_redis::Config::default().queue(&self.settings.queue.name);
-        Janitor {
+    pub fn janitor(&self) -> anyhow::Result<Janitor> {
+        let settings = queue_settings(&self.settings);
+        let queue: Arc<dyn FinishedJobs> = match self.settings.backends.queue {
+            QueueBackend::Redis => Arc::new(RedisFinishedJobs::new(
+                self.redis_connections()?.patient.clone(),
+                apalis_redis::Config::default().queue(&settings.name),
+            )),
+            QueueBackend::Sqlite => Arc::new(SqliteFinishedJobs::new(
+                self.sqlite_pool()?.clone(),
+                &settings,
+                FINISHED_JOB_RETENTION,
+            )),
+        };
+        Ok(Janitor {
             tasks: Arc::clone(&self.tasks),
             objects: Arc::clone(&self.objects),
             results_bucket: self.settings.results.bucket.clone(),
@@ -281,9 +412,9 @@ impl Services {
                     file_retention: Duration::from_secs(t.limits.result_retention_secs),
                 })
                 .collect(),
-            queue: Some(QueueRecords::new(self.redis.clone(), config)),
+            queue: Some(queue),
             clock: Arc::clone(&self.clock),
-        }
+        })
     }
 
     /// The API state.
@@ -305,10 +436,21 @@ impl Services {
         } else {
             self.settings.links.secret.as_bytes().to_vec()
         };
+        let rate_limiter: Arc<dyn RateLimiter> = match (&self.settings.backends.store, &self.redis)
+        {
+            (StoreBackend::Redis, Some(redis)) => Arc::new(RedisRateLimiter::with_connection(
+                redis.fail_fast.clone(),
+                &self.settings.redis.namespace,
+            )),
+            // One machine: each process counts its own calls.
+            _ => Arc::new(MemoryRateLimiter::new()),
+        };
         Ok(AppState {
             tasks: Arc::clone(&self.api_tasks),
+            schedules: Arc::clone(&self.schedules),
+            max_schedules: self.settings.scheduler.max_per_tenant,
             objects: Arc::clone(&self.objects),
-            queue: Arc::new(ApalisQueue::new(self.api_jobs.clone())),
+            queue: self.api_queue()?,
             readiness: Arc::clone(&self.readiness),
             tenants: Arc::new(
                 tenants
@@ -316,10 +458,7 @@ impl Services {
                     .map(|(id, t)| (id.clone(), t.limits.clone()))
                     .collect(),
             ),
-            rate_limiter: Arc::new(RedisRateLimiter::with_connection(
-                self.fail_fast.clone(),
-                &self.settings.redis.namespace,
-            )),
+            rate_limiter,
             keys: Arc::new(keys),
             links: Arc::new(LinkSigner::new(secret, self.settings.links.ttl_secs)),
             clock: Arc::clone(&self.clock),
@@ -425,16 +564,31 @@ impl Services {
                 () = self.readiness.wait_ready() => {},
                 () = stopped() => return Ok(()),
             }
-            let sweeps = self.janitor().run(
+            let sweeps = self.janitor()?.run(
                 Duration::from_secs(self.settings.retention.sweep_interval_secs.max(1)),
                 stopped(),
             );
-            let workers = run_workers(
-                Arc::new(self.export_context()),
-                self.jobs.clone(),
-                queue_settings(&self.settings),
-                stopped(),
-            );
+            let ctx = Arc::new(self.export_context());
+            let settings = queue_settings(&self.settings);
+            // One generic runner, instantiated for the configured backend.
+            let workers = async {
+                match self.settings.backends.queue {
+                    QueueBackend::Redis => {
+                        let conn = self.redis_connections()?.patient.clone();
+                        let backend = statport_queue::redis::worker_backend(conn, &settings);
+                        run_workers(ctx, backend, settings, stopped())
+                            .await
+                            .map_err(anyhow::Error::from)
+                    }
+                    QueueBackend::Sqlite => {
+                        let backend =
+                            statport_queue::sqlite::worker_backend(self.sqlite_pool()?, &settings);
+                        run_workers(ctx, backend, settings, stopped())
+                            .await
+                            .map_err(anyhow::Error::from)
+                    }
+                }
+            };
             let (result, ()) = tokio::join!(workers, sweeps);
             result.map_err(|e| {
                 error!(error = %e, "export workers stopped");
@@ -451,6 +605,39 @@ impl Services {
             }
         }
     }
+}
+
+/// How long the SQLite queue keeps the rows of finished jobs (the janitor trims older ones).
+const FINISHED_JOB_RETENTION: Duration = Duration::from_secs(3600);
+
+/// Opens the SQLite file of `embedded.sqlite_path` and creates every table in it: the task
+/// store's, the schedule store's and (when the queue is on SQLite) apalis-sqlite's.
+///
+/// apalis-sqlite's setup also sets `PRAGMA synchronous = OFF` on the connection it runs on; it
+/// runs on a pool of its own that is closed afterwards, so every connection statport keeps has
+/// `synchronous = NORMAL` (with WAL: a committed write survives a crash of the process; a power
+/// loss may lose the last transactions, never corrupt the file).
+async fn sqlite_pool(settings: &Settings) -> anyhow::Result<SqlitePool> {
+    let path = std::path::Path::new(&settings.embedded.sqlite_path);
+    let open = || async {
+        open_sqlite(path)
+            .await
+            .with_context(|| format!("opening the SQLite file embedded.sqlite_path = '{}'", path.display()))
+    };
+    let setup = open().await?;
+    SqliteTaskStore::open(setup.clone()).await?.setup().await?;
+    SqliteScheduleStore::open(setup.clone())
+        .await?
+        .setup()
+        .await?;
+    if settings.backends.queue == QueueBackend::Sqlite {
+        statport_queue::sqlite::setup(&setup)
+            .await
+            .map_err(|e| anyhow::anyhow!("setting up the SQLite queue: {e}"))?;
+    }
+    setup.close().await;
+    info!(path = %path.display(), "sqlite file ready");
+    open().await
 }
 
 /// `n`, or the number of cores when `n` is 0 (the `scan_parallelism` settings).

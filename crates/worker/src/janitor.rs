@@ -6,8 +6,9 @@
 //! - Task records are bounded by the kept-tasks limit at admission (the oldest finished one is
 //!   evicted with its file), so they need no sweep.
 //! - The queue's own records of finished jobs (apalis-redis keeps each job's payload, its
-//!   metadata hash and its id in the done set forever) are removed here: once a job is done, the
-//!   task record is the only truth about it.
+//!   metadata hash and its id in the done set forever; apalis-sqlite keeps its `Done` rows) are
+//!   removed here through the queue's [`FinishedJobs`] port: once a job is done, the task record
+//!   is the only truth about it.
 //!
 //! A sweep is idempotent and cheap (a tenant keeps at most its kept-tasks limit of records), so
 //! every worker process runs one periodically without coordination.
@@ -15,72 +16,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis_redis::ConnectionManager;
 use statport_core::clock::Clock;
 use statport_core::task::TaskStatus;
+use statport_queue::FinishedJobs;
 use statport_status::{ListQuery, TaskStore};
 use statport_storage::ObjectStore;
 use tracing::{debug, info, warn};
-
-/// Done jobs whose queue records one script call removes; bounds the work of one Redis call.
-const QUEUE_TRIM_CHUNK: usize = 500;
-
-/// Removes the queue records of up to `ARGV[1]` done jobs.
-///
-/// `KEYS[1]` the done set, `KEYS[2]` the job data hash, `KEYS[3]` the metadata key prefix (one
-/// hash per job at `<prefix>:<id>`, plus `<prefix>:result`). Returns how many jobs it removed.
-static TRIM_DONE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local ids = redis.call('SPOP', KEYS[1], tonumber(ARGV[1]))
-for _, id in ipairs(ids) do
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('HDEL', KEYS[3] .. ':result', id)
-  redis.call('DEL', KEYS[3] .. ':' .. id)
-end
-return #ids
-",
-    )
-});
-
-/// The queue whose finished-job records a sweep removes.
-#[derive(Clone)]
-pub struct QueueRecords {
-    conn: ConnectionManager,
-    config: apalis_redis::Config,
-}
-
-impl std::fmt::Debug for QueueRecords {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueRecords")
-            .field("done_set", &self.config.done_jobs_set())
-            .finish_non_exhaustive()
-    }
-}
-
-impl QueueRecords {
-    /// The records of the apalis-redis queue described by `config`, over `conn`.
-    pub fn new(conn: ConnectionManager, config: apalis_redis::Config) -> Self {
-        QueueRecords { conn, config }
-    }
-
-    /// Removes the records of every job in the done set; returns how many.
-    pub async fn trim_done(&self) -> Result<u64, redis::RedisError> {
-        let mut removed = 0u64;
-        loop {
-            let mut call = TRIM_DONE.prepare_invoke();
-            call.key(self.config.done_jobs_set())
-                .key(self.config.job_data_hash())
-                .key(self.config.job_meta_hash())
-                .arg(QUEUE_TRIM_CHUNK);
-            let n: u64 = call.invoke_async(&mut self.conn.clone()).await?;
-            removed = removed.saturating_add(n);
-            if n < QUEUE_TRIM_CHUNK as u64 {
-                return Ok(removed);
-            }
-        }
-    }
-}
 
 /// One tenant's retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +52,8 @@ pub struct Janitor {
     pub results_bucket: String,
     /// Every configured tenant and its retention.
     pub tenants: Vec<TenantRetention>,
-    /// The queue, when it keeps records of finished jobs (apalis-redis).
-    pub queue: Option<QueueRecords>,
+    /// The queue's records of finished jobs, when it keeps them.
+    pub queue: Option<Arc<dyn FinishedJobs>>,
     /// Now.
     pub clock: Arc<dyn Clock>,
 }
@@ -127,7 +68,7 @@ impl Janitor {
             report.files_expired += self.expire_files(tenant, now).await;
         }
         if let Some(queue) = &self.queue {
-            match queue.trim_done().await {
+            match queue.trim().await {
                 Ok(n) => report.queue_records_removed = n,
                 Err(e) => warn!(error = %e, "trimming finished queue records failed"),
             }

@@ -11,12 +11,12 @@
 //!   the bytes read, the wall time and the reports running at once.
 //! - [`retry`]: backoff with jitter and the retry span of transient failures.
 //! - [`output`]: the csv / json / xlsx writers.
-//! - [`runner`]: the apalis-redis workers that pull jobs and call [`job::run_export`], and turn
-//!   its end into an ack, a scheduled or immediate new job, or a dead letter.
-//! - [`dead_letter`]: listing and requeueing the jobs the queue gave up on.
-//! - [`janitor`]: retention sweeps: expired result files, the queue's records of finished jobs.
+//! - [`runner`]: [`job::run_export`] as the queue's job handler (`statport-queue`, Redis or
+//!   SQLite): each [`RunEnd`] becomes an ack, a scheduled or immediate new job, or a dead
+//!   letter; and `run_workers` over either backend.
+//! - [`janitor`]: retention sweeps: expired result files, the queue's records of finished jobs
+//!   (through the queue's `FinishedJobs` port).
 
-pub mod dead_letter;
 pub mod janitor;
 pub mod job;
 pub mod output;

@@ -15,7 +15,8 @@ use apalis::prelude::*;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use statport_core::task::ExportJob;
-use statport_worker::runner::{connect_redis, job_storage, QueueSettings};
+use statport_queue::redis::{connect as connect_redis, storage as job_storage};
+use statport_queue::QueueSettings;
 
 /// More than the ~8,000 values one Lua `unpack` can take.
 const BACKLOG: usize = 10_000;

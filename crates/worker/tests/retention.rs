@@ -18,11 +18,14 @@ use statport_core::clock::{Clock, ManualClock, SystemClock};
 use statport_core::partial::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
 use statport_core::ExportRequest;
+use statport_queue::finished::RedisFinishedJobs;
+use statport_queue::redis::{connect as connect_redis, storage as job_storage, worker_backend};
+use statport_queue::QueueSettings;
 use statport_status::{Admission, AdmissionLimits, ListQuery, RedisTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectStore};
-use statport_worker::janitor::{Janitor, QueueRecords, TenantRetention};
+use statport_worker::janitor::{Janitor, TenantRetention};
 use statport_worker::retry::RetryPolicy;
-use statport_worker::runner::{connect_redis, job_storage, run_workers, QueueSettings};
+use statport_worker::runner::run_workers;
 use statport_worker::{
     CancellationToken, ExportContext, LogFormat, LogSource, Tenant, WorkerSettings,
 };
@@ -158,7 +161,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(run_workers(
         Arc::clone(&ctx),
-        storage.clone(),
+        worker_backend(conn.clone(), &queue),
         queue.clone(),
         async move {
             let _ = stop_rx.wait_for(|s| *s).await;
@@ -174,10 +177,10 @@ async fn redis_memory_is_flat_over_10000_tasks() {
             tenant: TENANT.into(),
             file_retention: Duration::from_secs(3 * 86_400),
         }],
-        queue: Some(QueueRecords::new(
+        queue: Some(Arc::new(RedisFinishedJobs::new(
             conn.clone(),
             apalis_redis::Config::default().queue(&queue.name),
-        )),
+        ))),
         clock: later,
     };
     let limits = AdmissionLimits {

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use apalis::prelude::TaskSink;
 use statport_core::task::{ExportJob, TaskStatus};
+use statport_queue::dead_letter::{DeadLetter, DeadLetters, RedisDeadLetters};
+use statport_queue::redis::config as queue_config;
 use statport_status::TaskStore;
-use statport_worker::dead_letter::DeadLetters;
-use statport_worker::runner::queue_config;
 
 use common::*;
 
@@ -107,7 +107,7 @@ async fn a_poison_payload_is_dead_lettered_and_the_queue_keeps_flowing() {
         crashy.error.expect("error").error_code,
         "StatPort.TooManyAttempts"
     );
-    let dead = DeadLetters::new(env.conn.clone(), config.clone());
+    let dead = RedisDeadLetters::new(env.conn.clone(), config.clone());
     let letters = wait_for_letters(&dead, 2).await;
     w.stop();
     w.handle.await.expect("joined").expect("a clean stop");
@@ -151,10 +151,7 @@ async fn a_poison_payload_is_dead_lettered_and_the_queue_keeps_flowing() {
     env.cleanup().await;
 }
 
-async fn wait_for_letters(
-    dead: &DeadLetters,
-    n: usize,
-) -> Vec<statport_worker::dead_letter::DeadLetter> {
+async fn wait_for_letters(dead: &RedisDeadLetters, n: usize) -> Vec<DeadLetter> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let letters = dead.list().await.expect("list");
@@ -292,7 +289,7 @@ async fn a_redis_restart_loses_no_accepted_task_and_workers_recover() {
         return;
     };
     redis.ready().await;
-    let conn = statport_worker::runner::connect_redis(&redis.url())
+    let conn = statport_queue::redis::connect(&redis.url())
         .await
         .expect("connect");
     let mut env = Env::with_connection(conn).await;

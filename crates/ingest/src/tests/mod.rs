@@ -26,7 +26,7 @@ use statport_storage::LocalStore;
 use tower::ServiceExt;
 
 use super::*;
-use crate::queue::QueueError;
+use statport_queue::QueueError;
 
 #[derive(Debug, Default)]
 struct RecordingQueue(Mutex<Vec<ExportJob>>);
@@ -39,6 +39,10 @@ impl JobQueue for RecordingQueue {
             .map_err(|e| QueueError(e.to_string()))?
             .push(job);
         Ok(())
+    }
+
+    async fn push_at(&self, job: ExportJob, _at_ms: i64) -> Result<(), QueueError> {
+        self.push(job).await
     }
 }
 

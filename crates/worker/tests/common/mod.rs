@@ -19,12 +19,12 @@ use statport_core::partial::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
 use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
+use statport_queue::redis::{connect as connect_redis, storage as job_storage, worker_backend};
+use statport_queue::{QueueSettings, RunnerError};
 use statport_status::{RedisTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectMeta, ObjectReader, ObjectStore, StorageError};
 use statport_worker::retry::RetryPolicy;
-use statport_worker::runner::{
-    connect_redis, job_storage, run_workers, QueueSettings, RunnerError,
-};
+use statport_worker::runner::run_workers;
 use statport_worker::{
     CancellationToken, ExportContext, LogFormat, LogSource, Tenant, WorkerSettings,
 };
@@ -176,7 +176,7 @@ impl Env {
         let stop = CancellationToken::new();
         let handle = tokio::spawn(run_workers(
             Arc::new(self.ctx(objects)),
-            self.storage(),
+            worker_backend(self.conn.clone(), &self.settings),
             self.settings.clone(),
             stop.clone().cancelled_owned(),
         ));

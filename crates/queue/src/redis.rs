@@ -1,0 +1,97 @@
+//! The apalis-redis backend (the vendored, patched `apalis-redis`, see its `PATCHED.md`): the
+//! connection, the queue configuration, the push side ([`RedisQueue`]) and the value the runner
+//! pulls from ([`worker_backend`]).
+//!
+//! Jobs live under `<name>:*` keys. apalis-redis retries a failed job (`JobEnd::Error`) up to 25
+//! times, `attempt` seconds apart; a job whose worker stopped heart-beating is re-enqueued by
+//! another worker's heartbeat after heartbeat × missed beats.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{TaskBuilder, TaskSink};
+pub use apalis_redis::ConnectionManager;
+use apalis_redis::RedisStorage;
+use async_trait::async_trait;
+use statport_core::task::ExportJob;
+
+use crate::payload::check_payload;
+use crate::port::{due_second, JobQueue, QueueError};
+use crate::runner::WorkerBackend;
+use crate::settings::QueueSettings;
+
+/// A Redis connection manager with a response timeout long enough for queue scripts under load
+/// (redis-rs's default is 500 ms).
+pub async fn connect(url: &str) -> Result<ConnectionManager, ::redis::RedisError> {
+    let client = ::redis::Client::open(url)?;
+    let config = ::redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(10)))
+        .set_connection_timeout(Some(Duration::from_secs(5)));
+    client.get_connection_manager_with_config(config).await
+}
+
+/// The apalis-redis configuration of the export queue for `settings`: heartbeat and missed
+/// beats set explicitly (the crate's default is 30 s × 10), and a payload that is not an
+/// [`ExportJob`] goes to the dead letters when fetched instead of stopping the worker.
+pub fn config(settings: &QueueSettings) -> apalis_redis::Config {
+    apalis_redis::Config::default()
+        .queue(&settings.name)
+        .heartbeat_interval(settings.heartbeat)
+        .missed_heartbeats(settings.missed_heartbeats)
+        .payload_check(Some(check_payload))
+}
+
+/// The apalis storage of export jobs for `settings`, over `conn`.
+pub fn storage(conn: ConnectionManager, settings: &QueueSettings) -> RedisStorage<ExportJob> {
+    RedisStorage::new(conn).with_config(config(settings))
+}
+
+/// What the runner pulls from: the storage over `conn` and a [`RedisQueue`] over the same
+/// connection for the jobs a run hands back.
+pub fn worker_backend(
+    conn: ConnectionManager,
+    settings: &QueueSettings,
+) -> WorkerBackend<RedisStorage<ExportJob>> {
+    let storage = storage(conn, settings);
+    WorkerBackend {
+        queue: Arc::new(RedisQueue::from_storage(storage.clone())),
+        storage,
+    }
+}
+
+/// The push side of the apalis-redis queue.
+#[derive(Debug, Clone)]
+pub struct RedisQueue {
+    storage: RedisStorage<ExportJob>,
+}
+
+impl RedisQueue {
+    /// The queue `settings` names, over `conn`.
+    pub fn new(conn: ConnectionManager, settings: &QueueSettings) -> Self {
+        RedisQueue::from_storage(storage(conn, settings))
+    }
+
+    /// A queue pushing into `storage` (built with the same settings as the workers').
+    pub fn from_storage(storage: RedisStorage<ExportJob>) -> Self {
+        RedisQueue { storage }
+    }
+}
+
+#[async_trait]
+impl JobQueue for RedisQueue {
+    async fn push(&self, job: ExportJob) -> Result<(), QueueError> {
+        let mut storage = self.storage.clone();
+        storage.push(job).await.map_err(QueueError::from_display)
+    }
+
+    async fn push_at(&self, job: ExportJob, at_ms: i64) -> Result<(), QueueError> {
+        let task = TaskBuilder::new(job)
+            .run_at_timestamp(due_second(at_ms))
+            .build();
+        let mut storage = self.storage.clone();
+        storage
+            .push_task(task)
+            .await
+            .map_err(QueueError::from_display)
+    }
+}
