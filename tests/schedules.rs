@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use statport::genlogs::GenSpec;
 use statport::launch::LaunchOptions;
-use statport::services::Services;
+use statport::services::{object_store, Services};
 use statport_core::clock::{Clock, ManualClock, SystemClock};
 use statport_core::time::{DAY_MS, HOUR_MS};
 use statport_ingest::scheduler::Scheduler;
@@ -168,6 +168,10 @@ async fn three_schedulers_create_exactly_one_task_per_fire_time_with_its_window(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn downtime_runs_the_latest_missed_fire_time_once_and_counts_the_rest() {
     let h = harness().await;
+    object_store(&h.settings)
+        .ensure_bucket(&h.log_bucket)
+        .await
+        .expect("the log bucket");
     let now = SystemClock.now_ms();
     let (status, schedule) = post(
         &h,
@@ -189,8 +193,9 @@ async fn downtime_runs_the_latest_missed_fire_time_once_and_counts_the_rest() {
     let schedulers = schedulers(&h, &clock).await;
     // Everything was down for the first three fire times; then the schedulers come back.
     clock.set(first_fire + 2 * DAY_MS + 5 * 60_000);
-    assert_eq!(tick_all(&schedulers).await, 1, "only the latest missed fire time runs");
+    let created = tick_all(&schedulers).await;
     let (_, detail) = h.get_as(Some(&h.key), &format!("{SCHEDULES}/{id}")).await;
+    assert_eq!(created, 1, "only the latest missed fire time runs: {detail}");
     assert_eq!(detail["skipped_fires"], 2, "{detail}");
     assert_eq!(detail["runs"].as_array().map(Vec::len), Some(1));
     let latest = first_fire + 2 * DAY_MS;
