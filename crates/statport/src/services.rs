@@ -20,7 +20,7 @@ use statport_ingest::reports::{OriginVolumeEngine, Reports};
 use statport_ingest::AppState;
 use statport_queue::finished::RedisFinishedJobs;
 use statport_queue::redis::{storage as job_storage, RedisQueue};
-use statport_queue::{QueueSettings, WorkerBackend};
+use statport_queue::{ErrorSpacing, QueueSettings, WorkerBackend};
 use statport_status::{KeyRing, LinkSigner, RedisRateLimiter, RedisTaskStore, TaskStore};
 use statport_storage::{ObjectStore, S3Settings, S3Store};
 use statport_worker::janitor::{Janitor, TenantRetention};
@@ -430,8 +430,9 @@ impl Services {
             let workers = run_workers(
                 Arc::new(self.export_context()),
                 WorkerBackend {
-                    storage: self.jobs.clone(),
                     queue: Arc::new(RedisQueue::from_storage(self.jobs.clone())),
+                    storage: self.jobs.clone(),
+                    error_spacing: ErrorSpacing::ByBackend,
                 },
                 queue_settings(&self.settings),
                 stopped(),
