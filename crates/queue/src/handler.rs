@@ -17,8 +17,9 @@ pub enum JobEnd {
     RunAgainNow,
     /// Never run it again: the job goes to the dead letters with this reason.
     Abort(String),
-    /// A failure the backend retries (Redis: `attempt` seconds later, up to 25 times; SQLite:
-    /// re-fetched at once while attempts last).
+    /// A failure the backend retries, up to 25 attempts, about `attempt` seconds apart (Redis
+    /// schedules the retry; SQLite re-fetches at once, so the runner holds the run first, see
+    /// [`crate::runner::ErrorSpacing`]). Then the job is a dead letter.
     Error(String),
 }
 

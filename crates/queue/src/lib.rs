@@ -29,7 +29,7 @@ pub use dead_letter::{DeadLetter, DeadLetters};
 pub use finished::FinishedJobs;
 pub use handler::{JobEnd, JobHandler};
 pub use port::{JobQueue, QueueError};
-pub use runner::{run_workers, unique_worker_name, RunnerError, WorkerBackend};
+pub use runner::{run_workers, unique_worker_name, ErrorSpacing, RunnerError, WorkerBackend};
 pub use settings::QueueSettings;
 /// The stop token runs watch, re-exported so callers need no tokio-util.
 pub use tokio_util::sync::CancellationToken;

@@ -17,7 +17,7 @@ use statport_core::task::ExportJob;
 
 use crate::payload::check_payload;
 use crate::port::{due_second, JobQueue, QueueError};
-use crate::runner::WorkerBackend;
+use crate::runner::{ErrorSpacing, WorkerBackend};
 use crate::settings::QueueSettings;
 
 /// A Redis connection manager with a response timeout long enough for queue scripts under load
@@ -56,6 +56,7 @@ pub fn worker_backend(
     WorkerBackend {
         queue: Arc::new(RedisQueue::from_storage(storage.clone())),
         storage,
+        error_spacing: ErrorSpacing::ByBackend,
     }
 }
 

@@ -37,7 +37,23 @@ pub struct WorkerBackend<B> {
     pub storage: B,
     /// Pushes into the same queue.
     pub queue: Arc<dyn JobQueue>,
+    /// How the retries of [`JobEnd::Error`] are spaced on this backend.
+    pub error_spacing: ErrorSpacing,
 }
+
+/// How the retries of a job whose run ended in [`JobEnd::Error`] are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSpacing {
+    /// The backend spaces them itself (apalis-redis: `attempt` seconds apart).
+    ByBackend,
+    /// The backend fetches a failed job again at once (apalis-sqlite): the run holds its slot
+    /// `attempt` seconds (at most [`MAX_ERROR_HOLD`], cut short by the stop token) before it
+    /// fails, so retries come about as far apart as on Redis.
+    HoldAttemptSeconds,
+}
+
+/// The longest a failing run holds its slot under [`ErrorSpacing::HoldAttemptSeconds`].
+pub const MAX_ERROR_HOLD: Duration = Duration::from_secs(30);
 
 /// Why the workers stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +90,20 @@ async fn handle(
     job: ExportJob,
     handler: Data<Arc<dyn JobHandler>>,
     queue: Data<Arc<dyn JobQueue>>,
+    spacing: Data<ErrorSpacing>,
+    stop: Data<CancellationToken>,
+    attempt: Attempt,
 ) -> Result<(), BoxDynError> {
-    match handler.run(&job).await {
+    let end = handler.run(&job).await;
+    if matches!(end, JobEnd::Error(_)) && *spacing == ErrorSpacing::HoldAttemptSeconds {
+        let hold = Duration::from_secs(u64::try_from(attempt.current()).unwrap_or(u64::MAX))
+            .clamp(Duration::from_secs(1), MAX_ERROR_HOLD);
+        tokio::select! {
+            () = tokio::time::sleep(hold) => {},
+            () = stop.cancelled() => {},
+        }
+    }
+    match end {
         JobEnd::Done => Ok(()),
         JobEnd::RetryAt(at_ms) => requeue(queue.push_at(job, at_ms).await),
         JobEnd::RunAgainNow => requeue(queue.push(job).await),
@@ -115,13 +143,20 @@ where
     let concurrency = settings.concurrency.max(1);
     let timeout = settings.job_timeout;
     let poll_interval = settings.poll_interval;
-    let WorkerBackend { storage, queue } = backend;
+    let WorkerBackend {
+        storage,
+        queue,
+        error_spacing,
+    } = backend;
+    let runs_stop = stop.clone();
     let monitor = Monitor::new()
         .register(move |restarts| {
             WorkerBuilder::new(format!("{name}-{restarts}"))
                 .backend(storage.clone().poll_with_interval(poll_interval))
                 .data(Arc::clone(&handler))
                 .data(Arc::clone(&queue))
+                .data(error_spacing)
+                .data(runs_stop.clone())
                 .concurrency(concurrency)
                 .timeout(timeout)
                 .enable_tracing()

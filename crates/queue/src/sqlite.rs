@@ -3,12 +3,14 @@
 //!
 //! What apalis-sqlite 1.0 does, and what we build on:
 //! - Jobs are rows of its `Jobs` table (`job_type` = the queue name); [`setup`] runs its
-//!   migrations. `SqliteStorage::setup` also sets `PRAGMA synchronous = OFF` (plus WAL, a large
-//!   page cache and `temp_store = MEMORY`) on the one pooled connection it runs on: on that
-//!   connection a commit does not wait for the disk, so an operating-system crash or power loss
-//!   (not a process crash) can lose the last commits made through it, or corrupt the file.
-//!   Connections opened later keep the pool's own settings (`synchronous = FULL` by default,
-//!   `NORMAL` is enough in WAL mode).
+//!   migrations, and only them. apalis's own `SqliteStorage::setup` also runs pragmas, among
+//!   them `PRAGMA synchronous = OFF`, through `execute(pool)`: on whichever one pooled
+//!   connection it happens to get. That connection then stays in the pool, and any commit made
+//!   on it later (queue or task store: the pool is shared) returns before SQLite has synced
+//!   anything to disk: an operating-system crash or power loss (a process crash is harmless)
+//!   can lose those commits, and SQLite's documentation warns the file may be corrupted. Which
+//!   connection that is varies by run. So we leave durability to the pool's options (WAL;
+//!   `synchronous` `FULL` by default, `NORMAL` is safe in WAL mode and syncs less).
 //! - A finished job is acked with its status: `Done`, `Failed` (retried: re-fetched at once,
 //!   with no backoff, while `attempts < max_attempts`, 25 by default) or `Killed` (an
 //!   `AbortError`: our dead letters, see [`crate::dead_letter`]).
@@ -30,20 +32,32 @@ use sqlx::SqlitePool;
 use statport_core::task::ExportJob;
 
 use crate::port::{due_second, JobQueue, QueueError};
-use crate::runner::WorkerBackend;
+use crate::runner::{ErrorSpacing, WorkerBackend};
 use crate::settings::QueueSettings;
 
-/// Runs apalis-sqlite's migrations (and its pragmas, see the module doc) on `pool`.
+/// The table recording which apalis-sqlite migrations ran: its own, not sqlx's default
+/// `_sqlx_migrations`, so the migrations of a task store sharing the file never see versions
+/// they do not know (sqlx refuses to run then).
+pub const MIGRATIONS_TABLE: &str = "_apalis_sqlite_migrations";
+
+/// Runs apalis-sqlite's migrations on `pool` (idempotent), without the pragmas of its own
+/// `SqliteStorage::setup` (see the module doc), recorded in [`MIGRATIONS_TABLE`]. The pool
+/// should be in WAL mode with a busy timeout: workers, the API and the janitor write at the
+/// same time.
 pub async fn setup(pool: &SqlitePool) -> Result<(), QueueError> {
-    SqliteStorage::setup(pool)
-        .await
-        .map_err(QueueError::from_display)
+    let mut migrator = SqliteStorage::migrations();
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator.run(pool).await.map_err(QueueError::from_display)
 }
 
-/// The apalis-sqlite configuration of the export queue for `settings`.
+/// The apalis-sqlite configuration of the export queue for `settings`. A worker fetches at most
+/// `concurrency` jobs per poll (the default is 10): a fetched job is locked to its worker, so a
+/// bigger batch of long exports would wait on one busy worker while others idle. One poll
+/// fetches one batch, so an idle worker takes at most `concurrency` jobs per poll interval.
 pub fn config(settings: &QueueSettings) -> Config {
     Config::default()
         .queue(&settings.name)
+        .batch_size(settings.concurrency.max(1))
         .heartbeat_interval(settings.heartbeat)
         .missed_heartbeats(settings.missed_heartbeats)
 }
@@ -63,6 +77,7 @@ pub fn worker_backend(
     WorkerBackend {
         queue: Arc::new(SqliteQueue::from_storage(storage.clone())),
         storage,
+        error_spacing: ErrorSpacing::HoldAttemptSeconds,
     }
 }
 

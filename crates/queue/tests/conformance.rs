@@ -56,6 +56,11 @@ macro_rules! conformance {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_backlog_of_10000_due_jobs_is_worked_off() {
+                suite::a_backlog_of_10000_due_jobs_is_worked_off::<$fixture>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn finished_jobs_are_trimmed_and_dead_letters_kept() {
                 suite::finished_jobs_are_trimmed_and_dead_letters_kept::<$fixture>().await;
             }
@@ -65,3 +70,47 @@ macro_rules! conformance {
 
 conformance!(redis, RedisFixture);
 conformance!(sqlite, SqliteFixture);
+
+/// apalis-sqlite's migrations run twice without harm, in their own table, and leave the pool's
+/// durability alone (apalis's own `setup` would set `synchronous = OFF` on one connection).
+#[tokio::test]
+async fn sqlite_setup_is_idempotent_and_keeps_the_pools_durability() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    let dir = std::env::temp_dir().join(format!(
+        "statport-queue-setup-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("statport.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("open");
+    statport_queue::sqlite::setup(&pool).await.expect("setup");
+    statport_queue::sqlite::setup(&pool)
+        .await
+        .expect("setup again");
+    let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+        .fetch_one(&pool)
+        .await
+        .expect("pragma");
+    assert_eq!(synchronous, 2, "FULL, the pool's default");
+    let tables: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .expect("tables");
+    let tables: Vec<&str> = tables.iter().map(|(t,)| t.as_str()).collect();
+    assert!(tables.contains(&"Jobs"), "{tables:?}");
+    assert!(
+        tables.contains(&statport_queue::sqlite::MIGRATIONS_TABLE),
+        "{tables:?}"
+    );
+    assert!(!tables.contains(&"_sqlx_migrations"), "{tables:?}");
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

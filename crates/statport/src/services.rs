@@ -611,33 +611,29 @@ impl Services {
 const FINISHED_JOB_RETENTION: Duration = Duration::from_secs(3600);
 
 /// Opens the SQLite file of `embedded.sqlite_path` and creates every table in it: the task
-/// store's, the schedule store's and (when the queue is on SQLite) apalis-sqlite's.
-///
-/// apalis-sqlite's setup also sets `PRAGMA synchronous = OFF` on the connection it runs on; it
-/// runs on a pool of its own that is closed afterwards, so every connection statport keeps has
-/// `synchronous = NORMAL` (with WAL: a committed write survives a crash of the process; a power
-/// loss may lose the last transactions, never corrupt the file).
+/// store's, the schedule store's and (when the queue is on SQLite) apalis-sqlite's. Every pooled
+/// connection runs with WAL and `synchronous = NORMAL`: a committed write survives a crash of the
+/// process; a power loss may lose the last transactions, never corrupt the file.
 async fn sqlite_pool(settings: &Settings) -> anyhow::Result<SqlitePool> {
     let path = std::path::Path::new(&settings.embedded.sqlite_path);
-    let open = || async {
-        open_sqlite(path)
-            .await
-            .with_context(|| format!("opening the SQLite file embedded.sqlite_path = '{}'", path.display()))
-    };
-    let setup = open().await?;
-    SqliteTaskStore::open(setup.clone()).await?.setup().await?;
-    SqliteScheduleStore::open(setup.clone())
+    let pool = open_sqlite(path).await.with_context(|| {
+        format!(
+            "opening the SQLite file embedded.sqlite_path = '{}'",
+            path.display()
+        )
+    })?;
+    SqliteTaskStore::open(pool.clone()).await?.setup().await?;
+    SqliteScheduleStore::open(pool.clone())
         .await?
         .setup()
         .await?;
     if settings.backends.queue == QueueBackend::Sqlite {
-        statport_queue::sqlite::setup(&setup)
+        statport_queue::sqlite::setup(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("setting up the SQLite queue: {e}"))?;
     }
-    setup.close().await;
     info!(path = %path.display(), "sqlite file ready");
-    open().await
+    Ok(pool)
 }
 
 /// `n`, or the number of cores when `n` is 0 (the `scan_parallelism` settings).

@@ -39,6 +39,10 @@ pub trait Fixture: Sized {
     fn settings(&self) -> &QueueSettings;
     /// Its push side.
     fn queue(&self) -> Arc<dyn JobQueue>;
+    /// Pushes `jobs` at once, with the backend's bulk push.
+    fn push_bulk(&self, jobs: Vec<ExportJob>) -> impl Future<Output = ()>;
+    /// Jobs not yet fetched (due or scheduled).
+    fn waiting(&self) -> impl Future<Output = usize>;
     /// Its dead letters.
     fn dead_letters(&self) -> Arc<dyn DeadLetters>;
     /// Its finished-job records (SQLite: no retention).
@@ -472,5 +476,54 @@ pub async fn finished_jobs_are_trimmed_and_dead_letters_kept<F: Fixture>() {
     assert_eq!(finished.trim().await.expect("trim"), 0, "once");
     assert_eq!(fx.dead_letters().list().await.expect("list").len(), 1);
     workers.stop().await;
+    fx.cleanup().await;
+}
+
+/// More than the ~8,000 values one Lua `unpack` can take (pitfall 5 of
+/// `shared/design/APALIS-NOTES.md`): apalis-redis 1.0.0 promoted every due id with one
+/// `unpack`, so such a backlog made every fetch fail and every worker die;
+/// `vendor/apalis-redis` (see its `PATCHED.md`) promotes them in bounded chunks.
+const BACKLOG: usize = 10_000;
+
+/// A backlog of 10,000 due jobs is worked off, not fatal, and leaves nothing waiting.
+pub async fn a_backlog_of_10000_due_jobs_is_worked_off<F: Fixture>() {
+    let mut many = settings(String::new());
+    many.concurrency = 16;
+    // SQLite fetches one batch (`concurrency` jobs) per poll.
+    many.poll_interval = Duration::from_millis(10);
+    let fx = F::new(many).await;
+    let started = Instant::now();
+    fx.push_bulk((0..BACKLOG).map(|i| job(&format!("task-{i:05}"))).collect())
+        .await;
+    let pushed = started.elapsed();
+    let log = RunLog::default();
+    let stop = CancellationToken::new();
+    let workers = fx.start(Scripted::new(&log, always_done, &stop), stop);
+    // Redis works it off in ~3 s, SQLite in ~45 s (about 220 jobs/s in a debug build, however
+    // many workers or however short the poll); the machine may be shared.
+    let within = Duration::from_secs(300);
+    let deadline = Instant::now() + within;
+    let distinct = || {
+        let log = log.lock().expect("log");
+        log.iter()
+            .map(|r| r.task.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    while distinct() < BACKLOG {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {BACKLOG} distinct jobs handled in {within:?}",
+            distinct()
+        );
+        assert!(!workers.handle.is_finished(), "the workers died");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "{BACKLOG} jobs pushed in {pushed:?}, all handled after {:?}",
+        started.elapsed()
+    );
+    workers.stop().await;
+    assert_eq!(fx.waiting().await, 0, "jobs left waiting");
     fx.cleanup().await;
 }

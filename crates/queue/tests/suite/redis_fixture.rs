@@ -3,10 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use apalis::prelude::TaskSink;
 use redis::AsyncCommands;
+use statport_core::task::ExportJob;
 use statport_queue::dead_letter::RedisDeadLetters;
 use statport_queue::finished::RedisFinishedJobs;
-use statport_queue::redis::{config, connect, worker_backend, ConnectionManager, RedisQueue};
+use statport_queue::redis::{
+    config, connect, storage, worker_backend, ConnectionManager, RedisQueue,
+};
 use statport_queue::{
     run_workers, CancellationToken, DeadLetters, FinishedJobs, JobHandler, JobQueue, QueueSettings,
 };
@@ -40,6 +44,24 @@ impl Fixture for RedisFixture {
 
     fn queue(&self) -> Arc<dyn JobQueue> {
         Arc::new(RedisQueue::new(self.conn.clone(), &self.settings))
+    }
+
+    async fn push_bulk(&self, jobs: Vec<ExportJob>) {
+        storage(self.conn.clone(), &self.settings)
+            .push_bulk(jobs)
+            .await
+            .expect("bulk push");
+    }
+
+    async fn waiting(&self) -> usize {
+        let config = config(&self.settings);
+        let mut conn = self.conn.clone();
+        let scheduled: usize = conn
+            .zcard(config.scheduled_jobs_set())
+            .await
+            .expect("zcard");
+        let active: usize = conn.llen(config.active_jobs_list()).await.expect("llen");
+        scheduled + active
     }
 
     fn dead_letters(&self) -> Arc<dyn DeadLetters> {

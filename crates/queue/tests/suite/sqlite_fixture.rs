@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use apalis::prelude::TaskSink;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
+use statport_core::task::ExportJob;
 use statport_queue::dead_letter::SqliteDeadLetters;
 use statport_queue::finished::SqliteFinishedJobs;
-use statport_queue::sqlite::{setup, worker_backend, SqliteQueue};
+use statport_queue::sqlite::{setup, storage, worker_backend, SqliteQueue};
 use statport_queue::{
     run_workers, CancellationToken, DeadLetters, FinishedJobs, JobHandler, JobQueue, QueueSettings,
 };
@@ -53,6 +55,24 @@ impl Fixture for SqliteFixture {
 
     fn queue(&self) -> Arc<dyn JobQueue> {
         Arc::new(SqliteQueue::new(&self.pool, &self.settings))
+    }
+
+    async fn push_bulk(&self, jobs: Vec<ExportJob>) {
+        storage(&self.pool, &self.settings)
+            .push_bulk(jobs)
+            .await
+            .expect("bulk push");
+    }
+
+    async fn waiting(&self) -> usize {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM Jobs WHERE job_type = ?1 AND status IN ('Pending', 'Queued')",
+        )
+        .bind(&self.settings.name)
+        .fetch_one(&self.pool)
+        .await
+        .expect("count");
+        usize::try_from(n).unwrap_or(usize::MAX)
     }
 
     fn dead_letters(&self) -> Arc<dyn DeadLetters> {
