@@ -6,6 +6,7 @@ mod geo;
 mod huawei;
 mod limits;
 mod outage;
+mod restart;
 mod schedules;
 mod top_uv;
 mod wangsu;

@@ -70,10 +70,7 @@ async fn tick_all(schedulers: &[Scheduler]) -> usize {
 
 async fn tasks(h: &Harness) -> Vec<Value> {
     let (status, page) = h
-        .get_as(
-            Some(&h.key),
-            "/v1/cdn/statistics/export-tasks?limit=100",
-        )
+        .get_as(Some(&h.key), "/v1/cdn/statistics/export-tasks?limit=100")
         .await;
     assert_eq!(status, 200, "{page}");
     page["data"].as_array().cloned().unwrap_or_default()
@@ -116,10 +113,18 @@ async fn three_schedulers_create_exactly_one_task_per_fire_time_with_its_window(
 
     let clock = Arc::new(ManualClock::new(now));
     let schedulers = schedulers(&h, &clock).await;
-    assert_eq!(tick_all(&schedulers).await, 0, "nothing is due before the first fire time");
+    assert_eq!(
+        tick_all(&schedulers).await,
+        0,
+        "nothing is due before the first fire time"
+    );
     for round in 1..=2 {
         clock.set(hour + round * HOUR_MS + 1_000);
-        assert_eq!(tick_all(&schedulers).await, 1, "round {round}: one task per fire time");
+        assert_eq!(
+            tick_all(&schedulers).await,
+            1,
+            "round {round}: one task per fire time"
+        );
         // Ticking again in the same hour creates nothing more.
         assert_eq!(tick_all(&schedulers).await, 0);
     }
@@ -135,7 +140,10 @@ async fn three_schedulers_create_exactly_one_task_per_fire_time_with_its_window(
         })
         .collect();
     ranges.sort_unstable();
-    assert_eq!(ranges, [(hour, hour + HOUR_MS), (hour + HOUR_MS, hour + 2 * HOUR_MS)]);
+    assert_eq!(
+        ranges,
+        [(hour, hour + HOUR_MS), (hour + HOUR_MS, hour + 2 * HOUR_MS)]
+    );
 
     // The schedule lists both runs with their tasks; the first task's numbers are right.
     let (_, detail) = h.get_as(Some(&h.key), &format!("{SCHEDULES}/{id}")).await;
@@ -195,7 +203,10 @@ async fn downtime_runs_the_latest_missed_fire_time_once_and_counts_the_rest() {
     clock.set(first_fire + 2 * DAY_MS + 5 * 60_000);
     let created = tick_all(&schedulers).await;
     let (_, detail) = h.get_as(Some(&h.key), &format!("{SCHEDULES}/{id}")).await;
-    assert_eq!(created, 1, "only the latest missed fire time runs: {detail}");
+    assert_eq!(
+        created, 1,
+        "only the latest missed fire time runs: {detail}"
+    );
     assert_eq!(detail["skipped_fires"], 2, "{detail}");
     assert_eq!(detail["runs"].as_array().map(Vec::len), Some(1));
     let latest = first_fire + 2 * DAY_MS;
@@ -204,7 +215,10 @@ async fn downtime_runs_the_latest_missed_fire_time_once_and_counts_the_rest() {
     // before the fire time).
     let task_id = detail["runs"][0]["task_id"].as_str().expect("task");
     let (_, task) = h
-        .get_as(Some(&h.key), &format!("/v1/cdn/statistics/export-tasks/{task_id}"))
+        .get_as(
+            Some(&h.key),
+            &format!("/v1/cdn/statistics/export-tasks/{task_id}"),
+        )
         .await;
     let day_end = latest - HOUR_MS; // 16:00 UTC = 00:00 +08:00 of the fire day
     assert_eq!(task["condition"]["range_end"], day_end, "{task}");
@@ -218,15 +232,40 @@ async fn a_run_that_cannot_create_its_task_is_recorded_and_pause_resume_delete_w
     let now = SystemClock.now_ms();
     let hour = now - now.rem_euclid(HOUR_MS);
     // Bad requests name what is wrong.
-    let body = |cron: &str, task: Value| {
-        json!({"name": "n", "cron": cron, "window": {"unit": "hour", "count": 1}, "task": task})
-    };
-    let (status, answer) = post(&h, &h.key, SCHEDULES, &body("61 * * * *", json!({"domain_name": "all"}))).await;
+    let body = |cron: &str, task: Value| json!({"name": "n", "cron": cron, "window": {"unit": "hour", "count": 1}, "task": task});
+    let (status, answer) = post(
+        &h,
+        &h.key,
+        SCHEDULES,
+        &body("61 * * * *", json!({"domain_name": "all"})),
+    )
+    .await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"]["error_msg"].as_str().is_some_and(|m| m.contains("cron")), "{answer}");
-    let (status, answer) = post(&h, &h.key, SCHEDULES, &body("0 * * * *", json!({"domain_name": "not a host"}))).await;
-    assert_eq!((status, answer["error"]["error_code"].as_str()), (400, Some("InvalidHostnames")), "{answer}");
-    let (status, answer) = post(&h, &h.key, SCHEDULES, &body("0 * * * *", json!({"domain_name": "all", "start_time": 1}))).await;
+    assert!(
+        answer["error"]["error_msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("cron")),
+        "{answer}"
+    );
+    let (status, answer) = post(
+        &h,
+        &h.key,
+        SCHEDULES,
+        &body("0 * * * *", json!({"domain_name": "not a host"})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["error_code"].as_str()),
+        (400, Some("InvalidHostnames")),
+        "{answer}"
+    );
+    let (status, answer) = post(
+        &h,
+        &h.key,
+        SCHEDULES,
+        &body("0 * * * *", json!({"domain_name": "all", "start_time": 1})),
+    )
+    .await;
     assert_eq!(status, 400, "{answer}");
 
     // Tenant t2's log bucket does not exist: its run is refused and says why on the schedule.
@@ -243,22 +282,45 @@ async fn a_run_that_cannot_create_its_task_is_recorded_and_pause_resume_delete_w
     let schedulers = schedulers(&h, &clock).await;
     clock.set(hour + HOUR_MS + 1_000);
     assert_eq!(tick_all(&schedulers).await, 0);
-    let (_, detail) = h.get_as(Some(&h.other_key), &format!("{SCHEDULES}/{id}")).await;
-    assert_eq!(detail["last_error"]["error_code"], "StatPort.LogBucketNotFound", "{detail}");
+    let (_, detail) = h
+        .get_as(Some(&h.other_key), &format!("{SCHEDULES}/{id}"))
+        .await;
+    assert_eq!(
+        detail["last_error"]["error_code"], "StatPort.LogBucketNotFound",
+        "{detail}"
+    );
     assert_eq!(detail["runs"][0]["state"], "refused");
     // Other tenants don't see it.
     let (status, _) = h.get_as(Some(&h.key), &format!("{SCHEDULES}/{id}")).await;
     assert_eq!(status, 404);
 
     // Paused, the next fire time passes without a run; resumed, the one after runs again.
-    let (status, paused) = post(&h, &h.other_key, &format!("{SCHEDULES}/{id}/pause"), &json!({})).await;
-    assert_eq!((status, paused["paused"].as_bool()), (200, Some(true)), "{paused}");
+    let (status, paused) = post(
+        &h,
+        &h.other_key,
+        &format!("{SCHEDULES}/{id}/pause"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, paused["paused"].as_bool()),
+        (200, Some(true)),
+        "{paused}"
+    );
     assert_eq!(paused["next_runs"].as_array().map(Vec::len), Some(0));
     clock.set(hour + 2 * HOUR_MS + 1_000);
     tick_all(&schedulers).await;
-    let (_, detail) = h.get_as(Some(&h.other_key), &format!("{SCHEDULES}/{id}")).await;
+    let (_, detail) = h
+        .get_as(Some(&h.other_key), &format!("{SCHEDULES}/{id}"))
+        .await;
     assert_eq!(detail["runs"].as_array().map(Vec::len), Some(1), "{detail}");
-    let (status, _) = post(&h, &h.other_key, &format!("{SCHEDULES}/{id}/resume"), &json!({})).await;
+    let (status, _) = post(
+        &h,
+        &h.other_key,
+        &format!("{SCHEDULES}/{id}/resume"),
+        &json!({}),
+    )
+    .await;
     assert_eq!(status, 200);
     let (_, list) = h.get_as(Some(&h.other_key), SCHEDULES).await;
     assert_eq!(list["total"], 1);
@@ -271,7 +333,12 @@ async fn a_run_that_cannot_create_its_task_is_recorded_and_pause_resume_delete_w
         .await
         .expect("DELETE");
     assert_eq!(response.status().as_u16(), 204);
-    let (status, answer) = h.get_as(Some(&h.other_key), &format!("{SCHEDULES}/{id}")).await;
-    assert_eq!((status, answer["error"]["error_code"].as_str()), (404, Some("StatPort.ScheduleNotFound")));
+    let (status, answer) = h
+        .get_as(Some(&h.other_key), &format!("{SCHEDULES}/{id}"))
+        .await;
+    assert_eq!(
+        (status, answer["error"]["error_code"].as_str()),
+        (404, Some("StatPort.ScheduleNotFound"))
+    );
     h.stop().await;
 }

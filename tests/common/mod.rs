@@ -66,7 +66,9 @@ impl E2eBackend {
         match std::env::var("STATPORT_E2E_BACKEND").as_deref() {
             Err(_) | Ok("") | Ok("redis") => E2eBackend::Redis,
             Ok("embedded") => E2eBackend::Embedded,
-            Ok(other) => panic!("STATPORT_E2E_BACKEND must be 'redis' or 'embedded', not '{other}'"),
+            Ok(other) => {
+                panic!("STATPORT_E2E_BACKEND must be 'redis' or 'embedded', not '{other}'")
+            }
         }
     }
 

@@ -125,7 +125,10 @@ fn next_runs(record: &ScheduleRecord, now_ms: i64) -> Vec<NextRun> {
     let Ok(spec) = record.cron_spec() else {
         return Vec::new();
     };
-    let after = record.last_fire_time.unwrap_or(record.create_time).max(now_ms);
+    let after = record
+        .last_fire_time
+        .unwrap_or(record.create_time)
+        .max(now_ms);
     spec.next_fire_times(after, NEXT_FIRES_SHOWN)
         .into_iter()
         .filter_map(|fire| {
@@ -214,12 +217,12 @@ pub async fn create(
                 ),
             )
         })?;
-    let record = valid.into_record(uuid::Uuid::new_v4().simple().to_string(), tenant.clone(), now);
-    if !state
-        .schedules
-        .create(&record, state.max_schedules)
-        .await?
-    {
+    let record = valid.into_record(
+        uuid::Uuid::new_v4().simple().to_string(),
+        tenant.clone(),
+        now,
+    );
+    if !state.schedules.create(&record, state.max_schedules).await? {
         return Err(Failure::new(
             ErrorCode::LimitExceededSchedule,
             format!(

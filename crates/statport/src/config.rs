@@ -436,7 +436,9 @@ impl Settings {
         if self.backends.uses_sqlite() && self.embedded.sqlite_path.trim().is_empty() {
             bail!("invalid configuration: embedded.sqlite_path must not be empty while a backend is sqlite");
         }
-        if self.backends.objects == ObjectBackend::Local && self.embedded.objects_dir.trim().is_empty() {
+        if self.backends.objects == ObjectBackend::Local
+            && self.embedded.objects_dir.trim().is_empty()
+        {
             bail!("invalid configuration: embedded.objects_dir must not be empty while backends.objects is local");
         }
         if self.scheduler.tick_ms == 0 || self.scheduler.lease_secs == 0 {

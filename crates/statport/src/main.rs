@@ -175,10 +175,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Api { .. } | Command::Worker | Command::Scheduler | Command::Serve { .. } => {
             let roles = match cli.command {
-                Command::Api { .. } => Roles { api: true, workers: false, scheduler: false },
-                Command::Worker => Roles { api: false, workers: true, scheduler: false },
-                Command::Scheduler => Roles { api: false, workers: false, scheduler: true },
-                _ => Roles { api: true, workers: true, scheduler: true },
+                Command::Api { .. } => Roles {
+                    api: true,
+                    workers: false,
+                    scheduler: false,
+                },
+                Command::Worker => Roles {
+                    api: false,
+                    workers: true,
+                    scheduler: false,
+                },
+                Command::Scheduler => Roles {
+                    api: false,
+                    workers: false,
+                    scheduler: true,
+                },
+                _ => Roles {
+                    api: true,
+                    workers: true,
+                    scheduler: true,
+                },
             };
             serve(settings, roles).await
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use apalis_redis::ConnectionManager;
+use sqlx::SqlitePool;
 use statport_core::clock::{Clock, SystemClock};
 use statport_core::geo::mmdb::MmdbGeo;
 use statport_core::geo::GeoLookup;
@@ -15,8 +16,8 @@ use statport_core::volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_ingest::ops::Metrics;
 use statport_ingest::ready::{probe_forever, Readiness};
 use statport_ingest::reports::{OriginVolumeEngine, Reports};
-use statport_ingest::AppState;
 use statport_ingest::scheduler::{Scheduler, SchedulerSettings};
+use statport_ingest::AppState;
 use statport_queue::dead_letter::{DeadLetters, RedisDeadLetters, SqliteDeadLetters};
 use statport_queue::finished::{FinishedJobs, RedisFinishedJobs, SqliteFinishedJobs};
 use statport_queue::redis::RedisQueue;
@@ -27,7 +28,6 @@ use statport_status::{
     RedisScheduleStore, RedisTaskStore, ScheduleStore, SqliteScheduleStore, SqliteTaskStore,
     TaskStore,
 };
-use sqlx::SqlitePool;
 use statport_storage::{LocalStore, ObjectStore, S3Settings, S3Store};
 use statport_worker::janitor::{Janitor, TenantRetention};
 use statport_worker::report::{OriginVolumeReporter, ReportSettings};
