@@ -83,6 +83,8 @@ pub async fn openapi() -> Json<Value> {
     let limited = json!({"description": "over the tenant's rate limit; see Retry-After",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": error}}});
+    let schedule = json!({"$ref": "#/components/schemas/Schedule"});
+    let sid = json!({"name": "schedule_id", "in": "path", "required": true, "schema": {"type": "string"}});
     let other = json!({"description": "any other error (400, 401, 405, 413, 414, 5xx), same body",
         "content": {"application/json": {"schema": error}}});
     Json(json!({
@@ -106,7 +108,22 @@ pub async fn openapi() -> Json<Value> {
                     "granularity": {"type": "string"}, "group_by": {"type": "string"}, "stat_type": {"type": "string", "enum": ["flux", "req_num"]},
                     "service_area": {"type": "string"}, "scheme": {"type": "string", "enum": ["http", "https", "all"]},
                     "export_format": {"type": "string", "enum": ["csv", "json", "xlsx", "xls"]}, "language": {"type": "string", "enum": ["zh", "en"]},
-                    "callback_url": {"type": "string"}}}
+                    "callback_url": {"type": "string"}}},
+                "Window": {"type": "object", "required": ["unit"], "properties": {
+                    "unit": {"type": "string", "enum": ["hour", "day", "week", "month"]},
+                    "count": {"type": "integer", "minimum": 1}, "time_zone": {"type": "string"}}},
+                "CreateSchedule": {"type": "object", "required": ["name", "cron", "window", "task"], "properties": {
+                    "name": {"type": "string"}, "cron": {"type": "string"}, "time_zone": {"type": "string"},
+                    "window": {"$ref": "#/components/schemas/Window"},
+                    "task": {"type": "object", "description": "an export-task body without start_time / end_time"},
+                    "paused": {"type": "boolean"}}},
+                "Schedule": {"type": "object", "properties": {
+                    "schedule_id": {"type": "string"}, "name": {"type": "string"}, "cron": {"type": "string"},
+                    "time_zone": {"type": "string"}, "window": {"$ref": "#/components/schemas/Window"}, "task": {"type": "object"},
+                    "paused": {"type": "boolean"}, "create_time": {"type": "integer"}, "update_time": {"type": "integer"},
+                    "last_fire_time": {"type": "integer"}, "next_runs": {"type": "array", "items": {"type": "object"}},
+                    "last_error": {"type": "object"}, "skipped_fires": {"type": "integer"},
+                    "runs": {"type": "array", "items": {"type": "object"}}}}
             }
         },
         "security": [{"bearer": []}],
@@ -125,6 +142,20 @@ pub async fn openapi() -> Json<Value> {
                 "get": {"parameters": [id], "responses": {"200": {"content": {"application/json": {"schema": task}}}, "404": {"content": {"application/json": {"schema": error}}}, "429": limited, "default": other}},
                 "delete": {"parameters": [id], "responses": {"204": {"description": "deleted"}, "404": {"content": {"application/json": {"schema": error}}}, "429": limited, "default": other}}
             },
+            "/v1/cdn/statistics/export-schedules": {
+                "post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateSchedule"}}}},
+                         "responses": {"201": {"content": {"application/json": {"schema": schedule}}}, "429": limited, "default": other}},
+                "get": {"parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                    "responses": {"200": {"description": "{total, data: [schedule]}"}, "429": limited, "default": other}}
+            },
+            "/v1/cdn/statistics/export-schedules/{schedule_id}": {
+                "get": {"parameters": [sid], "responses": {"200": {"content": {"application/json": {"schema": schedule}}}, "404": {"content": {"application/json": {"schema": error}}}, "default": other}},
+                "delete": {"parameters": [sid], "responses": {"204": {"description": "deleted"}, "404": {"content": {"application/json": {"schema": error}}}, "default": other}}
+            },
+            "/v1/cdn/statistics/export-schedules/{schedule_id}/pause": {"post": {"parameters": [sid], "responses": {"200": {"content": {"application/json": {"schema": schedule}}}, "default": other}}},
+            "/v1/cdn/statistics/export-schedules/{schedule_id}/resume": {"post": {"parameters": [sid], "responses": {"200": {"content": {"application/json": {"schema": schedule}}}, "default": other}}},
             "/v1/downloads/{tenant}/{task_id}": {"get": {"security": [], "description": "signed, expiring link from a task's download_link", "responses": {"200": {"description": "the file"}, "403": {"content": {"application/json": {"schema": error}}}, "429": limited, "default": other}}},
             "/cdn/report/volOrigin": {"post": {"description": "synchronous origin-volume report (Wangsu CDN Pro): megabytes of back-to-origin traffic per interval",
                 "parameters": [
