@@ -1,6 +1,9 @@
 //! Over a real socket: hyper parses the request line before axum sees it, so the URI limit must
-//! be below hyper's own (414 without a body beyond 65,534 bytes of request target; 431 without a
-//! body once the request head outgrows its ~400 KiB read buffer).
+//! be below hyper's own (414 without a body beyond 65,534 bytes of request target).
+//!
+//! hyper also answers 431 without a body once a request head outgrows its ~400 KiB read buffer,
+//! but whether a given head does depends on how the kernel splits it into reads (a 500 KiB head
+//! that arrives in one read is parsed and answered 200), so no test asserts it.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -46,10 +49,4 @@ async fn our_uri_limit_answers_before_hyper_does() {
         !hypers.contains("StatPort"),
         "hyper answers beyond 64 KiB itself"
     );
-    let huge_header = format!(
-        "GET /healthz HTTP/1.1\r\nhost: t\r\nx-big: {}\r\nconnection: close\r\n\r\n",
-        "a".repeat(500 * 1024)
-    );
-    let hypers = raw(&f.state, huge_header).await;
-    assert!(hypers.starts_with("HTTP/1.1 431"), "{hypers}");
 }
