@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`bench`]: the end-to-end benchmark (`statport bench`).
 //! - [`config`]: settings from the built-in defaults, a file, the environment and flags.
-//! - [`services`]: connects Redis and S3, builds the API state and the worker context, runs them.
+//! - [`services`]: connects the backends `[backends]` names (SQLite file, local folder, Redis,
+//!   S3), builds the API state, the worker context and the scheduler, runs them.
 //! - [`genlogs`]: realistic CloudFront and Huawei log files for demos, tests and the benchmark.
 //! - [`genipdb`]: the IP database that places `genlogs`' clients (`statport gen-ipdb`).
 //! - [`launch`]: a whole statport inside this process (tests, benchmark).
