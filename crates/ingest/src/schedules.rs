@@ -245,24 +245,8 @@ pub async fn list(
     let mut offset = 0usize;
     for (key, value) in &params {
         match key.as_str() {
-            "limit" => {
-                limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=100).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::invalid(format!(
-                            "'limit' must be an integer from 1 to 100, not '{value}'"
-                        ))
-                    })?;
-            }
-            "offset" => {
-                offset = value.parse::<usize>().map_err(|_| {
-                    ApiError::invalid(format!(
-                        "'offset' must be a non-negative integer, not '{value}'"
-                    ))
-                })?;
-            }
+            "limit" => limit = crate::tasks::parse_limit(value)?,
+            "offset" => offset = crate::tasks::parse_offset(value)?,
             other => {
                 return Err(ApiError::invalid(format!("unknown query parameter '{other}'")).into())
             }

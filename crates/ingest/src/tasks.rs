@@ -145,24 +145,8 @@ pub async fn list(
     };
     for (key, value) in &params {
         match key.as_str() {
-            "limit" => {
-                query.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=100).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::invalid(format!(
-                            "'limit' must be an integer from 1 to 100, not '{value}'"
-                        ))
-                    })?;
-            }
-            "offset" => {
-                query.offset = value.parse::<usize>().map_err(|_| {
-                    ApiError::invalid(format!(
-                        "'offset' must be a non-negative integer, not '{value}'"
-                    ))
-                })?;
-            }
+            "limit" => query.limit = parse_limit(value)?,
+            "offset" => query.offset = parse_offset(value)?,
             "task_id" => query.task_id = Some(value.clone()).filter(|v| !v.is_empty()),
             "task_name" => query.task_name = Some(value.clone()).filter(|v| !v.is_empty()),
             other => {
@@ -173,6 +157,28 @@ pub async fn list(
     let page = state.tasks.list(&tenant, &query).await?;
     let data: Vec<TaskView> = page.data.into_iter().map(|r| state.view(r)).collect();
     Ok(Json(json!({"total": page.total, "data": data})))
+}
+
+/// A listing's `limit`: an integer from 1 to 100.
+pub(crate) fn parse_limit(value: &str) -> Result<usize, ApiError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|l| (1..=100).contains(l))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "'limit' must be an integer from 1 to 100, not '{value}'"
+            ))
+        })
+}
+
+/// A listing's `offset`: a non-negative integer.
+pub(crate) fn parse_offset(value: &str) -> Result<usize, ApiError> {
+    value.parse::<usize>().map_err(|_| {
+        ApiError::invalid(format!(
+            "'offset' must be a non-negative integer, not '{value}'"
+        ))
+    })
 }
 
 /// `GET {task_id}`.

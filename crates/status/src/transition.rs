@@ -35,6 +35,29 @@ fn owned_by(current: &TaskRecord, run_id: &str) -> bool {
     current.status == TaskStatus::Processing && current.run_id.as_deref() == Some(run_id)
 }
 
+/// The update step every store runs for [`TaskStore::claim`](crate::TaskStore::claim): the
+/// record to write (none when nothing changes) and the answer.
+pub(crate) fn claim_step(
+    current: Option<&TaskRecord>,
+    run_id: &str,
+    now_ms: i64,
+) -> (Option<TaskRecord>, Claim) {
+    match current {
+        None => (None, Claim::Missing),
+        Some(current) => match claim(current, run_id, now_ms) {
+            Claim::Started(next) => (Some(next.clone()), Claim::Started(next)),
+            other => (None, other),
+        },
+    }
+}
+
+/// A guarded change (progress or finish) as a store's update step: the record to write and
+/// whether there was one.
+pub(crate) fn guarded_step(next: Option<TaskRecord>) -> (Option<TaskRecord>, bool) {
+    let changed = next.is_some();
+    (next, changed)
+}
+
 /// [`TaskStore::progress`](crate::TaskStore::progress) applied to `current`; `None` when the run
 /// does not own it.
 pub(crate) fn progress(

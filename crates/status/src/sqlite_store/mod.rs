@@ -171,12 +171,8 @@ impl TaskStore for SqliteTaskStore {
         run_id: &str,
         now_ms: i64,
     ) -> Result<Claim, StatusError> {
-        self.update(tenant, task_id, |current| match current {
-            None => (None, Claim::Missing),
-            Some(current) => match transition::claim(current, run_id, now_ms) {
-                Claim::Started(next) => (Some(next.clone()), Claim::Started(next)),
-                other => (None, other),
-            },
+        self.update(tenant, task_id, |current| {
+            transition::claim_step(current, run_id, now_ms)
         })
         .await
     }
@@ -192,11 +188,9 @@ impl TaskStore for SqliteTaskStore {
         now_ms: i64,
     ) -> Result<bool, StatusError> {
         self.update(tenant, task_id, |current| {
-            let next = current.and_then(|current| {
+            transition::guarded_step(current.and_then(|current| {
                 transition::progress(current, run_id, progress, read_lines, skipped_lines, now_ms)
-            });
-            let changed = next.is_some();
-            (next, changed)
+            }))
         })
         .await
     }
@@ -210,10 +204,9 @@ impl TaskStore for SqliteTaskStore {
         now_ms: i64,
     ) -> Result<bool, StatusError> {
         self.update(tenant, task_id, |current| {
-            let next =
-                current.and_then(|current| transition::finish(current, run_id, &outcome, now_ms));
-            let changed = next.is_some();
-            (next, changed)
+            transition::guarded_step(
+                current.and_then(|current| transition::finish(current, run_id, &outcome, now_ms)),
+            )
         })
         .await
     }
