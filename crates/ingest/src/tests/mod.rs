@@ -1,11 +1,13 @@
 //! The router without a socket (`tower::ServiceExt::oneshot`), over the in-process stores and a
 //! manual clock: auth, the error body, creation and the expiry of download links; `errors`: the
 //! body on responses axum makes itself; `limits`: per-tenant rate limits; `volume`: the
-//! synchronous origin-volume report over a scripted engine.
+//! synchronous origin-volume report over a scripted engine; `scheduler`: refused runs recorded
+//! on the schedule.
 
 mod errors;
 mod geo;
 mod limits;
+mod scheduler;
 mod socket;
 mod volume;
 
