@@ -56,6 +56,19 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     if settings.links.secret.is_empty() {
         settings.links.secret = format!("bench-{tag}");
     }
+    // On the embedded backends, the SQLite file and the folder go in a fresh directory under
+    // the temp dir, removed at the end (about 260 MB of logs and results).
+    let bench_dir = TempDir(std::env::temp_dir().join(format!("statport-bench-{tag}")));
+    if settings.backends.uses_sqlite() {
+        settings.embedded.sqlite_path = bench_dir.0.join("statport.db").display().to_string();
+    }
+    if settings.backends.objects == crate::config::ObjectBackend::Local {
+        settings.embedded.objects_dir = bench_dir.0.join("objects").display().to_string();
+    }
+    println!(
+        "backends: store {:?}, queue {:?}, objects {:?}",
+        settings.backends.store, settings.backends.queue, settings.backends.objects
+    );
     let tenant = |key: &str, prefix: &str| TenantConfig {
         api_key_hashes: vec![statport_status::hash_api_key(key)],
         log_bucket: log_bucket.clone(),
@@ -252,6 +265,15 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
 
 /// A file removed when the bench ends, however it ends.
 struct TempFile(std::path::PathBuf);
+
+/// A directory removed with everything in it when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
