@@ -68,6 +68,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// The IP database, when `ip_database.path` is set.
     pub geo: Option<Arc<dyn GeoLookup>>,
+    /// Signs and checks download links (one secret for the whole process).
+    pub links: Arc<LinkSigner>,
 }
 
 /// The two Redis connections of a process.
@@ -272,7 +274,16 @@ impl Services {
             _ => anyhow::bail!("internal: the store backend's connection was not made"),
         };
         let geo = ip_database(&settings)?;
+        let secret = if settings.links.secret.is_empty() {
+            warn!("links.secret is not set: using a random secret, download links work only on this process until it stops (reading a task again gives a fresh link)");
+            let mut s = uuid::Uuid::new_v4().as_bytes().to_vec();
+            s.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+            s
+        } else {
+            settings.links.secret.as_bytes().to_vec()
+        };
         Ok(Services {
+            links: Arc::new(LinkSigner::new(secret, settings.links.ttl_secs)),
             geo,
             objects: object_store(&settings),
             redis,
@@ -428,14 +439,6 @@ impl Services {
         }
         let keys = KeyRing::new(entries)
             .map_err(|e| anyhow::anyhow!("invalid configuration: tenants.*.api_key_hashes: {e}"))?;
-        let secret = if self.settings.links.secret.is_empty() {
-            warn!("links.secret is not set: using a random secret, download links work only on this process");
-            let mut s = uuid::Uuid::new_v4().as_bytes().to_vec();
-            s.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-            s
-        } else {
-            self.settings.links.secret.as_bytes().to_vec()
-        };
         let rate_limiter: Arc<dyn RateLimiter> = match (&self.settings.backends.store, &self.redis)
         {
             (StoreBackend::Redis, Some(redis)) => Arc::new(RedisRateLimiter::with_connection(
@@ -460,7 +463,7 @@ impl Services {
             ),
             rate_limiter,
             keys: Arc::new(keys),
-            links: Arc::new(LinkSigner::new(secret, self.settings.links.ttl_secs)),
+            links: Arc::clone(&self.links),
             clock: Arc::clone(&self.clock),
             results_bucket: self.settings.results.bucket.clone(),
             public_url: self.settings.public_url(),
