@@ -26,6 +26,8 @@
 //! - [`distinct`]: distinct client IPs per interval (exact, then HyperLogLog++ past a bound).
 //! - [`partial`]: the aggregation seam: the [`partial::RecordSink`] a scan feeds and the
 //!   [`partial::Partial`] result of each kind of export, chosen from the condition.
+//! - [`query`]: the Lucene-style query language of the `logs` export, parsed once into a
+//!   matcher over [`LogRecord`]s.
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
 //! - [`schedule`]: recurring exports: the stored schedule, its relative window, the record of
@@ -50,6 +52,7 @@ pub mod grid;
 pub mod isp;
 pub mod log;
 pub mod partial;
+pub mod query;
 pub mod schedule;
 pub mod server_group;
 pub mod table;
