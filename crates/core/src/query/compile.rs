@@ -48,7 +48,10 @@ fn number_check(field: Field, value: Value) -> Result<Check, QueryError> {
             (Bound::Unbounded, Bound::Unbounded)
         }
         Value::Term { items, at } => {
-            if items.iter().any(|i| matches!(i, GlobItem::Many | GlobItem::One)) {
+            if items
+                .iter()
+                .any(|i| matches!(i, GlobItem::Many | GlobItem::One))
+            {
                 return Err(wildcard_on_number(field, at));
             }
             let exact = number(field, &literal(&items, at))?;
@@ -104,7 +107,10 @@ fn number(field: Field, l: &Literal) -> Result<i128, QueryError> {
              2026-11-24T10:00:00Z, not '{text}'"
         )
     } else {
-        format!("the field '{}' takes a number, not '{text}'", field.as_str())
+        format!(
+            "the field '{}' takes a number, not '{text}'",
+            field.as_str()
+        )
     };
     Err(QueryError {
         position: l.at,
@@ -120,12 +126,12 @@ fn text_test(field: Field, value: Value, fold: bool) -> Result<TextTest, QueryEr
             let l = literal(&items, at);
             TextTest::Equals(fixed_value(field, fold_str(l.text), l.at)?)
         }
-        Value::Term { items, .. } => TextTest::Glob(Glob::new(items.into_iter().map(|i| {
-            match i {
+        Value::Term { items, .. } => {
+            TextTest::Glob(Glob::new(items.into_iter().map(|i| match i {
                 GlobItem::Char(c) if fold => GlobItem::Char(c.to_ascii_lowercase()),
                 other => other,
-            }
-        }))),
+            })))
+        }
         Value::Phrase(l) => TextTest::Equals(fixed_value(field, fold_str(l.text), l.at)?),
         Value::Range { lower, upper } => TextTest::Range {
             lower: map_bound(lower, |l| Ok(fold_str(l.text)))?,

@@ -263,7 +263,7 @@ impl<'t> Grammar<'t> {
         let start = *i;
         let Some(name) = opt(terminated(take_while(1.., is_field_char), ':')).parse_next(i)? else {
             let word = alt((
-                preceded('"', take_while(0.., |c| c != '"')).take(),
+                ('"', take_while(0.., |c| c != '"'), opt('"')).take(),
                 take_while(1.., |c: char| !is_separator(c)),
             ))
             .parse_next(i)?;
@@ -311,12 +311,21 @@ impl<'t> Grammar<'t> {
         let lower_inclusive = alt(('['.value(true), '{'.value(false))).parse_next(i)?;
         ws(i)?;
         let lower = self.range_end(i, "the range's lower end after '['")?;
-        let Some(_) = opt((ws1, "TO", ws1)).parse_next(i)? else {
+        let spaced = opt(ws1).parse_next(i)?.is_some();
+        if !spaced || opt("TO").parse_next(i)?.is_none() {
             return Err(self.cut(
                 i,
                 format!("expected ' TO ' after the range's lower end{}", found(i)),
             ));
-        };
+        }
+        if opt(ws1).parse_next(i)?.is_none() {
+            let message = if i.is_empty() {
+                "expected the range's upper end after 'TO'".to_owned()
+            } else {
+                format!("expected a space after 'TO'{}", found(i))
+            };
+            return Err(self.cut(i, message));
+        }
         let upper = self.range_end(i, "the range's upper end after 'TO'")?;
         ws(i)?;
         let Some(upper_inclusive) = opt(alt((']'.value(true), '}'.value(false)))).parse_next(i)?
@@ -494,7 +503,9 @@ fn ws1(i: &mut &str) -> PResult<()> {
 fn keyword<'t>(word: &'static str) -> impl Parser<&'t str, (), ErrMode<Failure>> {
     terminated(
         word,
-        not(one_of(|c: char| !(c.is_whitespace() || matches!(c, '(' | ')' | '"')))),
+        not(one_of(|c: char| {
+            !(c.is_whitespace() || matches!(c, '(' | ')' | '"'))
+        })),
     )
     .void()
 }
