@@ -21,7 +21,7 @@ export RUSTC_BOOTSTRAP=1
 # debug assertions cargo-fuzz already turns on; without it the targets run several times faster.
 flags=(--sanitizer none --target-dir "$root/fuzz/target")
 
-for target in cloudfront_line huawei_line export_request; do
+for target in cloudfront_line huawei_line export_request query; do
     mkdir -p "fuzz/corpus/$target"
     echo "fuzzing $target for ${seconds}s" >&2
     cargo fuzz run "${flags[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
