@@ -471,22 +471,24 @@ fn found(rest: &str) -> String {
     }
 }
 
-/// The next token of `rest`, quoted, for messages: an operator or a word, at most 20 chars.
+/// The next token of `rest`, quoted, for messages: a symbol operator or a word (at most 20
+/// characters).
 fn describe_next(rest: &str) -> String {
-    for op in ["AND", "OR", "NOT", "&&", "||", "!", "(", ")"] {
+    for op in ["&&", "||", "!", "(", ")"] {
         if rest.starts_with(op) {
             return format!("'{op}'");
         }
     }
     let word: String = rest
         .chars()
-        .take_while(|c| !c.is_whitespace())
+        .take_while(|c| !is_separator(*c))
         .take(20)
         .collect();
-    if word.is_empty() {
-        "a space".to_owned()
-    } else {
-        format!("'{word}'")
+    match rest.chars().next() {
+        _ if !word.is_empty() => format!("'{word}'"),
+        Some(c) if c.is_whitespace() => "a space".to_owned(),
+        Some(c) => format!("'{c}'"),
+        None => "the end of the query".to_owned(),
     }
 }
 

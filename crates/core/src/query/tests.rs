@@ -491,6 +491,11 @@ fn fields_are_checked() {
         &format!("'hello' has no field: write field:value, with one of the fields {all}"),
     );
     assert_error(
+        "status:404 AND ANDROID",
+        15,
+        &format!("'ANDROID' has no field: write field:value, with one of the fields {all}"),
+    );
+    assert_error(
         "\"a phrase\"",
         0,
         &format!("'\"a phrase\"' has no field: write field:value, with one of the fields {all}"),
