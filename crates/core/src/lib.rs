@@ -18,6 +18,9 @@
 //!   `country` / `province` / `isp` / `service_area` filters applied in front of a sink, a small
 //!   database writer for tests.
 //! - [`isp`]: the per-interval, per-ISP counters of `isp_detail`, bounded in rows.
+//! - [`callback`]: completion callbacks, the pure part: acceptable URLs, the address policy
+//!   (no loopback, link-local or private destinations unless allowed) and the HMAC-SHA256
+//!   signature with its verification.
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
 //! - [`grid`]: series × intervals with a row cap, the shape of every per-interval result.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows
@@ -41,6 +44,7 @@
 //!   rate limiters take.
 
 pub mod aggregate;
+pub mod callback;
 pub mod clock;
 pub mod condition;
 pub mod distinct;
