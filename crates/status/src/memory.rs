@@ -87,10 +87,9 @@ impl TaskStore for MemoryTaskStore {
         now_ms: i64,
     ) -> Result<Option<String>, StatusError> {
         Ok(self.update(tenant, task_id, |current| {
-            let (next, key) = current
+            current
                 .and_then(|c| transition::expire_file(c, ended_by, now_ms))
-                .unzip();
-            (next, key)
+                .unzip()
         }))
     }
 

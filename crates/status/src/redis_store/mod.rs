@@ -312,10 +312,9 @@ impl TaskStore for RedisTaskStore {
         now_ms: i64,
     ) -> Result<Option<String>, StatusError> {
         self.update(tenant, task_id, |current| {
-            let (next, key) = current
+            current
                 .and_then(|c| transition::expire_file(c, ended_by, now_ms))
-                .unzip();
-            (next, key)
+                .unzip()
         })
         .await
     }
