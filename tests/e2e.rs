@@ -5,6 +5,7 @@ mod common;
 mod geo;
 mod huawei;
 mod limits;
+mod logs;
 mod outage;
 mod restart;
 mod schedules;

@@ -178,27 +178,46 @@ impl Harness {
         &self,
         spec: &GenSpec,
     ) -> (Vec<GeneratedRecord>, statport::genlogs::GenStats) {
+        let (files, stats) = self.upload_log_files(spec).await;
+        (files.into_iter().flat_map(|(_, r)| r).collect(), stats)
+    }
+
+    /// Uploads generated logs to `t1`'s bucket and returns each file's key with the valid
+    /// records written to it, in the order of their lines.
+    pub async fn upload_log_files(
+        &self,
+        spec: &GenSpec,
+    ) -> (
+        Vec<(String, Vec<GeneratedRecord>)>,
+        statport::genlogs::GenStats,
+    ) {
         let store = object_store(&self.settings);
         store
             .ensure_bucket(&self.log_bucket)
             .await
             .expect("create the log bucket");
-        let mut records = Vec::new();
+        let mut files = Vec::new();
         let mut generator = Generator::new(spec);
-        while let Some(file) =
-            generator.next_file(&mut |r: &GeneratedRecord| records.push(r.clone()))
-        {
+        loop {
+            let mut records = Vec::new();
+            let Some(file) =
+                generator.next_file(&mut |r: &GeneratedRecord| records.push(r.clone()))
+            else {
+                break;
+            };
+            let key = format!("cf/{}", file.name);
             store
                 .put_bytes(
                     &self.log_bucket,
-                    &format!("cf/{}", file.name),
+                    &key,
                     bytes::Bytes::from(file.gz),
                     "application/gzip",
                 )
                 .await
                 .expect("upload a log file");
+            files.push((key, records));
         }
-        (records, generator.stats())
+        (files, generator.stats())
     }
 
     /// `POST` a task as `key`; returns status and body.

@@ -15,6 +15,7 @@ use crate::geo::filter::{GeoField, NameFilter};
 use crate::geo::GeoSupport;
 use crate::granularity::Granularity;
 use crate::log::{LogRecord, Scheme};
+use crate::query::Query;
 use crate::table::Language;
 use crate::time::DAY_MS;
 
@@ -79,22 +80,6 @@ impl Action {
                 | Action::TopRefererDetail
                 | Action::TopUaDetail
                 | Action::TopIpDetail
-        )
-    }
-
-    /// True when the workers can run this action today.
-    pub fn is_available(self) -> bool {
-        matches!(
-            self,
-            Action::ReportsDetail
-                | Action::OriginDetail
-                | Action::TopUrlDetail
-                | Action::TopPathDetail
-                | Action::TopRefererDetail
-                | Action::TopUaDetail
-                | Action::TopIpDetail
-                | Action::Uv
-                | Action::IspDetail
         )
     }
 }
@@ -180,6 +165,35 @@ impl ExportFormat {
             }
         }
     }
+}
+
+/// The most rows a `logs` export may ask for (`count`), as in the Tencent CLS seed.
+pub const MAX_LOG_ROWS: u64 = 50_000_000;
+
+/// The longest range of a `logs` export, in days.
+pub const MAX_LOG_SPAN_DAYS: i64 = 31;
+
+/// The order of a `logs` export's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogOrder {
+    /// Oldest first.
+    Asc,
+    /// Newest first (the default, as in CLS): exactly the reverse of `asc`.
+    #[default]
+    Desc,
+}
+
+/// What a `logs` export selects beyond the common filters, and how many rows in which order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogsSpec {
+    /// The query ([`crate::query`]) as submitted, checked to parse; empty selects every row.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub query: String,
+    /// The most rows written: the first `count` in `order`.
+    pub count: u64,
+    /// By time, `desc` by default.
+    pub order: LogOrder,
 }
 
 /// One entry of `domain_name`: an exact host or a `*.` wildcard.
@@ -383,6 +397,9 @@ pub struct ExportCondition {
     /// POSTed the final task object when the task ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// The query, row count and order of a `logs` export; `None` for every other action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogsSpec>,
 }
 
 /// How many rows an export makes, as far as the condition tells before any log is read.
@@ -691,18 +708,6 @@ impl ExportRequest {
                 ))
             })?,
         };
-        if !action.is_available() {
-            return Err(ApiError::invalid(format!(
-                "the action '{}' is not available yet; available: {}",
-                action.as_str(),
-                Action::ALL
-                    .iter()
-                    .filter(|(_, a)| a.is_available())
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
         let domains = DomainFilter::parse(
             non_empty(&self.domain_name).ok_or_else(|| ApiError::missing("domain_name"))?,
         )?;
@@ -730,9 +735,35 @@ impl ExportRequest {
                 "'end_time' must be later than 'start_time'",
             ));
         }
+        if action == Action::Logs {
+            for (name, present) in [
+                ("interval", self.interval.is_some()),
+                ("granularity", self.granularity.is_some()),
+                ("group_by", self.group_by.is_some()),
+                ("stat_type", self.stat_type.is_some()),
+                ("top_n", self.top_n.is_some()),
+            ] {
+                if present {
+                    return Err(ApiError::invalid(format!(
+                        "'{name}' does not apply to the 'logs' action, which exports the log rows themselves"
+                    )));
+                }
+            }
+            // `end_time > start_time` and both are in 1970..2100: the difference fits.
+            if end_time - start_time > MAX_LOG_SPAN_DAYS * DAY_MS {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidTimeSpan,
+                    format!("The max time span of a 'logs' export must be no more than {MAX_LOG_SPAN_DAYS} days."),
+                ));
+            }
+        }
         let granularity = match self.granularity() {
             // A top list has no intervals: without one, its range is rounded out to whole hours.
-            Err(e) if e.code == ErrorCode::MissingParameter && action.is_top_list() => {
+            // `logs` has none either; its range is kept to the millisecond (below).
+            Err(e)
+                if e.code == ErrorCode::MissingParameter
+                    && (action.is_top_list() || action == Action::Logs) =>
+            {
                 Granularity::Hourly
             }
             other => other?,
@@ -740,12 +771,18 @@ impl ExportRequest {
         // Both times are inside the accepted range, so these are always `Some`; refuse rather
         // than panic all the same.
         let out_of_range = || ApiError::invalid("the time range is out of range");
-        let range_start = granularity
-            .checked_floor(start_time)
-            .ok_or_else(out_of_range)?;
-        let range_end = granularity
-            .checked_ceil(end_time)
-            .ok_or_else(out_of_range)?;
+        let (range_start, range_end) = if action == Action::Logs {
+            (start_time, end_time)
+        } else {
+            (
+                granularity
+                    .checked_floor(start_time)
+                    .ok_or_else(out_of_range)?,
+                granularity
+                    .checked_ceil(end_time)
+                    .ok_or_else(out_of_range)?,
+            )
+        };
         let max_days = max_span_days(granularity);
         let too_long = match (
             range_end.checked_sub(range_start),
@@ -826,6 +863,11 @@ impl ExportRequest {
                 )));
             }
         }
+        let logs = if action == Action::Logs {
+            Some(self.logs_spec()?)
+        } else {
+            None
+        };
         let export_format = match non_empty(&self.export_format)
             .map(str::to_ascii_lowercase)
             .as_deref()
@@ -882,6 +924,7 @@ impl ExportRequest {
             export_format,
             language,
             callback_url,
+            logs,
         };
         if let Some(field) = condition
             .needs_ip_database(limits.geo)
@@ -893,7 +936,9 @@ impl ExportRequest {
             ));
         }
         let estimate = condition.row_estimate();
-        if estimate.rows > limits.max_rows {
+        // A `logs` export is bounded by its `count` (at most MAX_LOG_ROWS), not by the rows
+        // limit of statistics exports.
+        if action != Action::Logs && estimate.rows > limits.max_rows {
             return Err(ApiError::invalid(format!(
                 "this export would make {}{} rows; the limit is {} rows per export: shorten the range, use a coarser granularity or fewer domains",
                 if estimate.exact { "" } else { "at least " },
@@ -909,6 +954,40 @@ impl ExportRequest {
             }
         }
         Ok(condition)
+    }
+
+    /// The `logs` fields: the query parsed (a 400 pointing at the error's position, or
+    /// listing the known fields), `count` in 1..=[`MAX_LOG_ROWS`] (default: the maximum),
+    /// `order` `asc` or `desc` (default).
+    fn logs_spec(&self) -> Result<LogsSpec, ApiError> {
+        let query = self.query.as_deref().unwrap_or("").trim().to_string();
+        Query::parse(&query)?;
+        let count = match self.count {
+            None => MAX_LOG_ROWS,
+            Some(n) => u64::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_LOG_ROWS).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "'count' must be between 1 and {} rows, not {n}",
+                        thousands(MAX_LOG_ROWS)
+                    ))
+                })?,
+        };
+        let order = match non_empty(&self.order) {
+            None | Some("desc") => LogOrder::Desc,
+            Some("asc") => LogOrder::Asc,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "'order' must be 'asc' or 'desc', not '{other}'"
+                )))
+            }
+        };
+        Ok(LogsSpec {
+            query,
+            count,
+            order,
+        })
     }
 
     fn granularity(&self) -> Result<Granularity, ApiError> {

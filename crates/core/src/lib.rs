@@ -11,6 +11,8 @@
 //!   under a tenant's [`RequestLimits`] (times in 1970..2100, domains and rows per export capped).
 //! - [`error`]: the error codes clients see.
 //! - [`log`]: one parsed access-log line ([`LogRecord`]).
+//! - [`logrow`]: the rows of the `logs` export: its columns, a selected record packed into bytes
+//!   for the external sort, and read back into cells.
 //! - [`format`]: the log formats, each with its file-name rule and line parser
 //!   ([`format::cloudfront`]: CloudFront standard logs, driven by the `#Fields` header;
 //!   [`format::huawei`]: Huawei CDN logs, one file per domain, hour and service area).
@@ -55,6 +57,7 @@ pub mod granularity;
 pub mod grid;
 pub mod isp;
 pub mod log;
+pub mod logrow;
 pub mod partial;
 pub mod query;
 pub mod schedule;

@@ -33,6 +33,22 @@ pub enum Column {
     Ip,
     /// ISP name.
     Isp,
+    /// The domain of a raw log row (`logs`).
+    Host,
+    /// HTTP method (`logs`).
+    Method,
+    /// `http` or `https` (`logs`).
+    Scheme,
+    /// The query string, without `?` (`logs`).
+    Query,
+    /// HTTP status code (`logs`).
+    Status,
+    /// Bytes sent to the viewer by one request (`logs`).
+    Bytes,
+    /// Edge location code (`logs`).
+    Edge,
+    /// `hit`, or `miss` when the edge went to the origin (`logs`).
+    Result,
 }
 
 /// The language of the header row of csv and xlsx files.
@@ -62,6 +78,14 @@ impl Column {
             Column::Ua => "ua",
             Column::Ip => "ip",
             Column::Isp => "isp",
+            Column::Host => "host",
+            Column::Method => "method",
+            Column::Scheme => "scheme",
+            Column::Query => "query",
+            Column::Status => "status",
+            Column::Bytes => "bytes",
+            Column::Edge => "edge",
+            Column::Result => "result",
         }
     }
 
@@ -82,6 +106,14 @@ impl Column {
                 Column::Ua => "User-Agent",
                 Column::Ip => "IP",
                 Column::Isp => "运营商",
+                Column::Host => "域名",
+                Column::Method => "请求方法",
+                Column::Scheme => "协议",
+                Column::Query => "查询参数",
+                Column::Status => "状态码",
+                Column::Bytes => "字节数",
+                Column::Edge => "边缘节点",
+                Column::Result => "缓存结果",
             },
         }
     }

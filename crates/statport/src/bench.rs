@@ -6,7 +6,8 @@
 //! a sum computed straight from the generated records. Reports lines per second and the peak
 //! resident memory of the process, then lines per second of every available action
 //! ([`actions`]; `isp_detail` through the IP database [`crate::genipdb`] writes for the day)
-//! and the peak memory of a top-URL export over a million distinct URLs.
+//! and the peak memory of a top-URL export over a million distinct URLs; last, a `logs` export
+//! of every row of the day (csv and JSON Lines) with its peak memory and temp disk.
 
 mod actions;
 
@@ -183,6 +184,7 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     let distinct_urls = actions::upload_unique_urls(&settings, &spec, &log_bucket, "urls/").await?;
 
     // 3. the real service, one task per format
+    let temp_dir = settings.temp_dir();
     let running = launch(settings).await?;
     let http = reqwest::Client::new();
     let url = format!("{}/v1/cdn/statistics/export-tasks", running.base_url);
@@ -255,6 +257,8 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     println!("per action, end to end (csv):");
     actions::end_to_end(&http, &url, &key, day).await?;
     actions::million_urls(&http, &url, &urls_key, day, distinct_urls).await?;
+    let day_rows: u64 = expected.values().map(|(_, requests)| requests).sum();
+    actions::logs_export(&http, &url, &key, day, temp_dir, day_rows).await?;
     running.stop().await?;
     println!(
         "peak resident memory of this process (generator, service and checks): {}",

@@ -335,6 +335,10 @@ pub struct WorkerConfig {
     /// Memory bounds past which top lists and `uv` become estimates (`[worker.sketches]`).
     #[serde(default)]
     pub sketches: statport_core::partial::SketchLimits,
+    /// The sort of `logs` exports (`[worker.logs]`): rows held in memory per scan before a
+    /// sorted run is written to the temp dir, and runs merged at once.
+    #[serde(default)]
+    pub logs: statport_worker::sort::LogSortSettings,
 }
 
 fn default_retry_span_secs() -> u64 {

@@ -524,6 +524,7 @@ impl Services {
                 results_bucket: self.settings.results.bucket.clone(),
                 results_prefix: self.settings.results.prefix.clone(),
                 sketches: w.sketches,
+                logs: w.logs,
             },
             geo: self.geo.clone(),
             shutdown: CancellationToken::new(),

@@ -14,10 +14,13 @@
 //! # Layout
 //! - `run`: claim and finish ([`run_export`]): the guarded transitions and how a run ends.
 //! - here: the run's body (`execute`): find the tenant's log objects, then fan out, then write.
-//! - `fanout`: the objects read in parallel into bounded partial aggregates, merged; progress;
+//! - `fanout`: the objects read in parallel into bounded parts (partial aggregates, or sorted
+//!   runs) gathered in listing order; progress;
 //!   prompt stop of every scan thread.
 //! - `write`: the rows into a csv / json / xlsx file ([`write_file`]), uploaded under
 //!   [`result_key`].
+//! - `logs`: the run of a `logs` export: the scans fill sorted runs ([`crate::sort`]), merged
+//!   into the file in the export's order and cut at its `count`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +30,7 @@ use std::time::Duration;
 
 use statport_core::clock::Clock;
 use statport_core::condition::thousands;
-use statport_core::condition::ExportFormat;
+use statport_core::condition::{Action, ExportFormat};
 use statport_core::geo::{GeoLookup, GeoSupport};
 use statport_core::partial::{Partial, SketchLimits};
 use statport_core::task::{ExportJob, TaskError, TaskRecord};
@@ -43,16 +46,18 @@ use tracing::{info, warn};
 use crate::output::{self, RowWriter};
 use crate::retry::{human_span, jitter_unit, Decision, RetryPolicy};
 use crate::scan::{scan, ScanError, ScanSignals, ScanStats};
+use crate::sort::LogSortSettings;
 use crate::source::select_objects;
 
 pub use statport_core::tenant::{LogFormat, LogSource, Tenant};
 
 mod fanout;
+mod logs;
 mod run;
 mod write;
 
-use self::fanout::scan_all;
 pub(crate) use self::fanout::StoppableReader;
+use self::fanout::{scan_all, Aggregates};
 pub use self::run::run_export;
 pub use self::write::{result_key, write_file};
 
@@ -78,6 +83,8 @@ pub struct WorkerSettings {
     pub results_prefix: String,
     /// Memory bounds past which top lists and `uv` become estimates.
     pub sketches: SketchLimits,
+    /// The sort of `logs` exports: its memory buffer and merge fan-in.
+    pub logs: LogSortSettings,
 }
 
 /// Everything a run needs, shared by all runs of a process.
@@ -186,16 +193,20 @@ async fn execute(
     let total_bytes: u64 = objects.iter().map(|o| o.size).sum();
     info!(task_id = %record.task_id, files = objects.len(), bytes = total_bytes, "log files selected");
 
-    let (aggregate, stats) = scan_all(
+    if condition.action == Action::Logs {
+        return logs::export(ctx, record, run_id, source, objects, total_bytes).await;
+    }
+    let (gathered, stats) = scan_all(
         ctx,
         record,
         run_id,
         source,
-        tenant.limits.max_rows,
+        Aggregates::new(condition, tenant.limits.max_rows, ctx),
         objects,
         total_bytes,
     )
     .await?;
+    let aggregate = gathered.merged;
     if ctx.shutdown.is_cancelled() {
         return Err(Stop::Released);
     }

@@ -9,6 +9,8 @@
 //! - [`report`]: the synchronous reports' engine: an origin-volume request scanned like a task
 //!   (same object selection, scan and partial result, several files at once) within bounds on
 //!   the bytes read, the wall time and the reports running at once.
+//! - [`sort`]: the external sort of `logs` exports: selected rows packed into sorted runs on
+//!   disk in bounded memory, merged back in time order and cut at the export's `count`.
 //! - [`retry`]: backoff with jitter and the retry span of transient failures.
 //! - [`output`]: the csv / json / xlsx writers.
 //! - [`runner`]: [`job::run_export`] as the queue's job handler (`statport-queue`, Redis or
@@ -24,6 +26,7 @@ pub mod report;
 pub mod retry;
 pub mod runner;
 pub mod scan;
+pub mod sort;
 pub mod source;
 
 pub use job::{run_export, ExportContext, LogFormat, LogSource, RunEnd, Tenant, WorkerSettings};

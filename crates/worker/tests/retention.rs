@@ -152,6 +152,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
             results_bucket: "results".into(),
             results_prefix: "exports/".into(),
             sketches: SketchLimits::default(),
+            logs: statport_worker::sort::LogSortSettings::default(),
             retry: RetryPolicy::with_span(Duration::from_secs(900)),
         },
         geo: None,

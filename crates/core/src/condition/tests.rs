@@ -603,3 +603,82 @@ fn geography_filters_with_a_database() {
     .expect_err("grouped isp_detail");
     assert!(err.message.contains("group_by"), "{}", err.message);
 }
+
+fn logs_base() -> Value {
+    json!({
+        "action": "logs",
+        "domain_name": "all",
+        "start_time": day(2026, 11, 1) + 1234,
+        "end_time": day(2026, 11, 2) + 5678,
+    })
+}
+
+#[test]
+fn logs_keep_the_range_to_the_millisecond_with_defaults() {
+    let c = validate(logs_base()).expect("valid");
+    assert_eq!(c.action, Action::Logs);
+    assert_eq!(
+        (c.range_start, c.range_end),
+        (day(2026, 11, 1) + 1234, day(2026, 11, 2) + 5678)
+    );
+    assert_eq!(
+        c.logs,
+        Some(LogsSpec {
+            query: String::new(),
+            count: MAX_LOG_ROWS,
+            order: LogOrder::Desc,
+        })
+    );
+    let c = validate(with(
+        with(
+            with(
+                logs_base(),
+                "query",
+                json!("  status:404 AND host:a.example.com "),
+            ),
+            "count",
+            json!(10),
+        ),
+        "order",
+        json!("asc"),
+    ))
+    .expect("valid");
+    let spec = c.logs.expect("a logs spec");
+    assert_eq!(spec.query, "status:404 AND host:a.example.com");
+    assert_eq!((spec.count, spec.order), (10, LogOrder::Asc));
+    // Not bounded by the statistics rows limit: a count far above it is fine.
+    let limits = RequestLimits {
+        max_rows: 10,
+        ..RequestLimits::default()
+    };
+    ExportRequest::from_json(&with(logs_base(), "count", json!(1_000_000)))
+        .and_then(|r| r.validate_with(&limits))
+        .expect("a logs export is bounded by its count");
+}
+
+#[test]
+fn logs_refuse_what_does_not_apply_and_bad_values() {
+    for (key, value, says) in [
+        ("query", json!("status:"), "at position 7"),
+        ("query", json!("colour:red"), "unknown field 'colour'"),
+        ("count", json!(0), "between 1 and 50,000,000"),
+        ("count", json!(-5), "between 1 and 50,000,000"),
+        ("count", json!(50_000_001), "between 1 and 50,000,000"),
+        ("order", json!("newest"), "'order' must be 'asc' or 'desc'"),
+        ("interval", json!(300), "'interval' does not apply"),
+        (
+            "granularity",
+            json!("hourly"),
+            "'granularity' does not apply",
+        ),
+        ("group_by", json!("domain"), "'group_by' does not apply"),
+        ("top_n", json!(10), "'top_n' does not apply"),
+    ] {
+        let err = validate(with(logs_base(), key, value.clone())).expect_err("refused");
+        assert_eq!(err.code, ErrorCode::InvalidParameter, "{key}={value}");
+        assert!(err.message.contains(says), "{key}={value}: {}", err.message);
+    }
+    let long = with(logs_base(), "end_time", json!(day(2026, 12, 3)));
+    assert_eq!(code_of(long), ErrorCode::InvalidTimeSpan);
+    assert!(validate(with(logs_base(), "end_time", json!(day(2026, 12, 2)))).is_ok());
+}

@@ -230,3 +230,75 @@ pub async fn million_urls(
     );
     Ok(())
 }
+
+/// A `logs` export of every row of the day (csv, newest first): rows per second end to end, the
+/// peak resident memory of the process during it and the peak disk its run used in the
+/// worker's temp dir (sampled every 20 ms). `rows` is the number of valid lines generated in
+/// the day, which the export must write exactly.
+pub async fn logs_export(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    day: i64,
+    temp_dir: std::path::PathBuf,
+    rows: u64,
+) -> anyhow::Result<()> {
+    for format in ["csv", "json"] {
+        reset_peak_rss();
+        let before = peak_rss();
+        let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let watcher = {
+            let watching = Arc::clone(&watching);
+            let temp_dir = temp_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut peak = 0u64;
+                while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak = peak.max(logs_temp_bytes(&temp_dir));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                peak
+            })
+        };
+        let body = request(
+            Action::Logs.as_str(),
+            &json!({"export_format": format}),
+            day,
+        );
+        let outcome = run_task(http, url, key, &body).await;
+        watching.store(false, std::sync::atomic::Ordering::Relaxed);
+        let peak_disk = watcher.await?;
+        let (task, secs) = outcome?;
+        ensure!(
+            task["export_count"] == rows,
+            "the logs export wrote {} rows, the day has {rows}",
+            task["export_count"]
+        );
+        println!(
+            "logs ({format}, every row, newest first): {rows} rows in {secs:.2} s = {:.0} rows/s end to end, file {:.1} MB; peak resident memory during it: {} (before it: {before}); peak temp disk: {:.1} MB",
+            rows as f64 / secs,
+            task["file_size"].as_f64().unwrap_or(0.0) / 1e6,
+            peak_rss(),
+            peak_disk as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+/// Bytes under the `statport-logs-*` run directories in `temp_dir`.
+fn logs_temp_bytes(temp_dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(temp_dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("statport-logs-")
+        })
+        .filter_map(|e| std::fs::read_dir(e.path()).ok())
+        .flat_map(|files| files.flatten())
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}

@@ -1,43 +1,105 @@
-//! Fan-out and progress: the task's log objects read in parallel into bounded partial
-//! aggregates that are merged, progress reported, and every scan thread stopped promptly when
-//! the run stops.
+//! Fan-out and progress: the task's log objects read in parallel into bounded parts that are
+//! gathered in file order, progress reported, and every scan thread stopped promptly when the
+//! run stops.
+//!
+//! What a part is depends on the export: a partial aggregate merged into the result
+//! ([`Aggregates`]), or the sorted runs of a `logs` export ([`super::logs`]); the [`Gather`]
+//! trait is the seam.
 
 use statport_core::geo::select::GeoSink;
 use statport_core::geo::NoDatabase;
+use statport_core::partial::RecordSink;
 use std::collections::BTreeMap;
 
 use super::*;
 
-/// What the scan of one object ends with: its partial result and counters, or why it stopped.
-type ScanOutcome = Result<(Partial, ScanStats), Stop>;
+/// What a run's scans fill, and how their parts come together.
+pub(super) trait Gather: 'static {
+    /// What the scan of one object fills, on its own blocking thread.
+    type Part: RecordSink + Send + 'static;
+    /// What a finished part hands back to the gatherer.
+    type Done: Send + 'static;
+    /// A fresh part for the object at `index` of the listing.
+    fn part(&self, index: usize) -> Self::Part;
+    /// Ends a part on its scan thread (e.g. writes its last sorted run).
+    fn seal(part: Self::Part) -> Result<Self::Done, Stop>;
+    /// Takes in the next part, in the order of the listing; `Err` stops the run.
+    fn absorb(&mut self, done: Self::Done) -> Result<(), Stop>;
+}
 
-/// Reads every selected object (several at once), merging their partial aggregates and
-/// reporting progress; stops early on a failure, a lost claim, the row limit or shutdown.
-pub(super) async fn scan_all(
+/// The parts of a statistics export: partial aggregates merged into one, bounded in rows.
+pub(super) struct Aggregates {
+    /// The merged result so far.
+    pub merged: Partial,
+    empty: Partial,
+    max_rows: u64,
+}
+
+impl Aggregates {
+    /// An empty result for `condition`, bounded at `max_rows`.
+    pub fn new(condition: &ExportCondition, max_rows: u64, ctx: &ExportContext) -> Self {
+        // Bounded: an export whose rows are only known while scanning (`all` or a wildcard
+        // grouped by domain) stops growing at the tenant's row limit instead of exhausting
+        // memory.
+        let empty = Partial::for_condition(condition, max_rows, &ctx.settings.sketches);
+        Aggregates {
+            merged: empty.clone(),
+            empty,
+            max_rows,
+        }
+    }
+}
+
+impl Gather for Aggregates {
+    type Part = Partial;
+    type Done = Partial;
+
+    fn part(&self, _index: usize) -> Partial {
+        self.empty.clone()
+    }
+
+    fn seal(part: Partial) -> Result<Partial, Stop> {
+        Ok(part)
+    }
+
+    fn absorb(&mut self, part: Partial) -> Result<(), Stop> {
+        if self.merged.merge(&part).is_err() {
+            return Err(Stop::Retry("partial aggregates of different shapes".into()));
+        }
+        match self.merged.overflowed() {
+            Some(rows) => Err(too_many_rows(rows, self.max_rows)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What the scan of one object ends with: its sealed part and counters, or why it stopped.
+type ScanOutcome<D> = Result<(D, ScanStats), Stop>;
+
+/// Reads every selected object (several at once), gathering their parts in listing order and
+/// reporting progress; stops early on a failure, a lost claim, the gatherer's refusal or
+/// shutdown.
+pub(super) async fn scan_all<G: Gather>(
     ctx: &ExportContext,
     record: &TaskRecord,
     run_id: &str,
     source: &LogSource,
-    max_rows: u64,
+    mut gather: G,
     objects: Vec<ObjectMeta>,
     total_bytes: u64,
-) -> Result<(Partial, ScanStats), Stop> {
+) -> Result<(G, ScanStats), Stop> {
     let condition = Arc::new(record.condition.clone());
     let signals = Arc::new(ScanSignals::default());
     // Cancelled with the process, or by this run when it stops early: wakes reads that wait on
     // the network so every scan thread ends promptly.
     let run_stop = ctx.shutdown.child_token();
-    // Bounded: an export whose rows are only known while scanning (`all` or a wildcard grouped
-    // by domain) stops growing at the tenant's row limit instead of exhausting memory.
-    let empty = Partial::for_condition(&condition, max_rows, &ctx.settings.sketches);
-    let mut merged = empty.clone();
     let mut stats = ScanStats::default();
     let mut pending = objects.into_iter().enumerate();
-    let mut running: JoinSet<(usize, ScanOutcome)> = JoinSet::new();
-    // Parts are merged in the order of the objects, whatever order they finish in, so an
+    let mut running: JoinSet<(usize, ScanOutcome<G::Done>)> = JoinSet::new();
+    // Parts are gathered in the order of the objects, whatever order they finish in, so an
     // approximate result (a top list past its key budget) is the same on every run. Finished
     // parts wait here for the ones before them; at most `parallelism` of them.
-    let mut finished: BTreeMap<usize, (Partial, ScanStats)> = BTreeMap::new();
+    let mut finished: BTreeMap<usize, (G::Done, ScanStats)> = BTreeMap::new();
     let mut next_to_merge = 0usize;
     let mut ticker = tokio::time::interval(ctx.settings.progress_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -47,14 +109,14 @@ pub(super) async fn scan_all(
             let Some((index, object)) = pending.next() else {
                 break;
             };
-            let scan = scan_object(
+            let scan = scan_object::<G>(
                 Arc::clone(&ctx.objects),
                 source.clone(),
                 object,
                 (Arc::clone(&condition), ctx.geo.clone()),
                 Arc::clone(&signals),
                 run_stop.clone(),
-                empty.clone(),
+                gather.part(index),
             );
             running.spawn(async move { (index, scan.await) });
         }
@@ -68,16 +130,12 @@ pub(super) async fn scan_all(
                     let mut stop = None;
                     while let Some((part, part_stats)) = finished.remove(&next_to_merge) {
                         next_to_merge += 1;
-                        if merged.merge(&part).is_err() {
-                            stop = Some(Stop::Retry("partial aggregates of different shapes".into()));
-                            break;
-                        }
                         stats.lines += part_stats.lines;
                         stats.skipped += part_stats.skipped;
                         stats.selected += part_stats.selected;
                         stats.too_long += part_stats.too_long;
-                        if let Some(rows) = merged.overflowed() {
-                            stop = Some(too_many_rows(rows, max_rows));
+                        if let Err(refused) = gather.absorb(part) {
+                            stop = Some(refused);
                             break;
                         }
                     }
@@ -113,7 +171,7 @@ pub(super) async fn scan_all(
             other => other,
         });
     }
-    Ok((merged, stats))
+    Ok((gather, stats))
 }
 
 /// The task's end when its rows outgrow the tenant's limit while scanning.
@@ -128,7 +186,7 @@ fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
     )
 }
 
-async fn scan_object(
+async fn scan_object<G: Gather>(
     objects: Arc<dyn ObjectStore>,
     source: LogSource,
     object: ObjectMeta,
@@ -136,8 +194,8 @@ async fn scan_object(
     (condition, geo): (Arc<ExportCondition>, Option<Arc<dyn GeoLookup>>),
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
-    empty: Partial,
-) -> Result<(Partial, ScanStats), Stop> {
+    part: G::Part,
+) -> Result<(G::Done, ScanStats), Stop> {
     let LogSource { bucket, format, .. } = source;
     let reader = tokio::select! {
         got = objects.get(&bucket, &object.key) => got
@@ -146,31 +204,24 @@ async fn scan_object(
     };
     let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
-        let aggregate = empty;
         let sync = SyncIoBridge::new(reader);
-        if condition.geo_needed() {
-            // The geography filters in front of the aggregate; a condition without them scans
+        let scanned = if condition.geo_needed() {
+            // The geography filters in front of the part; a condition without them scans
             // straight into it and pays nothing. Without a database only logs stating their
             // area get here (checked before the scan), and they need no lookup.
             let lookup: &dyn GeoLookup = geo.as_deref().unwrap_or(&NoDatabase);
-            let mut sink = GeoSink::new(aggregate, lookup, &condition);
-            let stats = scan(format, &object.key, sync, &condition, &mut sink, &signals)?;
-            Ok((sink.into_inner(), stats))
+            let mut sink = GeoSink::new(part, lookup, &condition);
+            scan(format, &object.key, sync, &condition, &mut sink, &signals)
+                .map(|stats| (sink.into_inner(), stats))
         } else {
-            let mut aggregate = aggregate;
-            scan(
-                format,
-                &object.key,
-                sync,
-                &condition,
-                &mut aggregate,
-                &signals,
-            )
-            .map(|stats| (aggregate, stats))
-        }
+            let mut part = part;
+            scan(format, &object.key, sync, &condition, &mut part, &signals)
+                .map(|stats| (part, stats))
+        };
+        scanned.map(|(part, stats)| G::seal(part).map(|done| (done, stats)))
     });
     match handle.await {
-        Ok(Ok(done)) => Ok(done),
+        Ok(Ok(sealed)) => sealed,
         Ok(Err(ScanError::Corrupt { key, reason })) => Err(fail(
             ErrorCode::CorruptLogFile,
             format!("the log file '{key}' is not valid gzip ({reason})"),

@@ -96,6 +96,7 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
             results_bucket: "results".into(),
             results_prefix: "exports/".into(),
             sketches: SketchLimits::default(),
+            logs: crate::sort::LogSortSettings::default(),
         },
         geo: None,
         shutdown: CancellationToken::new(),

@@ -56,6 +56,18 @@ pub(super) async fn write_and_upload(
             return Err(Stop::Retry(format!("writing the result file: {e}")));
         }
     };
+    let (size, key) = upload_file(ctx, record, &temp).await?;
+    Ok((rows, size, key))
+}
+
+/// Uploads the finished result file at `temp` under the task's result key and removes it;
+/// returns the size and the key. A shutdown does not wait for the upload.
+pub(super) async fn upload_file(
+    ctx: &ExportContext,
+    record: &TaskRecord,
+    temp: &Path,
+) -> Result<(u64, String), Stop> {
+    let format = record.condition.export_format;
     let key = result_key(
         &ctx.settings.results_prefix,
         &record.tenant_id,
@@ -67,12 +79,12 @@ pub(super) async fn write_and_upload(
         done = ctx.objects.put_file(
             &ctx.settings.results_bucket,
             &key,
-            &temp,
+            temp,
             format.content_type(),
         ) => Some(done),
         () = ctx.shutdown.cancelled() => None,
     };
-    let _ = std::fs::remove_file(&temp);
+    let _ = std::fs::remove_file(temp);
     let Some(uploaded) = uploaded else {
         return Err(Stop::Released);
     };
@@ -90,5 +102,5 @@ pub(super) async fn write_and_upload(
             format!("the object store refused the result file: {e}"),
         ),
     })?;
-    Ok((rows, size, key))
+    Ok((size, key))
 }

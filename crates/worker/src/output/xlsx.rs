@@ -219,6 +219,10 @@ fn column_width(column: Column) -> f64 {
         Column::Path | Column::Referer => 48.0,
         Column::Ip => 24.0,
         Column::Isp => 16.0,
+        Column::Host => 30.0,
+        Column::Query => 40.0,
+        Column::Method | Column::Scheme | Column::Status | Column::Result => 10.0,
+        Column::Bytes | Column::Edge => 14.0,
     }
 }
 

@@ -165,6 +165,7 @@ impl Env {
                 results_bucket: "results".into(),
                 results_prefix: "exports/".into(),
                 sketches: SketchLimits::default(),
+                logs: statport_worker::sort::LogSortSettings::default(),
             },
             geo: None,
             shutdown: CancellationToken::new(),
