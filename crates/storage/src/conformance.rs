@@ -11,11 +11,16 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
 use crate::{
-    LocalStore, ObjectMeta, ObjectStore, S3Settings, S3Store, StorageError, MIN_PART_SIZE,
+    LocalStore, ObjectMeta, ObjectStore, S3Settings, S3Store, StorageError, Upload, MIN_PART_SIZE,
 };
 
 /// Size of the file that must go up in several parts (with [`MIN_PART_SIZE`] parts).
 const MULTIPART_FILE_SIZE: usize = 11 * 1024 * 1024 + 12_345;
+/// Size of the streamed result that must go up in several parts: three and a half parts
+/// of [`MIN_PART_SIZE`], the part size of the S3 store under test.
+const MULTIPART_STREAM_SIZE: usize = 3 * MIN_PART_SIZE as usize + MIN_PART_SIZE as usize / 2;
+/// Chunk size of the streamed writes: odd, so that chunks straddle part boundaries.
+const STREAM_CHUNK: usize = 1024 * 1024 + 7;
 /// Keys written to exercise listing pagination (with a page size of 2 on S3).
 const PAGED_KEYS: usize = 7;
 
@@ -30,6 +35,12 @@ pub(crate) async fn run_suite(store: &dyn ObjectStore, bucket: &str) {
     overwrite_and_delete(store, bucket).await;
     put_small_file(store, bucket).await;
     put_multipart_file(store, bucket).await;
+    stream_small(store, bucket).await;
+    stream_empty(store, bucket).await;
+    stream_multipart(store, bucket).await;
+    stream_replaces_only_at_finish(store, bucket).await;
+    stream_abort_and_drop(store, bucket).await;
+    stream_missing_bucket(store, &format!("{bucket}-absent")).await;
 }
 
 async fn buckets(store: &dyn ObjectStore, bucket: &str) {
@@ -237,6 +248,142 @@ async fn put_multipart_file(store: &dyn ObjectStore, bucket: &str) {
     assert!(matches!(err, StorageError::Other(_)), "{err:?}");
 }
 
+/// Streams `data` to `key` in `chunk`-sized writes and returns the upload, not finished.
+async fn stream<'a>(
+    store: &'a dyn ObjectStore,
+    bucket: &str,
+    key: &str,
+    data: &Bytes,
+    chunk: usize,
+) -> Box<dyn Upload + 'a> {
+    let mut upload = store
+        .start_upload(bucket, key, "text/csv")
+        .await
+        .expect("start upload");
+    for offset in (0..data.len()).step_by(chunk.max(1)) {
+        let end = (offset + chunk).min(data.len());
+        upload
+            .write(data.slice(offset..end))
+            .await
+            .expect("write chunk");
+    }
+    upload
+}
+
+/// Checks that nothing is stored under `key`.
+async fn assert_absent(store: &dyn ObjectStore, bucket: &str, key: &str) {
+    let err = store.get(bucket, key).await.expect_err("no object yet");
+    assert!(
+        matches!(err, StorageError::NoSuchKey { .. }),
+        "{key}: {err:?}"
+    );
+    let listed = store.list(bucket, key).await.expect("list");
+    assert!(listed.is_empty(), "{key}: {listed:?}");
+}
+
+async fn stream_small(store: &dyn ObjectStore, bucket: &str) {
+    let data = pattern(100_000, 5);
+    let key = "stream/small.csv";
+    let upload = stream(store, bucket, key, &data, 999).await;
+    assert_absent(store, bucket, key).await;
+    assert_eq!(upload.finish().await.expect("finish"), data.len() as u64);
+    assert_eq!(read_all(store, bucket, key).await, data);
+    assert_eq!(
+        store.list(bucket, key).await.expect("list"),
+        vec![meta(key, data.len())]
+    );
+}
+
+async fn stream_empty(store: &dyn ObjectStore, bucket: &str) {
+    let key = "stream/empty.csv";
+    let upload = stream(store, bucket, key, &Bytes::new(), 1).await;
+    assert_eq!(upload.finish().await.expect("finish"), 0);
+    assert!(read_all(store, bucket, key).await.is_empty());
+}
+
+async fn stream_multipart(store: &dyn ObjectStore, bucket: &str) {
+    let data = pattern(MULTIPART_STREAM_SIZE, 6);
+    let key = "stream/big.csv";
+    let upload = stream(store, bucket, key, &data, STREAM_CHUNK).await;
+    // Three parts have been sent by now, but none of them is an object.
+    assert_absent(store, bucket, key).await;
+    assert_eq!(upload.finish().await.expect("finish"), data.len() as u64);
+    assert_eq!(
+        read_all(store, bucket, key).await,
+        data,
+        "content survives the part split"
+    );
+    assert_eq!(
+        store.list(bucket, key).await.expect("list"),
+        vec![meta(key, data.len())]
+    );
+}
+
+async fn stream_replaces_only_at_finish(store: &dyn ObjectStore, bucket: &str) {
+    let key = "stream/replaced.csv";
+    let old = Bytes::from_static(b"old contents\n");
+    store
+        .put_bytes(bucket, key, old.clone(), "text/csv")
+        .await
+        .expect("put");
+    let new = pattern(MIN_PART_SIZE as usize + 3, 7);
+    let upload = stream(store, bucket, key, &new, STREAM_CHUNK).await;
+    assert_eq!(
+        read_all(store, bucket, key).await,
+        old,
+        "old object until finish"
+    );
+    assert_eq!(upload.finish().await.expect("finish"), new.len() as u64);
+    assert_eq!(read_all(store, bucket, key).await, new);
+}
+
+async fn stream_abort_and_drop(store: &dyn ObjectStore, bucket: &str) {
+    let data = pattern(2 * MIN_PART_SIZE as usize + 11, 8);
+    for small in [true, false] {
+        let len = if small { 10 } else { data.len() };
+        let body = data.slice(..len);
+        let key = format!("stream/aborted-{len}.csv");
+        stream(store, bucket, &key, &body, STREAM_CHUNK)
+            .await
+            .abort()
+            .await;
+        assert_absent(store, bucket, &key).await;
+
+        let key = format!("stream/dropped-{len}.csv");
+        drop(stream(store, bucket, &key, &body, STREAM_CHUNK).await);
+        assert_absent(store, bucket, &key).await;
+    }
+    assert!(
+        store
+            .list(bucket, "stream/")
+            .await
+            .expect("list")
+            .iter()
+            .all(|m| !m.key.contains("aborted") && !m.key.contains("dropped")),
+        "aborted uploads left objects"
+    );
+}
+
+async fn stream_missing_bucket(store: &dyn ObjectStore, absent: &str) {
+    let started = store.start_upload(absent, "k.csv", "text/csv").await;
+    let err = match started {
+        // A store that cannot tell at start must tell at finish.
+        Ok(mut upload) => match upload.write(Bytes::from_static(b"x")).await {
+            Ok(()) => upload
+                .finish()
+                .await
+                .expect_err("finish into a missing bucket"),
+            Err(err) => err,
+        },
+        Err(err) => err,
+    };
+    assert!(
+        matches!(&err, StorageError::NoSuchBucket { bucket } if bucket == absent),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+}
+
 /// Reads a whole object through its streaming body, checking the reported size.
 pub(crate) async fn read_all(store: &dyn ObjectStore, bucket: &str, key: &str) -> Bytes {
     let mut reader = store.get(bucket, key).await.expect("get");
@@ -340,6 +487,62 @@ pub(crate) async fn require_s3(store: &S3Store) {
 async fn local_store_conforms() {
     let root = std::env::temp_dir().join(format!("statport-local-{}", uuid::Uuid::new_v4()));
     let store = LocalStore::new(&root);
+    run_suite(&store, &fresh_bucket()).await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A store that delegates everything but [`ObjectStore::start_upload`] to a [`LocalStore`],
+/// so the suite covers the default (spooled) streaming upload too.
+#[derive(Debug)]
+pub(crate) struct SpooledLocal(pub(crate) LocalStore);
+
+#[async_trait::async_trait]
+impl ObjectStore for SpooledLocal {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        self.0.list(bucket, prefix).await
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<crate::ObjectReader, StorageError> {
+        self.0.get(bucket, key).await
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<u64, StorageError> {
+        self.0.put_file(bucket, key, path, content_type).await
+    }
+
+    async fn put_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
+        self.0.put_bytes(bucket, key, body, content_type).await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        self.0.delete(bucket, key).await
+    }
+
+    async fn ensure_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        self.0.ensure_bucket(bucket).await
+    }
+
+    async fn ping(&self, bucket: &str) -> Result<(), StorageError> {
+        self.0.ping(bucket).await
+    }
+}
+
+#[tokio::test]
+async fn default_streaming_upload_conforms() {
+    let root = std::env::temp_dir().join(format!("statport-local-{}", uuid::Uuid::new_v4()));
+    let store = SpooledLocal(LocalStore::new(&root));
     run_suite(&store, &fresh_bucket()).await;
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -4,7 +4,9 @@
 ///
 /// Callers branch on the variant: the two "missing" variants are answers, not faults;
 /// [`StorageError::Unavailable`] is worth retrying, [`StorageError::Other`] is not.
-#[derive(Debug, thiserror::Error)]
+/// `Clone` so that a failure can be reported both by the failing `write` of an
+/// [`UploadWriter`](crate::UploadWriter) and by its `finish`.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// The bucket does not exist.
     #[error("bucket '{bucket}' does not exist")]
@@ -35,6 +37,14 @@ impl StorageError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
+
+    /// The storage error inside an [`std::io::Error`], if there is one: an
+    /// [`UploadWriter`](crate::UploadWriter) fails its writes with one, and writers that
+    /// wrap it (csv, serde_json) hand that `io::Error` back, so callers can still tell a
+    /// retryable failure from a permanent one.
+    pub fn find_in(err: &std::io::Error) -> Option<&Self> {
+        err.get_ref()?.downcast_ref::<Self>()
+    }
 }
 
 #[cfg(test)]
@@ -51,6 +61,14 @@ mod tests {
             key: "k".into()
         }
         .is_retryable());
+    }
+
+    #[test]
+    fn found_inside_an_io_error() {
+        let err = std::io::Error::other(StorageError::Unavailable("slow".into()));
+        assert!(StorageError::find_in(&err).is_some_and(StorageError::is_retryable));
+        assert_eq!(err.to_string(), "object store unavailable: slow");
+        assert!(StorageError::find_in(&std::io::Error::other("plain")).is_none());
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! [`LocalStore`]: an object store in a folder on disk, for the embedded default.
 //!
 //! Layout: `root/<bucket>/<key>`, where buckets are directories and the `/`-separated parts
-//! of a key are nested directories. Writes go to `root/.tmp/` first and are renamed into
-//! place, so readers never see a half-written object. Keys that could leave the root (`..`,
-//! absolute, empty parts) are rejected. Content types are not stored.
+//! of a key are nested directories. Writes, streaming uploads included (module `upload`), go
+//! to `root/.tmp/` first and are renamed into place, so readers never see a half-written
+//! object. Keys that could leave the root (`..`, absolute, empty parts) are rejected.
+//! Content types are not stored.
 //!
 //! Unlike S3, a key cannot be both an object and the "directory" of other objects (`a` and
 //! `a/b`); writing the second one fails with [`StorageError::Other`].
 
 mod names;
+mod upload;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,8 @@ use tokio::fs;
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, warn};
 
-use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
+use self::upload::LocalUpload;
+use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError, Upload};
 
 /// Staging directory for writes in progress, under the root. Not a valid bucket name.
 const TMP_DIR: &str = ".tmp";
@@ -213,6 +216,15 @@ impl ObjectStore for LocalStore {
         .await?;
         debug!(bucket, key, size = body.len(), "object stored");
         Ok(())
+    }
+
+    async fn start_upload<'a>(
+        &'a self,
+        bucket: &str,
+        key: &str,
+        _content_type: &str,
+    ) -> Result<Box<dyn Upload + 'a>, StorageError> {
+        Ok(Box::new(LocalUpload::start(self, bucket, key).await?))
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {

@@ -3,10 +3,12 @@
 //! Configured explicitly from [`S3Settings`] (no environment or profile lookup). Metadata
 //! calls and the start of a download have bounded timeouts and SDK retries; uploads have no
 //! overall time limit but fail when the transfer stalls. Files larger than the part size go
-//! up as multipart uploads.
+//! up as multipart uploads (module `multipart`); so do streaming uploads that outgrow one
+//! part (module `stream`).
 
 mod errors;
 mod multipart;
+mod stream;
 
 use std::fmt;
 use std::path::Path;
@@ -24,7 +26,8 @@ use bytes::Bytes;
 use tracing::debug;
 
 use self::errors::{map_sdk_error, Target};
-use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
+use self::stream::StreamUpload;
+use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError, Upload};
 
 /// Default multipart part size (files up to this size go up in one request).
 pub const DEFAULT_PART_SIZE: u64 = 64 * 1024 * 1024;
@@ -119,7 +122,8 @@ impl S3Store {
     }
 
     /// Multipart part size in bytes, clamped to S3's limits (at least [`MIN_PART_SIZE`]);
-    /// files up to this size are uploaded in a single request.
+    /// files and streamed results up to this size are uploaded in a single request. A
+    /// streaming upload holds up to two parts in memory (one filling, one in flight).
     pub fn with_part_size(mut self, bytes: u64) -> Self {
         self.part_size = bytes.clamp(MIN_PART_SIZE, MAX_PART_SIZE);
         self
@@ -331,6 +335,23 @@ impl ObjectStore for S3Store {
             .map_err(|err| map_sdk_error("put", Target::Object(bucket, key), err))?;
         debug!(bucket, key, size, "object uploaded");
         Ok(())
+    }
+
+    async fn start_upload<'a>(
+        &'a self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+    ) -> Result<Box<dyn Upload + 'a>, StorageError> {
+        // One cheap request so that a missing bucket fails now, not after the first part.
+        self.head_bucket(bucket).await?;
+        Ok(Box::new(StreamUpload::new(
+            self.upload_client.clone(),
+            bucket,
+            key,
+            content_type,
+            self.part_size,
+        )))
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use crate::spool::SpooledUpload;
 use crate::StorageError;
 
 /// A bucket/key object store (S3 or a local folder), held as `Arc<dyn ObjectStore>`.
@@ -40,6 +41,27 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         content_type: &str,
     ) -> Result<(), StorageError>;
 
+    /// Starts a streaming upload to `key`, for results written while they are produced.
+    ///
+    /// Nothing is visible under `key` until [`Upload::finish`] succeeds; [`Upload::abort`]
+    /// (or dropping the upload, best effort) leaves nothing behind. A missing bucket fails
+    /// here with [`StorageError::NoSuchBucket`] where the store can tell cheaply. Blocking
+    /// writers (csv, serde_json) use it through [`UploadWriter`](crate::UploadWriter).
+    ///
+    /// The default spools the bytes to a temporary file and hands it to
+    /// [`put_file`](Self::put_file) at finish, so every store (test doubles included) can
+    /// stream; [`S3Store`](crate::S3Store) and [`LocalStore`](crate::LocalStore) stream
+    /// natively.
+    async fn start_upload<'a>(
+        &'a self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+    ) -> Result<Box<dyn Upload + 'a>, StorageError> {
+        let upload = SpooledUpload::start(self, bucket, key, content_type).await?;
+        Ok(Box::new(upload))
+    }
+
     /// Deletes one object; deleting a missing object is `Ok`.
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError>;
 
@@ -49,6 +71,26 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Cheap reachability check for `/readyz`; a missing bucket is
     /// [`StorageError::NoSuchBucket`].
     async fn ping(&self, bucket: &str) -> Result<(), StorageError>;
+}
+
+/// A streaming upload in progress, from [`ObjectStore::start_upload`].
+///
+/// Feed it with [`write`](Upload::write), then end it with exactly one of
+/// [`finish`](Upload::finish) or [`abort`](Upload::abort). After `write` fails the upload
+/// cannot go on: abort it (dropping it aborts too, best effort).
+#[async_trait::async_trait]
+pub trait Upload: Send {
+    /// Appends `chunk` to the object. Chunks of any size are accepted; the store buffers
+    /// what it needs (at most about one part) and sends the rest on.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError>;
+
+    /// Makes the object visible under its key and returns its size in bytes. On failure the
+    /// upload has been aborted: nothing is visible.
+    async fn finish(self: Box<Self>) -> Result<u64, StorageError>;
+
+    /// Drops everything written so far; nothing becomes visible. Failures to clean up are
+    /// logged, not returned: there is nothing the caller could do about them.
+    async fn abort(self: Box<Self>);
 }
 
 /// One listed object.

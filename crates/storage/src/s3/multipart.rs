@@ -13,7 +13,7 @@ use super::errors::{map_sdk_error, Target};
 use crate::StorageError;
 
 /// The most parts S3 accepts in one upload.
-const MAX_PARTS: u64 = 10_000;
+pub(super) const MAX_PARTS: u64 = 10_000;
 
 /// One file upload.
 pub(crate) struct FileUpload<'a> {
