@@ -120,11 +120,11 @@ async fn logs_exports_match_an_independent_filter_in_every_format_and_order() {
         .submit(&json!({"action": "logs", "domain_name": "all", "start_time": range.0, "end_time": range.1,
                         "query": query, "order": "asc", "export_format": "csv", "language": "en"}))
         .await;
-    // 2. JSON Lines, newest first (the default), one domain, a group and NOT, cut at 150 rows.
+    // 2. JSON Lines, newest first (the default), one domain, a group and NOT, cut at 40 rows.
     let host = files[0].1[0].host.clone();
     let json_task = h
         .submit(&json!({"action": "logs", "domain_name": host, "start_time": range.0, "end_time": range.1,
-                        "query": "method:(GET OR HEAD) AND NOT status:200", "count": 150, "export_format": "json"}))
+                        "query": "method:(GET OR HEAD) AND NOT status:200", "count": 40, "export_format": "json"}))
         .await;
     // 3. xlsx, Chinese headers, every row, newest first, cut at 700 rows.
     let xlsx_task = h
@@ -164,14 +164,14 @@ async fn logs_exports_match_an_independent_filter_in_every_format_and_order() {
     // JSON Lines
     let task = h.wait_final(&json_task).await;
     assert_eq!(task["status"], "success", "{task}");
-    let want = expected(
-        &files,
-        range,
-        |r| r.host == host && (r.method == "GET" || r.method == "HEAD") && r.status != 200,
-        true,
-        150,
+    let selected = |r: &GeneratedRecord| {
+        r.host == host && (r.method == "GET" || r.method == "HEAD") && r.status != 200
+    };
+    assert!(
+        expected(&files, range, selected, true, usize::MAX).len() > 40,
+        "enough rows for the cut to matter"
     );
-    assert_eq!(want.len(), 150, "enough rows for the cut to matter");
+    let want = expected(&files, range, selected, true, 40);
     let (_, body) = h
         .download(task["download_link"].as_str().expect("link"))
         .await;
