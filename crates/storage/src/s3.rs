@@ -30,7 +30,7 @@ use self::stream::StreamUpload;
 use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError, Upload};
 
 /// Default multipart part size (files up to this size go up in one request).
-pub const DEFAULT_PART_SIZE: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_PART_SIZE: u64 = 16 * 1024 * 1024;
 /// Smallest part S3 accepts (except for the last part).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Largest part S3 accepts.

@@ -2,16 +2,22 @@
 //! applied on the scan thread), the runs merged in the export's order and cut at its `count`,
 //! the rows written in the export's format, the file uploaded.
 //!
-//! Everything the run writes on disk lives in its own directory under the worker's temp dir
-//! (`statport-logs-<task>-<run>`), removed when the run ends however it ends.
+//! csv and JSON Lines stream into the object store while the merge produces them
+//! ([`UploadWriter`]: a multipart upload on S3, a staged file on the local store), so the
+//! result never sits on the worker's disk; xlsx, a zip archive written with seeks, goes through
+//! a file first. Everything the run writes on disk lives in its own directory under the
+//! worker's temp dir (`statport-logs-<task>-<run>`), removed when the run ends however it ends.
 
 use std::path::PathBuf;
 
+use statport_core::condition::LogOrder;
 use statport_core::logrow::{PackedRow, LOG_COLUMNS};
 use statport_core::query::Query;
+use statport_core::table::Language;
+use statport_storage::UploadWriter;
 
 use super::fanout::Gather;
-use super::write::upload_file;
+use super::write::{upload_file, upload_stop};
 use super::*;
 use crate::sort::{Merger, Run, RunBuilder, RunSettings};
 
@@ -108,63 +114,133 @@ pub(super) async fn export(
     let runs = gathered.runs;
     info!(task_id = %record.task_id, runs = runs.len(), selected = stats.selected, "log rows sorted into runs");
 
-    let path = dir
-        .0
-        .join(format!("result.{}", condition.export_format.extension()));
-    let written = {
-        let path = path.clone();
-        let condition = condition.clone();
-        let run_dir = dir.0.clone();
-        let fan_in = ctx.settings.logs.merge_fan_in;
-        let shutdown = ctx.shutdown.clone();
-        tokio::task::spawn_blocking(move || {
-            write_rows(&path, &condition, runs, fan_in, &run_dir, &shutdown)
-        })
-        .await
-        .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?
+    let (rows, size, key) = match condition.export_format {
+        // A zip archive is written with seeks: xlsx goes through a file in the run's dir.
+        ExportFormat::Xlsx => {
+            let path = dir.0.join("result.xlsx");
+            let job = WriteJob::new(ctx, condition, dir.0.clone());
+            let target = path.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let sink = output::xlsx_writer(&target, &LOG_COLUMNS, job.language)?;
+                job.write(runs, sink)
+            })
+            .await
+            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
+            let rows = written.map_err(|e| write_stop(ctx, "", e))?;
+            let (size, key) = upload_file(ctx, record, &path).await?;
+            (rows, size, key)
+        }
+        format => {
+            let key = result_key(
+                &ctx.settings.results_prefix,
+                &record.tenant_id,
+                &record.task_id,
+                format,
+            );
+            let upload = UploadWriter::start(
+                Arc::clone(&ctx.objects),
+                &ctx.settings.results_bucket,
+                &key,
+                format.content_type(),
+            )
+            .await
+            .map_err(|e| upload_stop(ctx, &key, e))?;
+            let job = WriteJob::new(ctx, condition, dir.0.clone());
+            let written = tokio::task::spawn_blocking(move || {
+                let mut upload = upload;
+                let sink = if format == ExportFormat::Json {
+                    output::json_lines_writer_to(&mut upload, &LOG_COLUMNS)?
+                } else {
+                    output::csv_writer_to(&mut upload, &LOG_COLUMNS, job.language)?
+                };
+                let rows = job.write(runs, sink)?;
+                // Only now does the object appear under its key; dropping `upload` on an
+                // error above aborted it instead.
+                let size = upload
+                    .finish()
+                    .map_err(|e| output::OutputError::Io(std::io::Error::other(e)))?;
+                Ok::<_, output::OutputError>((rows, size))
+            })
+            .await
+            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
+            let (rows, size) = written.map_err(|e| write_stop(ctx, &key, e))?;
+            (rows, size, key)
+        }
     };
-    let rows = match written {
-        Ok(rows) => rows,
-        Err(_) if ctx.shutdown.is_cancelled() => return Err(Stop::Released),
-        Err(e) => return Err(Stop::Retry(format!("writing the result file: {e}"))),
-    };
-    let (size, key) = upload_file(ctx, record, &path).await?;
     drop(dir);
     Ok((rows, size, key, stats, None))
 }
 
-/// Merges `runs` into the result file at `path`; returns the rows written.
-fn write_rows(
-    path: &Path,
-    condition: &ExportCondition,
-    runs: Vec<Run>,
-    fan_in: usize,
-    run_dir: &Path,
-    shutdown: &CancellationToken,
-) -> Result<u64, output::OutputError> {
-    let (order, count) = condition
-        .logs
-        .as_ref()
-        .map_or((Default::default(), 0), |spec| (spec.order, spec.count));
-    let mut merger = Merger::new(runs, order, count, fan_in, run_dir)?;
-    let mut writer: Box<dyn RowWriter + Send> = match condition.export_format {
-        ExportFormat::Csv => output::csv_writer(path, &LOG_COLUMNS, condition.language)?,
-        ExportFormat::Json => output::json_lines_writer(path, &LOG_COLUMNS)?,
-        ExportFormat::Xlsx => output::xlsx_writer(path, &LOG_COLUMNS, condition.language)?,
+/// The stop for a result that could not be written: the object store's own failure when it
+/// was the store (a part refused, the bucket gone), a shutdown, else a retry.
+fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Stop {
+    if ctx.shutdown.is_cancelled() {
+        return Stop::Released;
+    }
+    let io = match e {
+        output::OutputError::Io(io) => io,
+        output::OutputError::Csv(csv) => match csv.into_kind() {
+            ::csv::ErrorKind::Io(io) => io,
+            other => return Stop::Retry(format!("writing the result file: {other:?}")),
+        },
+        output::OutputError::Json(json) => std::io::Error::from(json),
+        other => return Stop::Retry(format!("writing the result file: {other}")),
     };
-    let mut rows = 0u64;
-    while let Some(packed) = merger.next_row()? {
-        let row = PackedRow::parse(packed).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "a sort run is damaged: a row that does not read back",
-            )
-        })?;
-        writer.write_row(&row.cells())?;
-        rows += 1;
-        if rows % CHECK_EVERY == 0 && shutdown.is_cancelled() {
-            return Err(std::io::Error::other("stopped by shutdown").into());
+    let stored = StorageError::find_in(&io).cloned();
+    match stored {
+        Some(e) => upload_stop(ctx, key, e),
+        None => Stop::Retry(format!("writing the result file: {io}")),
+    }
+}
+
+/// What the writer thread needs to merge the runs into a file.
+struct WriteJob {
+    order: LogOrder,
+    count: u64,
+    language: Language,
+    fan_in: usize,
+    run_dir: PathBuf,
+    shutdown: CancellationToken,
+}
+
+impl WriteJob {
+    fn new(ctx: &ExportContext, condition: &ExportCondition, run_dir: PathBuf) -> Self {
+        let (order, count) = condition
+            .logs
+            .as_ref()
+            .map_or((LogOrder::default(), 0), |spec| (spec.order, spec.count));
+        WriteJob {
+            order,
+            count,
+            language: condition.language,
+            fan_in: ctx.settings.logs.merge_fan_in,
+            run_dir,
+            shutdown: ctx.shutdown.clone(),
         }
     }
-    writer.finish()
+
+    /// Merges `runs` into `sink` and finishes it; returns the rows written. Stops (an error)
+    /// at a shutdown.
+    fn write(
+        self,
+        runs: Vec<Run>,
+        mut sink: Box<dyn RowWriter + Send + '_>,
+    ) -> Result<u64, output::OutputError> {
+        let mut merger = Merger::new(runs, self.order, self.count, self.fan_in, &self.run_dir)?;
+        let mut rows = 0u64;
+        while let Some(packed) = merger.next_row()? {
+            let row = PackedRow::parse(packed).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a sort run is damaged: a row that does not read back",
+                )
+            })?;
+            sink.write_row(&row.cells())?;
+            rows += 1;
+            if rows.is_multiple_of(CHECK_EVERY) && self.shutdown.is_cancelled() {
+                return Err(std::io::Error::other("stopped by shutdown").into());
+            }
+        }
+        sink.finish()
+    }
 }

@@ -648,3 +648,103 @@ async fn a_task_needing_the_ip_database_fails_cleanly_on_a_worker_without_one() 
         error.error_msg
     );
 }
+
+/// A `logs` task over the first two hours of `day_files` for `a.example.com`.
+async fn logs_task(f: &Fixture, id: &str, extra: serde_json::Value) -> TaskRecord {
+    let mut body = json!({"action": "logs", "domain_name": "a.example.com", "start_time": ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date"),
+                          "end_time": ms_from_civil(2026, 11, 1, 2, 0, 0).expect("date"), "language": "en"});
+    if let Some(fields) = extra.as_object() {
+        for (k, v) in fields {
+            body[k] = v.clone();
+        }
+    }
+    let condition = ExportRequest::from_json(&body)
+        .and_then(|r| r.validate())
+        .expect("valid");
+    let record = TaskRecord::waiting(id.into(), "t1".into(), id.into(), condition, 0);
+    f.store.create(&record).await.expect("create");
+    record
+}
+
+#[tokio::test]
+async fn a_logs_run_streams_its_rows_in_order_and_leaves_no_temp_files() {
+    let f = fixture(&day_files()).await;
+    logs_task(&f, "t-logs", json!({"order": "asc", "query": "bytes:>=5"})).await;
+    let end = run_export(&f.ctx, &job("t-logs"), "run-1")
+        .await
+        .expect("no retry");
+    assert_eq!(end, RunEnd::Succeeded { rows: 3 });
+    let record = record(&f, "t-logs").await;
+    let key = record.file_key.expect("file key");
+    assert_eq!(key, "exports/t1/t-logs.csv");
+    let body = std::fs::read(f.root.join("store/results").join(&key)).expect("result file");
+    let text = String::from_utf8(body.clone()).expect("UTF-8");
+    let times: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().expect("time"))
+        .collect();
+    // The late line of hour 00 in hour 01's file sorts before hour 01's own line.
+    assert_eq!(
+        times,
+        [
+            "2026-11-01T00:10:00Z",
+            "2026-11-01T00:59:00Z",
+            "2026-11-01T01:30:00Z"
+        ]
+    );
+    assert!(text.starts_with(
+        "time,host,method,scheme,path,query,status,bytes,ip,referer,ua,edge,result\r\n"
+    ));
+    assert_eq!(record.file_size, Some(body.len() as u64));
+    assert_eq!(
+        std::fs::read_dir(f.root.join("tmp")).expect("tmp").count(),
+        0,
+        "the run's sort directory is removed"
+    );
+}
+
+#[tokio::test]
+async fn a_logs_run_without_its_result_bucket_fails_saying_so() {
+    let f = fixture(&day_files()).await;
+    std::fs::remove_dir_all(f.root.join("store/results")).expect("remove the bucket");
+    for (id, format) in [("t-csv", "csv"), ("t-xlsx", "xlsx")] {
+        logs_task(&f, id, json!({"export_format": format})).await;
+        let end = run_export(&f.ctx, &job(id), "run-1")
+            .await
+            .expect("no retry");
+        assert_eq!(end, RunEnd::Failed, "{format}");
+        let record = record(&f, id).await;
+        let error = record.error.expect("an error");
+        assert_eq!(error.error_code, "StatPort.ResultBucketMissing", "{format}");
+    }
+    assert_eq!(
+        std::fs::read_dir(f.root.join("tmp")).expect("tmp").count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_logs_run_retries_an_upload_outage_and_then_writes_the_same_file() {
+    let f = fixture(&day_files()).await;
+    logs_task(&f, "t-out", json!({"export_format": "json", "count": 2})).await;
+    // Uploads fail (as an unreachable S3 does) for a minute of the manual clock.
+    f.faults.outage(&["put"], f.clock.now_ms() + 60_000);
+    let (end, runs) = run_like_the_queue(&f, "t-out").await;
+    assert_eq!(end, RunEnd::Succeeded { rows: 2 });
+    assert!(runs > 1, "the outage deferred the task");
+    let key = record(&f, "t-out").await.file_key.expect("key");
+    let body = std::fs::read(f.root.join("store/results").join(&key)).expect("result file");
+    let lines: Vec<serde_json::Value> = String::from_utf8(body)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    // Newest first, cut at two.
+    assert_eq!(
+        lines.iter().map(|l| l["time"].clone()).collect::<Vec<_>>(),
+        [json!("2026-11-01T01:30:00Z"), json!("2026-11-01T00:59:00Z")]
+    );
+    assert_eq!(lines[0]["bytes"], 11);
+    assert_eq!(lines[0]["result"], "miss");
+}

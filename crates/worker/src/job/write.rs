@@ -88,7 +88,13 @@ pub(super) async fn upload_file(
     let Some(uploaded) = uploaded else {
         return Err(Stop::Released);
     };
-    let size = uploaded.map_err(|e| match e {
+    let size = uploaded.map_err(|e| upload_stop(ctx, &key, e))?;
+    Ok((size, key))
+}
+
+/// The stop for a failed upload of the result file `key`.
+pub(super) fn upload_stop(ctx: &ExportContext, key: &str, e: StorageError) -> Stop {
+    match e {
         StorageError::NoSuchBucket { bucket } => fail(
             ErrorCode::ResultBucketMissing,
             format!("the result bucket '{bucket}' does not exist"),
@@ -101,6 +107,5 @@ pub(super) async fn upload_file(
             ErrorCode::ObjectStoreError,
             format!("the object store refused the result file: {e}"),
         ),
-    })?;
-    Ok((size, key))
+    }
 }

@@ -26,14 +26,23 @@ pub fn csv_writer(
     columns: &[Column],
     language: Language,
 ) -> Result<Box<dyn RowWriter + Send>, OutputError> {
+    csv_writer_to(BufWriter::new(File::create(path)?), columns, language)
+}
+
+/// [`csv_writer`] into any byte sink `out` (a file, a streaming upload); [`RowWriter::finish`]
+/// flushes `out` and drops it.
+pub fn csv_writer_to<'a, W: Write + Send + 'a>(
+    mut out: W,
+    columns: &[Column],
+    language: Language,
+) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
     let columns = owned_columns(columns)?;
-    let mut file = BufWriter::new(File::create(path)?);
     if language == Language::Zh {
-        file.write_all(UTF8_BOM)?;
+        out.write_all(UTF8_BOM)?;
     }
     let mut out = WriterBuilder::new()
         .terminator(Terminator::CRLF)
-        .from_writer(file);
+        .from_writer(out);
     out.write_record(columns.iter().map(|column| column.header(language)))?;
     Ok(Box::new(CsvRowWriter {
         out,
@@ -44,15 +53,15 @@ pub fn csv_writer(
 }
 
 /// Streams rows into a csv file.
-struct CsvRowWriter {
-    out: ::csv::Writer<BufWriter<File>>,
+struct CsvRowWriter<W: Write> {
+    out: ::csv::Writer<W>,
     columns: Vec<Column>,
     rows: u64,
     /// Scratch space for formatting counts, reused across cells.
     number: String,
 }
 
-impl RowWriter for CsvRowWriter {
+impl<W: Write> RowWriter for CsvRowWriter<W> {
     fn write_row(&mut self, row: &[Cell]) -> Result<(), OutputError> {
         check_row(&self.columns, row)?;
         for cell in row {
@@ -78,8 +87,8 @@ impl RowWriter for CsvRowWriter {
             .out
             .into_inner()
             .map_err(|error| OutputError::Io(error.into_error()))?;
-        file.into_inner()
-            .map_err(|error| OutputError::Io(error.into_error()))?;
+        let mut out = file;
+        out.flush()?;
         Ok(rows)
     }
 }

@@ -38,8 +38,16 @@ pub fn json_lines_writer(
     path: &Path,
     columns: &[Column],
 ) -> Result<Box<dyn RowWriter + Send>, OutputError> {
+    json_lines_writer_to(BufWriter::new(File::create(path)?), columns)
+}
+
+/// [`json_lines_writer`] into any byte sink `out` (a file, a streaming upload);
+/// [`RowWriter::finish`] flushes `out` and drops it.
+pub fn json_lines_writer_to<'a, W: Write + Send + 'a>(
+    out: W,
+    columns: &[Column],
+) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
     let columns = owned_columns(columns)?;
-    let out = BufWriter::new(File::create(path)?);
     Ok(Box::new(JsonWriter {
         out,
         columns,
@@ -49,15 +57,15 @@ pub fn json_lines_writer(
 }
 
 /// Streams row objects into a json array or a JSON Lines file.
-struct JsonWriter {
-    out: BufWriter<File>,
+struct JsonWriter<W: Write> {
+    out: W,
     columns: Vec<Column>,
     rows: u64,
     /// JSON Lines rather than one array.
     lines: bool,
 }
 
-impl RowWriter for JsonWriter {
+impl<W: Write> RowWriter for JsonWriter<W> {
     fn write_row(&mut self, row: &[Cell]) -> Result<(), OutputError> {
         check_row(&self.columns, row)?;
         if !self.lines {
@@ -81,11 +89,8 @@ impl RowWriter for JsonWriter {
             self.out
                 .write_all(if self.rows == 0 { b"]" } else { b"\n]" })?;
         }
-        let rows = self.rows;
-        self.out
-            .into_inner()
-            .map_err(|error| OutputError::Io(error.into_error()))?;
-        Ok(rows)
+        self.out.flush()?;
+        Ok(self.rows)
     }
 }
 

@@ -2,7 +2,9 @@
 //! or xlsx file.
 //!
 //! Each format has one [`RowWriter`] implementation, made by its constructor
-//! ([`csv_writer`], [`json_writer`], [`json_lines_writer`], [`xlsx_writer`]). The caller feeds
+//! ([`csv_writer`], [`json_writer`], [`json_lines_writer`], [`xlsx_writer`]); csv and JSON
+//! Lines also write into any byte sink ([`csv_writer_to`], [`json_lines_writer_to`]), such as a
+//! streaming upload. The caller feeds
 //! rows one at a time with [`RowWriter::write_row`] and ends with [`RowWriter::finish`]; no
 //! writer holds more than a row (plus its file buffer) in memory.
 //!
@@ -14,8 +16,8 @@ mod xlsx;
 
 use statport_core::table::{Cell, Column};
 
-pub use self::csv::csv_writer;
-pub use self::json::{json_lines_writer, json_writer};
+pub use self::csv::{csv_writer, csv_writer_to};
+pub use self::json::{json_lines_writer, json_lines_writer_to, json_writer};
 pub use self::xlsx::xlsx_writer;
 
 /// Writes the rows of one export file, in one format.
