@@ -168,6 +168,7 @@ impl Env {
             },
             geo: None,
             shutdown: CancellationToken::new(),
+            task_ended: None,
         }
     }
 
