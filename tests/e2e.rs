@@ -1,6 +1,7 @@
 //! End-to-end: HTTP → queue → worker → object store → download link, against the real servers
 //! (Redis + S3) or the embedded default (SQLite + a local folder): `STATPORT_E2E_BACKEND`.
 
+mod callbacks;
 mod common;
 mod geo;
 mod huawei;

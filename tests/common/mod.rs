@@ -143,6 +143,7 @@ impl Harness {
                     log_prefix: "cf/".into(),
                     log_format: LogFormat::Cloudfront,
                     limits: test_limits(),
+                    callback_secret: Default::default(),
                 },
             ),
             (
@@ -153,6 +154,7 @@ impl Harness {
                     log_prefix: String::new(),
                     log_format: LogFormat::Cloudfront,
                     limits: test_limits(),
+                    callback_secret: Default::default(),
                 },
             ),
         ]);

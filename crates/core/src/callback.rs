@@ -1,17 +1,20 @@
 //! Completion callbacks, the pure part: which callback URLs are acceptable, which addresses a
 //! callback may be sent to, and the signature a receiver checks.
 //!
-//! **Signature.** A callback is a `POST` of the task object (JSON) with two headers:
-//! `X-Statport-Timestamp: <seconds since the Unix epoch>` and
-//! `X-Statport-Signature: sha256=<hex>`, where the hex is HMAC-SHA256, keyed with the tenant's
-//! callback secret, over the bytes `<timestamp>.<body>`. A receiver recomputes it over the raw
-//! body it got, compares in constant time, and rejects a timestamp more than a few minutes from
-//! its own clock (a replay); [`verify`] does exactly that.
+//! **Signature.** A callback is a `POST` of the task object (JSON) with one header,
+//! `X-Statport-Signature: t=<unix seconds>,v1=<hex>`, where the hex is HMAC-SHA256, keyed with
+//! the tenant's callback secret, over the bytes `<t>.<body>` (the API contract). A receiver
+//! recomputes it over the raw body it got, compares in constant time, and refuses a `t` more
+//! than five minutes ([`REPLAY_WINDOW_SECS`]) from its own clock (a replay); [`verify`] does
+//! exactly that.
 //!
 //! **Addresses.** Only `http` and `https` URLs with a host are accepted. Loopback, link-local,
 //! private (RFC 1918, unique-local IPv6), unspecified, multicast and broadcast addresses are
 //! refused unless the operator allows them ([`AddressPolicy::allow_private`]), both when the URL
 //! names an address and when a host name resolves to one (checked again at send time).
+//!
+//! **Who may ask.** Only a tenant with a callback secret may submit a `callback_url`
+//! ([`CallbackSupport`], checked by the request validation), so no callback is ever unsigned.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -22,11 +25,12 @@ use crate::error::ApiError;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The header carrying the signing time, seconds since the Unix epoch.
-pub const TIMESTAMP_HEADER: &str = "X-Statport-Timestamp";
-
-/// The header carrying `sha256=<hex HMAC>`.
+/// The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 over "<t>.<body>">`.
 pub const SIGNATURE_HEADER: &str = "X-Statport-Signature";
+
+/// How far a signature's `t` may be from the receiver's clock before it is refused as a
+/// replay: five minutes (the API contract).
+pub const REPLAY_WINDOW_SECS: i64 = 300;
 
 /// The longest callback URL accepted, bytes.
 pub const MAX_URL_BYTES: usize = 2048;
@@ -37,6 +41,17 @@ pub struct AddressPolicy {
     /// Also loopback, link-local and private addresses (tests, or receivers on the operator's
     /// own network); off by default.
     pub allow_private: bool,
+}
+
+/// What the validation of one tenant's request needs to know about callbacks: where they may
+/// go, and whether the tenant has a callback secret to sign them with (without one, a
+/// `callback_url` is refused with `StatPort.CallbackNotConfigured`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallbackSupport {
+    /// The destinations callbacks may reach.
+    pub policy: AddressPolicy,
+    /// The tenant has a callback secret configured.
+    pub signed: bool,
 }
 
 impl AddressPolicy {
@@ -157,39 +172,66 @@ fn is_localhost(host: &str) -> bool {
 }
 
 /// The `X-Statport-Signature` value for `body` sent at `timestamp_secs` with `secret`:
-/// `sha256=` and the hex HMAC-SHA256 over `<timestamp>.<body>`.
+/// `t=<timestamp>,v1=<hex HMAC-SHA256 over "<timestamp>.<body>">`.
 pub fn sign(secret: &[u8], timestamp_secs: i64, body: &[u8]) -> String {
-    let mut mac = keyed(secret);
-    mac.update(timestamp_secs.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp_secs},v1={}",
+        hex::encode(mac(secret, timestamp_secs, body).finalize().into_bytes())
+    )
 }
 
-/// What a receiver does: true when `signature` is [`sign`]`(secret, timestamp_secs, body)`
-/// (compared in constant time) and `timestamp_secs` is within `tolerance_secs` of `now_secs`.
+/// What a receiver does with the `X-Statport-Signature` header `header` and the raw `body`:
+/// true when the header holds one `t` within `tolerance_secs` of `now_secs` (older is a replay;
+/// [`REPLAY_WINDOW_SECS`] is the contract's window) and a `v1` equal to the HMAC-SHA256 of
+/// `<t>.<body>` with `secret`, compared in constant time. Unknown `key=value` parts are
+/// ignored (room for future schemes); several `v1` parts pass when one matches.
 pub fn verify(
     secret: &[u8],
-    timestamp_secs: i64,
+    header: &str,
     body: &[u8],
-    signature: &str,
     now_secs: i64,
     tolerance_secs: i64,
 ) -> bool {
-    if now_secs.abs_diff(timestamp_secs) > tolerance_secs.unsigned_abs() {
+    let mut timestamp: Option<i64> = None;
+    let mut signatures: Vec<Vec<u8>> = Vec::new();
+    for part in header.split(',') {
+        let Some((key, value)) = part.trim().split_once('=') else {
+            return false;
+        };
+        match key {
+            "t" => {
+                let Ok(t) = value.parse::<i64>() else {
+                    return false;
+                };
+                if timestamp.replace(t).is_some() {
+                    return false;
+                }
+            }
+            "v1" => match hex::decode(value) {
+                Ok(bytes) => signatures.push(bytes),
+                Err(_) => return false,
+            },
+            _ => {}
+        }
+    }
+    let Some(timestamp) = timestamp else {
+        return false;
+    };
+    if now_secs.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
         return false;
     }
-    let Some(hex_digest) = signature.strip_prefix("sha256=") else {
-        return false;
-    };
-    let Ok(bytes) = hex::decode(hex_digest) else {
-        return false;
-    };
+    signatures
+        .iter()
+        .any(|sig| mac(secret, timestamp, body).verify_slice(sig).is_ok())
+}
+
+/// The HMAC over `<timestamp>.<body>`.
+fn mac(secret: &[u8], timestamp_secs: i64, body: &[u8]) -> HmacSha256 {
     let mut mac = keyed(secret);
     mac.update(timestamp_secs.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    mac.verify_slice(&bytes).is_ok()
+    mac
 }
 
 fn keyed(secret: &[u8]) -> HmacSha256 {
@@ -270,73 +312,56 @@ mod tests {
     #[test]
     fn a_signature_verifies_and_rejects_changes_and_replays() {
         let body = br#"{"task_id":"t","status":"success"}"#;
-        let signature = sign(b"tenant-secret", 1_795_000_000, body);
-        assert!(signature.starts_with("sha256="));
-        assert_eq!(signature.len(), 7 + 64);
-        assert!(verify(
-            b"tenant-secret",
-            1_795_000_000,
-            body,
-            &signature,
-            1_795_000_100,
-            300
-        ));
-        // Another body, secret or timestamp does not verify.
-        assert!(!verify(
-            b"tenant-secret",
-            1_795_000_000,
-            b"{}",
-            &signature,
-            1_795_000_000,
-            300
-        ));
-        assert!(!verify(
-            b"other",
-            1_795_000_000,
-            body,
-            &signature,
-            1_795_000_000,
-            300
-        ));
-        assert!(!verify(
-            b"tenant-secret",
-            1_795_000_001,
-            body,
-            &signature,
-            1_795_000_001,
-            300
-        ));
-        // Too old: a replay.
-        assert!(!verify(
-            b"tenant-secret",
-            1_795_000_000,
-            body,
-            &signature,
-            1_795_000_301,
-            300
-        ));
-        // Malformed signatures.
-        for bad in [
-            "",
-            "sha256=",
-            "sha256=zz",
-            "md5=00",
-            &signature[..signature.len() - 1],
+        let secret = b"tenant-secret";
+        let header = sign(secret, 1_795_000_000, body);
+        assert!(header.starts_with("t=1795000000,v1="), "{header}");
+        assert_eq!(header.len(), "t=1795000000,v1=".len() + 64);
+        let ok =
+            |h: &str, b: &[u8], key: &[u8], now: i64| verify(key, h, b, now, REPLAY_WINDOW_SECS);
+        assert!(ok(&header, body, secret, 1_795_000_100));
+        assert!(
+            ok(&header, body, secret, 1_795_000_300),
+            "exactly five minutes old"
+        );
+        // Another body or secret does not verify; nor a changed timestamp.
+        assert!(!ok(&header, b"{}", secret, 1_795_000_000));
+        assert!(!ok(&header, body, b"other", 1_795_000_000));
+        let moved = header.replace("t=1795000000", "t=1795000001");
+        assert!(!ok(&moved, body, secret, 1_795_000_001));
+        // Too old (a replay), or too far ahead.
+        assert!(!ok(&header, body, secret, 1_795_000_301));
+        assert!(!ok(&header, body, secret, 1_794_999_699));
+        // Parts in another order, spaces, an unknown scheme and a second (rotated) v1 pass.
+        let v1 = header.split_once(",v1=").expect("v1").1;
+        let zeros = "0".repeat(64);
+        for fine in [
+            format!("v1={v1},t=1795000000"),
+            format!("t=1795000000, v1={v1}"),
+            format!("t=1795000000,v0=abc,v1={v1}"),
+            format!("t=1795000000,v1={zeros},v1={v1}"),
         ] {
-            assert!(!verify(
-                b"tenant-secret",
-                1_795_000_000,
-                body,
-                bad,
-                1_795_000_000,
-                300
-            ));
+            assert!(ok(&fine, body, secret, 1_795_000_000), "{fine}");
+        }
+        // Malformed headers.
+        for bad in [
+            String::new(),
+            "t=1795000000".to_owned(),
+            format!("v1={v1}"),
+            format!("t=x,v1={v1}"),
+            format!("t=1795000000,t=1795000000,v1={v1}"),
+            format!("t=1795000000,v1=zz{v1}"),
+            format!("t=1795000000,v1={}", &v1[..63]),
+            format!("t=1795000000,v1={}", &v1[..62]),
+            format!("t=1795000000;v1={v1}"),
+            format!("sha256={v1}"),
+        ] {
+            assert!(!ok(&bad, body, secret, 1_795_000_000), "{bad}");
         }
     }
 
     #[test]
     fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
-        // Against the HMAC computed directly over the documented message "<timestamp>.<body>".
+        // RFC 4231 test case 2 ("Jefe"), whose message we prefix with "0.": computed directly.
         let mut mac = HmacSha256::new_from_slice(b"Jefe").expect("key");
         mac.update(b"0.what do ya want for nothing?");
         let want: String = mac
@@ -347,7 +372,103 @@ mod tests {
             .collect();
         assert_eq!(
             sign(b"Jefe", 0, b"what do ya want for nothing?"),
-            format!("sha256={want}")
+            format!("t=0,v1={want}")
+        );
+        // The same value as docs/API.md's Python receiver computes
+        // (hmac.new(b"Jefe", b"0." + body, hashlib.sha256).hexdigest()).
+        assert_eq!(
+            want,
+            "37f471929915ccd2cbbe79feb84ffcff4f2bb25e15fc41c2506687331ae179cc"
+        );
+        // And the RFC's own vector, to pin the HMAC itself: over "what do ya want for nothing?".
+        let mut rfc = HmacSha256::new_from_slice(b"Jefe").expect("key");
+        rfc.update(b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(rfc.finalize().into_bytes()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    fn request(url: &str) -> crate::ExportRequest {
+        crate::ExportRequest::from_json(&serde_json::json!({
+            "domain_name": "www.example.com",
+            "start_time": 1_795_000_000_000_i64,
+            "end_time": 1_795_003_600_000_i64,
+            "interval": 300,
+            "callback_url": url,
+        }))
+        .expect("typed")
+    }
+
+    fn limits(allow_private: bool, signed: bool) -> crate::RequestLimits {
+        crate::RequestLimits {
+            callbacks: CallbackSupport {
+                policy: AddressPolicy { allow_private },
+                signed,
+            },
+            ..crate::RequestLimits::default()
+        }
+    }
+
+    #[test]
+    fn submission_accepts_a_callback_only_under_the_policy_and_with_a_secret() {
+        use crate::ErrorCode;
+        // A public URL with a secret: stored as given.
+        let c = request(" https://hooks.example.com/statport?x=1 ")
+            .validate_with(&limits(false, true))
+            .expect("accepted");
+        assert_eq!(
+            c.callback_url.as_deref(),
+            Some("https://hooks.example.com/statport?x=1")
+        );
+        // No secret configured: refused with its own code, whatever the URL.
+        for url in ["https://hooks.example.com/", "ftp://x"] {
+            let err = request(url)
+                .validate_with(&limits(true, false))
+                .expect_err("no secret");
+            assert_eq!(err.code, ErrorCode::CallbackNotConfigured);
+            assert_eq!(err.code.http_status(), 400);
+            assert!(err.message.contains("callback secret"), "{}", err.message);
+        }
+        // A private literal: refused unless allowed.
+        let err = request("http://127.0.0.1:8081/cb")
+            .validate_with(&limits(false, true))
+            .expect_err("loopback refused");
+        assert_eq!(err.code, ErrorCode::InvalidParameter);
+        assert!(err.message.contains("loopback"), "{}", err.message);
+        let c = request("http://127.0.0.1:8081/cb")
+            .validate_with(&limits(true, true))
+            .expect("loopback allowed");
+        assert_eq!(c.callback_url.as_deref(), Some("http://127.0.0.1:8081/cb"));
+        // A bad scheme.
+        let err = request("ftp://hooks.example.com/")
+            .validate_with(&limits(true, true))
+            .expect_err("ftp");
+        assert_eq!(err.code, ErrorCode::InvalidParameter);
+        assert!(
+            err.message.contains("http:// or https://"),
+            "{}",
+            err.message
+        );
+        // A host name is accepted here and checked when the callback is sent.
+        assert!(request("https://internal.example/")
+            .validate_with(&limits(false, true))
+            .is_ok());
+        // The default limits have no secret: callbacks are off.
+        assert_eq!(
+            request("https://hooks.example.com/")
+                .validate()
+                .expect_err("off")
+                .code,
+            ErrorCode::CallbackNotConfigured
+        );
+        // An empty callback_url is no callback.
+        assert_eq!(
+            request("  ")
+                .validate_with(&limits(false, false))
+                .expect("none")
+                .callback_url,
+            None
         );
     }
 }

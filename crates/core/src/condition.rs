@@ -3,13 +3,14 @@
 //! [`ExportRequest`] is the unchecked body (every field optional, JSON types checked one by one
 //! so a wrong type names its field); [`ExportRequest::validate`] turns it into the condition that
 //! everything after the API trusts. [`ExportRequest::validate_with`] also enforces a tenant's
-//! [`RequestLimits`] (domains per request, rows per export).
+//! [`RequestLimits`] (domains per request, rows per export, what a `callback_url` may be).
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::callback::{CallbackSupport, CallbackUrl};
 use crate::error::{ApiError, ErrorCode};
 use crate::geo::filter::{GeoField, NameFilter};
 use crate::geo::GeoSupport;
@@ -532,6 +533,11 @@ pub struct RequestLimits {
     /// filter or action needing a database that is not there is refused
     /// (`StatPort.IpDatabaseNotConfigured`).
     pub geo: GeoSupport,
+    /// Where a `callback_url` may point and whether the tenant can sign callbacks (without a
+    /// secret a `callback_url` is refused, `StatPort.CallbackNotConfigured`). Not
+    /// configuration: the API fills it in from `[callbacks]` and the tenant.
+    #[serde(skip)]
+    pub callbacks: CallbackSupport,
 }
 
 impl Default for RequestLimits {
@@ -540,6 +546,7 @@ impl Default for RequestLimits {
             max_rows: 1_000_000,
             max_domains: 100,
             geo: GeoSupport::default(),
+            callbacks: CallbackSupport::default(),
         }
     }
 }
@@ -892,18 +899,13 @@ impl ExportRequest {
         };
         let callback_url = match non_empty(&self.callback_url) {
             None => None,
-            Some(u)
-                if (u.starts_with("http://") || u.starts_with("https://")) && u.len() <= 2048 =>
-            {
-                return Err(ApiError::invalid(format!(
-                    "'callback_url' ('{u}') is not available yet: poll the task instead"
-                )));
-            }
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "'callback_url' must be an http:// or https:// URL",
+            Some(_) if !limits.callbacks.signed => {
+                return Err(ApiError::new(
+                    ErrorCode::CallbackNotConfigured,
+                    "'callback_url' needs a callback secret for this tenant, and none is configured, so the callback could not be signed; leave it out and poll the task, or ask the operator to set tenants.<id>.callback_secret",
                 ))
             }
+            Some(url) => Some(CallbackUrl::parse(url, limits.callbacks.policy)?.url),
         };
         let condition = ExportCondition {
             action,

@@ -91,6 +91,9 @@ pub enum ErrorCode {
     LimitExceededSchedule,
     /// Schedule-run failure: the schedule's tenant is no longer configured.
     TenantNotConfigured,
+    /// A task asks for a `callback_url` but the tenant has no callback secret configured, so
+    /// its callbacks could not be signed (400).
+    CallbackNotConfigured,
 }
 
 impl ErrorCode {
@@ -135,6 +138,7 @@ impl ErrorCode {
             ErrorCode::ScheduleNotFound => "StatPort.ScheduleNotFound",
             ErrorCode::LimitExceededSchedule => "LimitExceeded.Schedule",
             ErrorCode::TenantNotConfigured => "StatPort.TenantNotConfigured",
+            ErrorCode::CallbackNotConfigured => "StatPort.CallbackNotConfigured",
         }
     }
 
@@ -151,7 +155,8 @@ impl ErrorCode {
             | ErrorCode::BadRequest
             | ErrorCode::InvalidServerGroups
             | ErrorCode::ReportTooLarge
-            | ErrorCode::IpDatabaseNotConfigured => 400,
+            | ErrorCode::IpDatabaseNotConfigured
+            | ErrorCode::CallbackNotConfigured => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidLink => 403,
             ErrorCode::TaskNotFound | ErrorCode::NotFound | ErrorCode::ScheduleNotFound => 404,

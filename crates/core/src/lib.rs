@@ -21,8 +21,9 @@
 //!   database writer for tests.
 //! - [`isp`]: the per-interval, per-ISP counters of `isp_detail`, bounded in rows.
 //! - [`callback`]: completion callbacks, the pure part: acceptable URLs, the address policy
-//!   (no loopback, link-local or private destinations unless allowed) and the HMAC-SHA256
-//!   signature with its verification.
+//!   (no loopback, link-local or private destinations unless allowed), what validation needs
+//!   ([`callback::CallbackSupport`]) and the `X-Statport-Signature` HMAC-SHA256 signature with
+//!   its verification.
 //! - [`clock`]: the current time behind a trait, so tests pass a fixed clock.
 //! - [`grid`]: series × intervals with a row cap, the shape of every per-interval result.
 //! - [`aggregate`]: mergeable partial aggregates and the rows they finish into, bounded in rows

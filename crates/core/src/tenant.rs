@@ -97,13 +97,14 @@ impl TenantLimits {
         max_domains: 100,
     };
 
-    /// The size limits a request is validated under (no geography support: the caller sets
-    /// [`RequestLimits::geo`](crate::condition::RequestLimits::geo)).
+    /// The size limits a request is validated under (no geography support and no callbacks:
+    /// the caller sets [`RequestLimits::geo`](crate::condition::RequestLimits::geo) and
+    /// [`RequestLimits::callbacks`](crate::condition::RequestLimits::callbacks)).
     pub fn request_limits(&self) -> crate::condition::RequestLimits {
         crate::condition::RequestLimits {
             max_rows: self.max_rows,
             max_domains: usize::try_from(self.max_domains).unwrap_or(usize::MAX),
-            geo: crate::geo::GeoSupport::default(),
+            ..crate::condition::RequestLimits::default()
         }
     }
 

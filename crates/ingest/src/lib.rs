@@ -17,10 +17,12 @@
 //!   [`RateLimiter`] port, failing open.
 //! - The queue: the `statport_queue::JobQueue` port (Redis or SQLite, chosen by the binary)
 //!   receives the job of every accepted task.
-//! - [`view`]: the task object clients see.
+//! - [`view`]: the task object clients see; [`task_view`] signs its link (the API's answers
+//!   and the completion callbacks' bodies).
 //! - [`error`]: the one error body, and the middleware that gives it to every response axum makes
 //!   itself (405, 413, rejections) and refuses over-long request targets (414).
-//! - [`ops`]: health, readiness, metrics, OpenAPI.
+//! - [`ops`]: health, readiness, metrics (the API's counters and the completion callbacks'),
+//!   OpenAPI.
 //! - [`ready`]: readiness known ahead of requests, from a background probe.
 
 pub mod auth;
@@ -36,13 +38,14 @@ pub mod tasks;
 pub mod view;
 pub mod volume;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{map_request, map_response};
 use axum::routing::{get, post};
 use axum::Router;
+use statport_core::callback::{AddressPolicy, CallbackSupport};
 use statport_core::clock::Clock;
 use statport_core::condition::RequestLimits;
 use statport_core::geo::GeoSupport;
@@ -97,6 +100,19 @@ pub struct AppState {
     /// Each tenant's log format (whether its logs state the service area); a tenant not listed
     /// is read as CloudFront.
     pub log_formats: Arc<HashMap<String, LogFormat>>,
+    /// Where completion callbacks may go and which tenants may ask for them.
+    pub callbacks: CallbackAccess,
+}
+
+/// What the API checks a `callback_url` against: the `[callbacks]` address policy, and the
+/// tenants with a callback secret (only they may ask for callbacks, so none goes unsigned).
+/// The default allows no tenant.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackAccess {
+    /// The destinations callbacks may reach (`callbacks.allow_private`).
+    pub policy: AddressPolicy,
+    /// Tenants with a callback secret.
+    pub signed_tenants: Arc<HashSet<String>>,
 }
 
 impl AppState {
@@ -115,6 +131,10 @@ impl AppState {
             .unwrap_or(LogFormat::Cloudfront);
         RequestLimits {
             geo: GeoSupport::new(self.ip_database, format),
+            callbacks: CallbackSupport {
+                policy: self.callbacks.policy,
+                signed: self.callbacks.signed_tenants.contains(tenant),
+            },
             ..self.limits(tenant).request_limits()
         }
     }
@@ -130,25 +150,31 @@ impl AppState {
 
     /// The client view of `record`, with a freshly signed link when it succeeded.
     pub fn view(&self, record: TaskRecord) -> TaskView {
-        let link = record
-            .file_key
-            .as_ref()
-            .filter(|_| record.file_expired_at.is_none())
-            .map(|key| {
-                let signed =
-                    self.links
-                        .sign(&record.tenant_id, &record.task_id, key, self.clock.now_ms());
-                format!(
-                    "{}/v1/downloads/{}/{}?expires={}&signature={}",
-                    self.public_url,
-                    record.tenant_id,
-                    record.task_id,
-                    signed.expires,
-                    signed.signature
-                )
-            });
-        TaskView::new(record, link)
+        task_view(record, &self.links, &self.public_url, self.clock.now_ms())
     }
+}
+
+/// The client view of `record` at `now_ms`, with a link signed by `links` under `public_url`
+/// when it succeeded: what `GET …/export-tasks/{id}` answers, and what a completion callback
+/// carries (the callbacks build it outside the API, so it is not tied to an [`AppState`]).
+pub fn task_view(
+    record: TaskRecord,
+    links: &LinkSigner,
+    public_url: &str,
+    now_ms: i64,
+) -> TaskView {
+    let link = record
+        .file_key
+        .as_ref()
+        .filter(|_| record.file_expired_at.is_none())
+        .map(|key| {
+            let signed = links.sign(&record.tenant_id, &record.task_id, key, now_ms);
+            format!(
+                "{public_url}/v1/downloads/{}/{}?expires={}&signature={}",
+                record.tenant_id, record.task_id, signed.expires, signed.signature
+            )
+        });
+    TaskView::new(record, link)
 }
 
 /// The API router. Every error it answers with, its own or axum's, carries the JSON error body;

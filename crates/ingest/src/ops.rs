@@ -26,7 +26,8 @@ impl Counter {
     }
 }
 
-/// The API's counters, rendered in Prometheus text format.
+/// The process's counters (the API's, and the completion callbacks' of its workers), rendered
+/// in Prometheus text format.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Tasks accepted.
@@ -35,6 +36,12 @@ pub struct Metrics {
     pub tasks_rejected: Counter,
     /// Files served through download links.
     pub downloads: Counter,
+    /// Completion callbacks the receiver accepted (2xx).
+    pub callbacks_delivered: Counter,
+    /// Callback attempts that failed and will be tried again.
+    pub callbacks_retried: Counter,
+    /// Callbacks given up (attempts exhausted, a refused address, no secret any more).
+    pub callbacks_failed: Counter,
 }
 
 /// `GET /healthz`: the process is up.
@@ -66,10 +73,15 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = format!(
         "# HELP statport_tasks_created_total Export tasks accepted.\n# TYPE statport_tasks_created_total counter\nstatport_tasks_created_total {}\n\
          # HELP statport_tasks_rejected_total Export task requests refused by validation.\n# TYPE statport_tasks_rejected_total counter\nstatport_tasks_rejected_total {}\n\
-         # HELP statport_downloads_total Result files served.\n# TYPE statport_downloads_total counter\nstatport_downloads_total {}\n",
+         # HELP statport_downloads_total Result files served.\n# TYPE statport_downloads_total counter\nstatport_downloads_total {}\n\
+         # HELP statport_callbacks_total Completion callback attempts by result: delivered (2xx), retried (failed, tried again), failed (given up).\n# TYPE statport_callbacks_total counter\n\
+         statport_callbacks_total{{result=\"delivered\"}} {}\nstatport_callbacks_total{{result=\"retried\"}} {}\nstatport_callbacks_total{{result=\"failed\"}} {}\n",
         m.tasks_created.get(),
         m.tasks_rejected.get(),
-        m.downloads.get()
+        m.downloads.get(),
+        m.callbacks_delivered.get(),
+        m.callbacks_retried.get(),
+        m.callbacks_failed.get()
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

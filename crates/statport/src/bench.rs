@@ -83,6 +83,7 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
             api_burst: 1000,
             ..Default::default()
         },
+        callback_secret: Default::default(),
     };
     // The IP database for isp_detail: the one `statport gen-ipdb` writes, which places every
     // generated client; a temporary file for the service, removed at the end.

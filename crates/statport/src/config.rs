@@ -46,6 +46,8 @@ pub struct Settings {
     /// The offline IP database (none by default).
     #[serde(default)]
     pub ip_database: IpDatabaseSettings,
+    /// Completion callbacks: where they may go, how they are retried.
+    pub callbacks: CallbackSettings,
     /// Tenants by id: only what the operator configured (the defaults define none).
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
@@ -345,6 +347,54 @@ fn default_retry_span_secs() -> u64 {
     900
 }
 
+/// `[callbacks]`: completion callbacks (`callback_url`), sent by the process that ran the task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSettings {
+    /// Also loopback, link-local and private destinations (tests, receivers on the operator's
+    /// own network); off by default, so a tenant cannot make statport call inside its network.
+    pub allow_private: bool,
+    /// Attempts per callback, the first included (1–20); then it is given up.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt (the upper bound of its full jitter), ms; it doubles
+    /// per attempt up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    /// Longest backoff between two attempts, ms.
+    pub max_backoff_ms: u64,
+    /// Longest wait for one attempt (connection and answer), ms.
+    pub timeout_ms: u64,
+}
+
+/// A tenant's callback secret: never shown by `Debug` (nor logged), empty when not set.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct CallbackSecret(String);
+
+impl CallbackSecret {
+    /// A secret from its text (config, tests).
+    pub fn new(secret: impl Into<String>) -> Self {
+        CallbackSecret(secret.into())
+    }
+
+    /// The key bytes; `None` when no secret is set.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        Some(self.0.as_bytes()).filter(|b| !b.is_empty())
+    }
+}
+
+impl fmt::Debug for CallbackSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<not set>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+/// The shortest callback secret accepted, bytes: a receiver's HMAC key must not be guessable.
+pub const MIN_CALLBACK_SECRET_BYTES: usize = 16;
+
 /// `[tenants.<id>]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -363,6 +413,10 @@ pub struct TenantConfig {
     /// seeds, see the README's "Limits").
     #[serde(default)]
     pub limits: statport_core::tenant::TenantLimits,
+    /// The HMAC key completion callbacks are signed with (shared with the tenant's receiver);
+    /// without one the tenant's tasks may not ask for callbacks.
+    #[serde(default)]
+    pub callback_secret: CallbackSecret,
 }
 
 /// True when `hash` (hex, either case) is the hash of a published demo key.
@@ -472,6 +526,16 @@ impl Settings {
         if self.reports.max_concurrent == 0 || self.reports.timeout_ms == 0 {
             bail!("invalid configuration: reports.max_concurrent and reports.timeout_ms must be at least 1");
         }
+        let c = &self.callbacks;
+        if !(1..=20).contains(&c.max_attempts) {
+            bail!("invalid configuration: callbacks.max_attempts must be from 1 to 20");
+        }
+        if c.initial_backoff_ms == 0 || c.timeout_ms == 0 {
+            bail!("invalid configuration: callbacks.initial_backoff_ms and callbacks.timeout_ms must be at least 1");
+        }
+        if c.max_backoff_ms < c.initial_backoff_ms {
+            bail!("invalid configuration: callbacks.max_backoff_ms must be at least callbacks.initial_backoff_ms");
+        }
         self.reports.server_groups().map_err(|e| {
             anyhow::anyhow!(
                 "invalid configuration: reports.server_groups.{}: {}",
@@ -486,6 +550,12 @@ impl Settings {
             t.limits
                 .validate()
                 .map_err(|e| anyhow::anyhow!("invalid configuration: tenants.{id}.limits: {e}"))?;
+            if t.callback_secret
+                .bytes()
+                .is_some_and(|b| b.len() < MIN_CALLBACK_SECRET_BYTES)
+            {
+                bail!("invalid configuration: tenants.{id}.callback_secret must be at least {MIN_CALLBACK_SECRET_BYTES} bytes (or empty: no callbacks for the tenant)");
+            }
             if t.limits.max_unfinished_tasks > t.limits.max_kept_tasks {
                 bail!("invalid configuration: tenants.{id}.limits.max_unfinished_tasks must not exceed max_kept_tasks");
             }
@@ -583,6 +653,48 @@ mod tests {
         let mut links = s.links.clone();
         links.secret = "another-secret".into();
         assert!(!format!("{links:?}").contains("another-secret"));
+        assert!(
+            !s.callbacks.allow_private,
+            "private destinations are off by default"
+        );
+    }
+
+    #[test]
+    fn callback_settings_are_checked_and_the_secret_never_shown() {
+        let own_hash = statport_status::hash_api_key("operator-key");
+        let tenant = |secret: &str| {
+            format!(
+                "[tenants.acme]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\ncallback_secret = \"{secret}\"\n"
+            )
+        };
+        let s = load_with(&tenant("a-long-enough-callback-secret")).expect("valid");
+        let t = &s.tenants["acme"];
+        assert_eq!(
+            t.callback_secret.bytes(),
+            Some(&b"a-long-enough-callback-secret"[..])
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("a-long-enough-callback-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        let none = load_with(&tenant("")).expect("no secret");
+        assert_eq!(none.tenants["acme"].callback_secret.bytes(), None);
+        let err = load_with(&tenant("short")).expect_err("too short");
+        assert!(
+            err.to_string().contains("tenants.acme.callback_secret"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("short\""), "{err}");
+        for (bad, key) in [
+            ("[callbacks]\nmax_attempts = 0\n", "callbacks.max_attempts"),
+            ("[callbacks]\ntimeout_ms = 0\n", "callbacks.timeout_ms"),
+            (
+                "[callbacks]\ninitial_backoff_ms = 10\nmax_backoff_ms = 5\n",
+                "callbacks.max_backoff_ms",
+            ),
+        ] {
+            let err = load_with(bad).expect_err(bad);
+            assert!(err.to_string().contains(key), "{bad}: {err}");
+        }
     }
 
     fn load_with(extra: &str) -> anyhow::Result<Settings> {

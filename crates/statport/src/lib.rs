@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`bench`]: the end-to-end benchmark (`statport bench`).
+//! - [`callback`]: completion callbacks sent over HTTP, signed, retried with backoff (the
+//!   workers' `TaskEnded` port).
 //! - [`config`]: settings from the built-in defaults, a file, the environment and flags.
 //! - [`services`]: connects the backends `[backends]` names (SQLite file, local folder, Redis,
 //!   S3), builds the API state, the worker context and the scheduler, runs them.
@@ -12,6 +14,7 @@
 //! - [`shutdown`]: SIGINT / SIGTERM as a future.
 
 pub mod bench;
+pub mod callback;
 pub mod config;
 pub mod genipdb;
 pub mod genlogs;

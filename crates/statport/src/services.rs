@@ -1,5 +1,5 @@
-//! Wiring: builds the stores, the queue and the worker context from [`Settings`], and runs the
-//! API and the workers. The binary and the end-to-end tests start statport through here, so the
+//! Wiring: builds the stores, the queue, the worker context (with the completion callbacks as
+//! its `TaskEnded` port) from [`Settings`], and runs the API and the workers. The binary and the end-to-end tests start statport through here, so the
 //! tests exercise exactly what ships.
 
 use std::future::Future;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use apalis_redis::ConnectionManager;
 use sqlx::SqlitePool;
+use statport_core::callback::AddressPolicy;
 use statport_core::clock::{Clock, SystemClock};
 use statport_core::geo::mmdb::MmdbGeo;
 use statport_core::geo::GeoLookup;
@@ -17,7 +18,7 @@ use statport_ingest::ops::Metrics;
 use statport_ingest::ready::{probe_forever, Readiness};
 use statport_ingest::reports::{OriginVolumeEngine, Reports};
 use statport_ingest::scheduler::{Scheduler, SchedulerSettings};
-use statport_ingest::AppState;
+use statport_ingest::{AppState, CallbackAccess};
 use statport_queue::dead_letter::{DeadLetters, RedisDeadLetters, SqliteDeadLetters};
 use statport_queue::finished::{FinishedJobs, RedisFinishedJobs, SqliteFinishedJobs};
 use statport_queue::redis::RedisQueue;
@@ -34,10 +35,13 @@ use statport_worker::report::{OriginVolumeReporter, ReportSettings};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::run_workers;
 use statport_worker::CancellationToken;
-use statport_worker::{ExportContext, WorkerSettings};
+use statport_worker::{ExportContext, TaskEnded, WorkerSettings};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
+use crate::callback::{
+    CallbackSender, Delivery, SenderParts, SHUTDOWN_GRACE as CALLBACK_SHUTDOWN_GRACE,
+};
 use crate::config::{ObjectBackend, QueueBackend, Settings, StoreBackend};
 
 /// The connected parts of a statport process, on the backends `[backends]` names.
@@ -70,6 +74,10 @@ pub struct Services {
     pub geo: Option<Arc<dyn GeoLookup>>,
     /// Signs and checks download links (one secret for the whole process).
     pub links: Arc<LinkSigner>,
+    /// The process's counters, shared by the API (`/metrics`) and the workers' callbacks.
+    pub metrics: Arc<Metrics>,
+    /// Sends the completion callbacks of the tasks this process's workers end.
+    pub callbacks: Arc<CallbackSender>,
 }
 
 /// The two Redis connections of a process.
@@ -282,8 +290,29 @@ impl Services {
         } else {
             settings.links.secret.as_bytes().to_vec()
         };
+        let links = Arc::new(LinkSigner::new(secret, settings.links.ttl_secs));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let metrics = Arc::new(Metrics::default());
+        let callbacks = Arc::new(CallbackSender::new(SenderParts {
+            tasks: Arc::clone(&tasks),
+            links: Arc::clone(&links),
+            public_url: settings.public_url(),
+            clock: Arc::clone(&clock),
+            secrets: settings
+                .tenants
+                .iter()
+                .map(|(id, t)| (id.clone(), t.callback_secret.clone()))
+                .collect(),
+            policy: AddressPolicy {
+                allow_private: settings.callbacks.allow_private,
+            },
+            delivery: Delivery::from_settings(&settings.callbacks),
+            metrics: Arc::clone(&metrics),
+        }));
         Ok(Services {
-            links: Arc::new(LinkSigner::new(secret, settings.links.ttl_secs)),
+            links,
+            metrics,
+            callbacks,
             geo,
             objects: object_store(&settings),
             redis,
@@ -292,7 +321,7 @@ impl Services {
             api_tasks,
             schedules,
             readiness: Arc::new(Readiness::new()),
-            clock: Arc::new(SystemClock),
+            clock,
             settings,
         })
     }
@@ -467,7 +496,7 @@ impl Services {
             clock: Arc::clone(&self.clock),
             results_bucket: self.settings.results.bucket.clone(),
             public_url: self.settings.public_url(),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::clone(&self.metrics),
             reports: Reports {
                 engine: Arc::new(WorkerReports(self.origin_reporter())),
                 server_groups: Arc::new(self.settings.reports.server_groups().map_err(|e| {
@@ -485,6 +514,19 @@ impl Services {
                     .map(|(id, t)| (id.clone(), t.source.format))
                     .collect(),
             ),
+            callbacks: CallbackAccess {
+                policy: AddressPolicy {
+                    allow_private: self.settings.callbacks.allow_private,
+                },
+                signed_tenants: Arc::new(
+                    self.settings
+                        .tenants
+                        .iter()
+                        .filter(|(_, t)| t.callback_secret.bytes().is_some())
+                        .map(|(id, _)| id.clone())
+                        .collect(),
+                ),
+            },
         })
     }
 
@@ -528,6 +570,7 @@ impl Services {
             },
             geo: self.geo.clone(),
             shutdown: CancellationToken::new(),
+            task_ended: Some(Arc::clone(&self.callbacks) as Arc<dyn TaskEnded>),
         }
     }
 
@@ -545,9 +588,9 @@ impl Services {
             .context("serving the API")
     }
 
-    /// Runs export workers and the retention sweeps until `shutdown` resolves. Workers start
-    /// pulling jobs once Redis and the object store answer (a [`Services::run_probe`] must be
-    /// running in the process).
+    /// Runs export workers and the retention sweeps until `shutdown` resolves, then gives the
+    /// completion callbacks still pending a short grace. Workers start pulling jobs once Redis
+    /// and the object store answer (a [`Services::run_probe`] must be running in the process).
     pub async fn run_workers(
         &self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -594,6 +637,8 @@ impl Services {
                 }
             };
             let (result, ()) = tokio::join!(workers, sweeps);
+            // The workers are done: what is left of their callbacks gets a short grace.
+            self.callbacks.drain(CALLBACK_SHUTDOWN_GRACE).await;
             result.map_err(|e| {
                 error!(error = %e, "export workers stopped");
                 anyhow::anyhow!("export workers: {e}")

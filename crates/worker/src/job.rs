@@ -12,7 +12,8 @@
 //! a scheduled job, an immediate job and a dead letter.
 //!
 //! # Layout
-//! - `run`: claim and finish ([`run_export`]): the guarded transitions and how a run ends.
+//! - `run`: claim and finish ([`run_export`]): the guarded transitions and how a run ends; a
+//!   recorded end is reported to the [`TaskEnded`] port (completion callbacks).
 //! - here: the run's body (`execute`): find the tenant's log objects, then fan out, then write.
 //! - `fanout`: the objects read in parallel into bounded parts (partial aggregates, or sorted
 //!   runs) gathered in listing order; progress;
@@ -107,6 +108,34 @@ pub struct ExportContext {
     /// Cancelled when the process shuts down: runs stop at their next check and hand their task
     /// back ([`RunEnd::Released`]).
     pub shutdown: CancellationToken,
+    /// Told when a run has recorded its task's end (`success` or `fail`): the completion
+    /// callbacks. `None`: nobody listens.
+    pub task_ended: Option<Arc<dyn TaskEnded>>,
+}
+
+/// A task whose end (`success` or `fail`) a run has just recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEnd {
+    /// Owner of the task.
+    pub tenant_id: String,
+    /// The task.
+    pub task_id: String,
+    /// The run that recorded the end: the final record carries this run id, so a listener that
+    /// reads the record back can tell it from a later run's (the task replaced and re-run).
+    pub run_id: String,
+    /// `success` or `fail`.
+    pub status: statport_core::task::TaskStatus,
+    /// Where the task asked to be told, if anywhere.
+    pub callback_url: Option<String>,
+}
+
+/// The port through which the worker reports ended tasks, without knowing what listens (the
+/// binary implements it with the completion callbacks; the worker does not depend on the API).
+pub trait TaskEnded: Send + Sync + std::fmt::Debug {
+    /// Called once per recorded end, on the run's task. Must return at once: slow work (an
+    /// HTTP delivery with retries) goes on a spawned task, so it never holds the job slot, and
+    /// nothing it does may change the task's result.
+    fn task_ended(&self, end: TaskEnd);
 }
 
 /// A run that could not finish and should be tried again later (the task stays claimable).

@@ -5,7 +5,8 @@
 //! - [`scan`]: one object: multi-member gzip → CloudFront parser → selection → partial aggregate.
 //! - [`job`]: one run of a task: claim, scan every object (in parallel, merging the partial
 //!   aggregates), write the file, upload it, record the result; progress and cancellation go
-//!   through the guarded transitions of the status store.
+//!   through the guarded transitions of the status store; each recorded end goes to the
+//!   [`TaskEnded`] port (the binary's completion callbacks).
 //! - [`report`]: the synchronous reports' engine: an origin-volume request scanned like a task
 //!   (same object selection, scan and partial result, several files at once) within bounds on
 //!   the bytes read, the wall time and the reports running at once.
@@ -29,6 +30,9 @@ pub mod scan;
 pub mod sort;
 pub mod source;
 
-pub use job::{run_export, ExportContext, LogFormat, LogSource, RunEnd, Tenant, WorkerSettings};
+pub use job::{
+    run_export, ExportContext, LogFormat, LogSource, RunEnd, TaskEnd, TaskEnded, Tenant,
+    WorkerSettings,
+};
 /// The shutdown token of an [`ExportContext`], re-exported so callers need no tokio-util.
 pub use tokio_util::sync::CancellationToken;

@@ -157,6 +157,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
         },
         geo: None,
         shutdown: CancellationToken::new(),
+        task_ended: None,
     });
     let storage = job_storage(conn.clone(), &queue);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

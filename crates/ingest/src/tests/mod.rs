@@ -2,8 +2,9 @@
 //! manual clock: auth, the error body, creation and the expiry of download links; `errors`: the
 //! body on responses axum makes itself; `limits`: per-tenant rate limits; `volume`: the
 //! synchronous origin-volume report over a scripted engine; `scheduler`: refused runs recorded
-//! on the schedule.
+//! on the schedule; `callbacks`: `callback_url` at submission.
 
+mod callbacks;
 mod errors;
 mod geo;
 mod limits;
@@ -101,6 +102,7 @@ async fn fixture() -> Fixture {
             "t2".to_string(),
             statport_core::tenant::LogFormat::Huawei,
         )])),
+        callbacks: crate::CallbackAccess::default(),
     };
     Fixture {
         state,

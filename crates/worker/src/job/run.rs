@@ -1,6 +1,8 @@
 //! Claim and finish: one run of a task from its claim to the record of how it ended (success,
 //! failure, a deferred retry, a release at shutdown), through the guarded transitions.
 
+use statport_core::task::TaskStatus;
+
 use super::*;
 
 /// Runs `job` as run `run_id`. `Err` means "retry later"; every other end is recorded in the
@@ -134,6 +136,7 @@ pub async fn run_export(
     {
         Ok(true) => {
             info!(task_id = %record.task_id, run_id, ?end, "export finished");
+            report_end(ctx, &record, run_id, &end);
             Ok(end)
         }
         Ok(false) => {
@@ -152,5 +155,24 @@ pub async fn run_export(
             Ok(RunEnd::Dropped)
         }
         Err(e) => Err(RetryLater(format!("status store: {e}"))),
+    }
+}
+
+/// Tells the [`TaskEnded`] port, if any, that `record` ended as `end` under `run_id` (only
+/// `success` and `fail` are ends; a deferred or released run is not).
+fn report_end(ctx: &ExportContext, record: &TaskRecord, run_id: &str, end: &RunEnd) {
+    let status = match end {
+        RunEnd::Succeeded { .. } => TaskStatus::Success,
+        RunEnd::Failed | RunEnd::CrashLoop => TaskStatus::Fail,
+        RunEnd::Deferred { .. } | RunEnd::Released | RunEnd::Dropped => return,
+    };
+    if let Some(listener) = &ctx.task_ended {
+        listener.task_ended(TaskEnd {
+            tenant_id: record.tenant_id.clone(),
+            task_id: record.task_id.clone(),
+            run_id: run_id.to_owned(),
+            status,
+            callback_url: record.condition.callback_url.clone(),
+        });
     }
 }

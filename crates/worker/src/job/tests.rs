@@ -100,6 +100,7 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
         },
         geo: None,
         shutdown: CancellationToken::new(),
+        task_ended: None,
     };
     Fixture {
         ctx,
@@ -747,4 +748,70 @@ async fn a_logs_run_retries_an_upload_outage_and_then_writes_the_same_file() {
     );
     assert_eq!(lines[0]["bytes"], 11);
     assert_eq!(lines[0]["result"], "miss");
+}
+
+/// A [`TaskEnded`] listener that keeps what it is told.
+#[derive(Debug, Default)]
+struct Ends(std::sync::Mutex<Vec<TaskEnd>>);
+
+impl TaskEnded for Ends {
+    fn task_ended(&self, end: TaskEnd) {
+        self.0.lock().expect("lock").push(end);
+    }
+}
+
+#[tokio::test]
+async fn recorded_ends_and_only_they_reach_the_task_ended_port() {
+    let mut f = fixture(&day_files()).await;
+    let ends = Arc::new(Ends::default());
+    f.ctx.task_ended = Some(ends.clone());
+    task(&f, "t-ok", "csv", 0).await;
+    assert!(matches!(
+        run_export(&f.ctx, &job("t-ok"), "run-1").await,
+        Ok(RunEnd::Succeeded { .. })
+    ));
+    // A second run finds it finished: no second end.
+    assert_eq!(
+        run_export(&f.ctx, &job("t-ok"), "run-2").await.expect("ok"),
+        RunEnd::Dropped
+    );
+    // A failure is an end too; a run stopped by shutdown is not.
+    task(&f, "t-loop", "csv", 0).await;
+    for run in ["dead-1", "dead-2", "dead-3"] {
+        f.store.claim("t1", "t-loop", run, 0).await.expect("claim");
+    }
+    assert_eq!(
+        run_export(&f.ctx, &job("t-loop"), "run-4")
+            .await
+            .expect("ok"),
+        RunEnd::CrashLoop
+    );
+    task(&f, "t-stopped", "csv", 0).await;
+    f.ctx.shutdown.cancel();
+    assert_eq!(
+        run_export(&f.ctx, &job("t-stopped"), "run-5")
+            .await
+            .expect("ok"),
+        RunEnd::Released
+    );
+    let got = ends.0.lock().expect("lock").clone();
+    assert_eq!(
+        got,
+        [
+            TaskEnd {
+                tenant_id: "t1".into(),
+                task_id: "t-ok".into(),
+                run_id: "run-1".into(),
+                status: TaskStatus::Success,
+                callback_url: None,
+            },
+            TaskEnd {
+                tenant_id: "t1".into(),
+                task_id: "t-loop".into(),
+                run_id: "run-4".into(),
+                status: TaskStatus::Fail,
+                callback_url: None,
+            },
+        ]
+    );
 }

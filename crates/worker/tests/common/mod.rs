@@ -169,6 +169,7 @@ impl Env {
             },
             geo: None,
             shutdown: CancellationToken::new(),
+            task_ended: None,
         }
     }
 
