@@ -4,7 +4,8 @@
 //! - [`source`]: which log objects can hold lines of the task's range (file-name hours, late lines).
 //! - [`scan`]: one object: multi-member gzip → CloudFront parser → selection → partial aggregate.
 //! - [`job`]: one run of a task: claim, scan every object (in parallel, merging the partial
-//!   aggregates), write the file, upload it, record the result; progress and cancellation go
+//!   aggregates, or sorting the rows of a `logs` export), write the file, upload it (streamed
+//!   for `logs`), record the result; progress and cancellation go
 //!   through the guarded transitions of the status store; each recorded end goes to the
 //!   [`TaskEnded`] port (the binary's completion callbacks).
 //! - [`report`]: the synchronous reports' engine: an origin-volume request scanned like a task
@@ -13,7 +14,8 @@
 //! - [`sort`]: the external sort of `logs` exports: selected rows packed into sorted runs on
 //!   disk in bounded memory, merged back in time order and cut at the export's `count`.
 //! - [`retry`]: backoff with jitter and the retry span of transient failures.
-//! - [`output`]: the csv / json / xlsx writers.
+//! - [`output`]: the csv / json / JSON Lines / xlsx writers (csv and JSON Lines into any byte
+//!   sink, e.g. a streaming upload).
 //! - [`runner`]: [`job::run_export`] as the queue's job handler (`statport-queue`, Redis or
 //!   SQLite): each [`RunEnd`] becomes an ack, a scheduled or immediate new job, or a dead
 //!   letter; and `run_workers` over either backend.
