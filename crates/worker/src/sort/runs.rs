@@ -152,6 +152,11 @@ impl RecordSink for RunBuilder {
             return;
         }
         self.selected += 1;
+        if self.buffer.capacity() == 0 {
+            // The whole buffer at once (untouched pages cost nothing until written): growing
+            // by doubling would briefly hold the old and the new copy, half again the bound.
+            self.buffer.reserve_exact(self.settings.buffer_bytes);
+        }
         let seq = (self.file_index << 32) | (self.next_in_file & 0xFFFF_FFFF);
         self.next_in_file += 1;
         let start = self.buffer.len();
