@@ -30,7 +30,7 @@ use statport_status::{
     TaskStore,
 };
 use statport_storage::{LocalStore, ObjectStore, S3Settings, S3Store};
-use statport_worker::janitor::{Janitor, TenantRetention};
+use statport_worker::janitor::{Janitor, StaleSortDirs, TenantRetention};
 use statport_worker::report::{OriginVolumeReporter, ReportSettings};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::run_workers;
@@ -454,6 +454,10 @@ impl Services {
                 .collect(),
             queue: Some(queue),
             clock: Arc::clone(&self.clock),
+            sort_dirs: Some(StaleSortDirs {
+                temp_dir: self.settings.temp_dir(),
+                older_than: Duration::from_secs(self.settings.queue.job_timeout_secs),
+            }),
         })
     }
 

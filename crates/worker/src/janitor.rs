@@ -10,11 +10,16 @@
 //!   removed here through the queue's [`FinishedJobs`] port: once a job is done, the task record
 //!   is the only truth about it.
 //!
+//! - The sort directories of `logs` runs (`statport-logs-*` in the worker's temp dir) are
+//!   removed by their run however it ends; one left by a process that died mid-run is removed
+//!   here once nothing changed in it for longer than a job may run.
+//!
 //! A sweep is idempotent and cheap (a tenant keeps at most its kept-tasks limit of records), so
 //! every worker process runs one periodically without coordination.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use statport_core::clock::Clock;
 use statport_core::task::TaskStatus;
@@ -39,6 +44,18 @@ pub struct SweepReport {
     pub files_expired: u64,
     /// Finished jobs whose queue records were removed.
     pub queue_records_removed: u64,
+    /// Sort directories of dead `logs` runs removed.
+    pub sort_dirs_removed: u64,
+}
+
+/// Where `logs` runs keep their sort directories, and when one counts as left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleSortDirs {
+    /// The worker's temp dir.
+    pub temp_dir: PathBuf,
+    /// A directory unchanged (no run file written or removed) for longer than this belongs
+    /// to no live run: the queue's job timeout, past which no run goes on.
+    pub older_than: Duration,
 }
 
 /// Runs retention sweeps.
@@ -56,6 +73,49 @@ pub struct Janitor {
     pub queue: Option<Arc<dyn FinishedJobs>>,
     /// Now.
     pub clock: Arc<dyn Clock>,
+    /// The `logs` sort directories to sweep, when this process runs exports.
+    pub sort_dirs: Option<StaleSortDirs>,
+}
+
+/// Removes the `logs` sort directories in `dirs.temp_dir` last changed more than
+/// `dirs.older_than` before `now_ms`; returns how many.
+fn remove_stale_sort_dirs(dirs: &StaleSortDirs, now_ms: i64) -> u64 {
+    let Ok(entries) = std::fs::read_dir(&dirs.temp_dir) else {
+        return 0;
+    };
+    let older_than = i64::try_from(dirs.older_than.as_millis()).unwrap_or(i64::MAX);
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name
+            .to_string_lossy()
+            .starts_with(crate::sort::SORT_DIR_PREFIX)
+        {
+            continue;
+        }
+        let changed_ms = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_millis()).ok());
+        let Some(changed_ms) = changed_ms else {
+            continue;
+        };
+        if now_ms.saturating_sub(changed_ms) <= older_than {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => {
+                info!(dir = %entry.path().display(), "removed the sort directory of a dead logs run");
+                removed += 1;
+            }
+            Err(e) => {
+                warn!(dir = %entry.path().display(), error = %e, "removing a stale sort directory failed")
+            }
+        }
+    }
+    removed
 }
 
 impl Janitor {
@@ -73,10 +133,17 @@ impl Janitor {
                 Err(e) => warn!(error = %e, "trimming finished queue records failed"),
             }
         }
+        if let Some(dirs) = self.sort_dirs.clone() {
+            report.sort_dirs_removed =
+                tokio::task::spawn_blocking(move || remove_stale_sort_dirs(&dirs, now))
+                    .await
+                    .unwrap_or(0);
+        }
         if report != SweepReport::default() {
             info!(
                 files_expired = report.files_expired,
                 queue_records_removed = report.queue_records_removed,
+                sort_dirs_removed = report.sort_dirs_removed,
                 "retention sweep"
             );
         }
@@ -146,5 +213,40 @@ impl Janitor {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statport_core::clock::SystemClock;
+
+    #[test]
+    fn only_sort_dirs_unchanged_for_longer_than_a_job_are_removed() {
+        let temp = std::env::temp_dir().join(format!(
+            "statport-janitor-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let dead = temp.join(format!("{}t1-run-1", crate::sort::SORT_DIR_PREFIX));
+        let other = temp.join("someone-elses-dir");
+        for dir in [&dead, &other] {
+            std::fs::create_dir_all(dir).expect("dir");
+            std::fs::write(dir.join("0-0.run"), b"rows").expect("file");
+        }
+        let dirs = StaleSortDirs {
+            temp_dir: temp.clone(),
+            older_than: Duration::from_secs(3600),
+        };
+        let now = SystemClock.now_ms();
+        // Just written: a live run's, kept.
+        assert_eq!(remove_stale_sort_dirs(&dirs, now), 0);
+        assert!(dead.exists());
+        // Two hours on, nothing changed: a dead run's, removed; other directories never.
+        assert_eq!(remove_stale_sort_dirs(&dirs, now + 2 * 3_600_000), 1);
+        assert!(!dead.exists());
+        assert!(other.exists());
+        let _ = std::fs::remove_dir_all(&temp);
+        // A missing temp dir is nothing to do.
+        assert_eq!(remove_stale_sort_dirs(&dirs, now), 0);
     }
 }

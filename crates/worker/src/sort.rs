@@ -22,6 +22,10 @@
 mod merge;
 mod runs;
 
+/// The name prefix of a `logs` run's own directory in the worker's temp dir
+/// (`statport-logs-<task>-<run>`); the janitor removes those a dead process left behind.
+pub const SORT_DIR_PREFIX: &str = "statport-logs-";
+
 pub use self::merge::Merger;
 pub use self::runs::{Run, RunBuilder, RunSettings};
 

@@ -19,7 +19,7 @@ use statport_storage::UploadWriter;
 use super::fanout::Gather;
 use super::write::{upload_file, upload_stop};
 use super::*;
-use crate::sort::{Merger, Run, RunBuilder, RunSettings};
+use crate::sort::{Merger, Run, RunBuilder, RunSettings, SORT_DIR_PREFIX};
 
 /// Rows written between two checks of the shutdown signal.
 const CHECK_EVERY: u64 = 65_536;
@@ -93,7 +93,7 @@ pub(super) async fn export(
     let dir = RunDir::create(
         ctx.settings
             .temp_dir
-            .join(format!("statport-logs-{}-{run_id}", record.task_id)),
+            .join(format!("{SORT_DIR_PREFIX}{}-{run_id}", record.task_id)),
     )
     .map_err(|e| Stop::Retry(format!("creating the export's temp dir: {e}")))?;
     let gather = SortedRuns {
