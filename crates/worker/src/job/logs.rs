@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use statport_core::condition::LogOrder;
+use statport_core::condition::{LogOrder, LogsSpec};
 use statport_core::logrow::{PackedRow, LOG_COLUMNS};
 use statport_core::query::Query;
 use statport_core::table::Language;
@@ -85,10 +85,8 @@ pub(super) async fn export(
     })?;
     // Checked at submission; a stored query that no longer parses is the task's failure.
     let query = Query::parse(&spec.query).map_err(|e| {
-        fail(
-            ErrorCode::InvalidParameter,
-            format!("the parameter 'query' is invalid {e}"),
-        )
+        let refused = statport_core::ApiError::from(e);
+        fail(refused.code, refused.message)
     })?;
     let dir = RunDir::create(
         ctx.settings
@@ -118,7 +116,7 @@ pub(super) async fn export(
         // A zip archive is written with seeks: xlsx goes through a file in the run's dir.
         ExportFormat::Xlsx => {
             let path = dir.0.join("result.xlsx");
-            let job = WriteJob::new(ctx, condition, dir.0.clone());
+            let job = WriteJob::new(ctx, &spec, condition.language, dir.0.clone());
             let target = path.clone();
             let written = tokio::task::spawn_blocking(move || {
                 let sink = output::xlsx_writer(&target, &LOG_COLUMNS, job.language)?;
@@ -145,7 +143,7 @@ pub(super) async fn export(
             )
             .await
             .map_err(|e| upload_stop(ctx, &key, e))?;
-            let job = WriteJob::new(ctx, condition, dir.0.clone());
+            let job = WriteJob::new(ctx, &spec, condition.language, dir.0.clone());
             let written = tokio::task::spawn_blocking(move || {
                 let mut upload = upload;
                 let sink = if format == ExportFormat::Json {
@@ -204,15 +202,11 @@ struct WriteJob {
 }
 
 impl WriteJob {
-    fn new(ctx: &ExportContext, condition: &ExportCondition, run_dir: PathBuf) -> Self {
-        let (order, count) = condition
-            .logs
-            .as_ref()
-            .map_or((LogOrder::default(), 0), |spec| (spec.order, spec.count));
+    fn new(ctx: &ExportContext, spec: &LogsSpec, language: Language, run_dir: PathBuf) -> Self {
         WriteJob {
-            order,
-            count,
-            language: condition.language,
+            order: spec.order,
+            count: spec.count,
+            language,
             fan_in: ctx.settings.logs.merge_fan_in,
             run_dir,
             shutdown: ctx.shutdown.clone(),
