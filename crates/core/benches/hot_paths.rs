@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
-use statport_core::aggregate::ReportAggregate;
-use statport_core::format::cloudfront::CloudFrontParser;
-use statport_core::format::ParsedLine;
+use statport_core::log::format::cloudfront::CloudFrontParser;
+use statport_core::log::format::ParsedLine;
 use statport_core::log::Scheme;
+use statport_core::stats::aggregate::ReportAggregate;
 use statport_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use statport_core::{ExportCondition, ExportRequest, LogRecord};
 

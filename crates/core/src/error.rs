@@ -224,3 +224,16 @@ impl ApiError {
         Self::new(ErrorCode::InvalidParameter, message)
     }
 }
+
+/// `n` with thousands separators (`8,928,000`), for messages people read.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

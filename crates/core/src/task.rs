@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::condition::{Action, ExportCondition, ExportFormat};
-
+use crate::request::{Action, ExportCondition, ExportFormat};
 /// Where a task is in its life: `waiting → processing → success | fail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

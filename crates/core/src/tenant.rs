@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::format::LogFormat;
+use crate::log::format::LogFormat;
 
 /// A rate for the generic cell rate algorithm (GCRA): `count` events per `period_ms`, sustained,
 /// of which up to `burst` may come at once.
@@ -98,13 +98,13 @@ impl TenantLimits {
     };
 
     /// The size limits a request is validated under (no geography support and no callbacks:
-    /// the caller sets [`RequestLimits::geo`](crate::condition::RequestLimits::geo) and
-    /// [`RequestLimits::callbacks`](crate::condition::RequestLimits::callbacks)).
-    pub fn request_limits(&self) -> crate::condition::RequestLimits {
-        crate::condition::RequestLimits {
+    /// the caller sets [`RequestLimits::geo`](crate::request::RequestLimits::geo) and
+    /// [`RequestLimits::callbacks`](crate::request::RequestLimits::callbacks)).
+    pub fn request_limits(&self) -> crate::request::RequestLimits {
+        crate::request::RequestLimits {
             max_rows: self.max_rows,
             max_domains: usize::try_from(self.max_domains).unwrap_or(usize::MAX),
-            ..crate::condition::RequestLimits::default()
+            ..crate::request::RequestLimits::default()
         }
     }
 

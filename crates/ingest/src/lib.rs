@@ -46,12 +46,12 @@ use axum::middleware::{map_request, map_response};
 use axum::routing::{get, post};
 use axum::Router;
 use statport_core::callback::{AddressPolicy, CallbackSupport};
-use statport_core::clock::Clock;
-use statport_core::condition::RequestLimits;
-use statport_core::geo::GeoSupport;
+use statport_core::log::format::LogFormat;
+use statport_core::log::geo::GeoSupport;
+use statport_core::request::RequestLimits;
 use statport_core::task::TaskRecord;
-use statport_core::tenant::LogFormat;
 use statport_core::tenant::TenantLimits;
+use statport_core::time::clock::Clock;
 use statport_queue::JobQueue;
 use statport_status::{
     AdmissionLimits, KeyRing, LinkSigner, RateLimiter, ScheduleStore, TaskStore,

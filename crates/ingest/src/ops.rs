@@ -8,6 +8,10 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
+use statport_core::log::query::MAX_QUERY_LENGTH;
+use statport_core::request::{MAX_LOG_ROWS, MAX_TOP_N};
+
+use crate::tasks::MAX_PAGE_LIMIT;
 use crate::AppState;
 
 /// A monotonically increasing counter.
@@ -120,9 +124,9 @@ pub async fn openapi() -> Json<Value> {
                     "granularity": {"type": "string"}, "group_by": {"type": "string"}, "stat_type": {"type": "string", "enum": ["flux", "req_num"]},
                     "service_area": {"type": "string"}, "scheme": {"type": "string", "enum": ["http", "https", "all"]},
                     "country": {"type": "string"}, "province": {"type": "string"}, "isp": {"type": "string"},
-                    "top_n": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    "query": {"type": "string", "maxLength": 4096, "description": "logs: a Lucene-style query over the log fields"},
-                    "count": {"type": "integer", "minimum": 1, "maximum": 50000000, "description": "logs: the most rows written"},
+                    "top_n": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_N},
+                    "query": {"type": "string", "maxLength": MAX_QUERY_LENGTH, "description": "logs: a Lucene-style query over the log fields"},
+                    "count": {"type": "integer", "minimum": 1, "maximum": MAX_LOG_ROWS, "description": "logs: the most rows written"},
                     "order": {"type": "string", "enum": ["asc", "desc"], "description": "logs: by time, desc by default"},
                     "export_format": {"type": "string", "enum": ["csv", "json", "xlsx", "xls"]}, "language": {"type": "string", "enum": ["zh", "en"]},
                     "callback_url": {"type": "string", "description": "POSTed the final task object, signed (X-Statport-Signature)"}}},
@@ -149,7 +153,7 @@ pub async fn openapi() -> Json<Value> {
                 "post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}}}},
                          "responses": {"201": {"content": {"application/json": {"schema": task}}}, "429": limited, "default": other}},
                 "get": {"parameters": [
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_LIMIT}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                     {"name": "task_id", "in": "query", "schema": {"type": "string"}},
                     {"name": "task_name", "in": "query", "schema": {"type": "string"}}],
@@ -163,7 +167,7 @@ pub async fn openapi() -> Json<Value> {
                 "post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateSchedule"}}}},
                          "responses": {"201": {"content": {"application/json": {"schema": schedule}}}, "429": limited, "default": other}},
                 "get": {"parameters": [
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_LIMIT}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
                     "responses": {"200": {"description": "{total, data: [schedule]}"}, "429": limited, "default": other}}
             },

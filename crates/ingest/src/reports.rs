@@ -6,9 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use statport_core::server_group::ServerGroups;
-use statport_core::volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
-
+use statport_core::origin_volume::server_group::ServerGroups;
+use statport_core::origin_volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 /// Computes an origin-volume report over a tenant's logs, within the engine's own bounds
 /// (bytes read, wall time, reports at once), which it reports as [`ReportFailure`]s.
 #[async_trait]

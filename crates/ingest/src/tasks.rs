@@ -159,15 +159,18 @@ pub async fn list(
     Ok(Json(json!({"total": page.total, "data": data})))
 }
 
-/// A listing's `limit`: an integer from 1 to 100.
+/// The largest page a listing (`GET` of tasks or schedules) returns: its `limit` is 1 to this.
+pub const MAX_PAGE_LIMIT: usize = 100;
+
+/// A listing's `limit`: an integer from 1 to [`MAX_PAGE_LIMIT`].
 pub(crate) fn parse_limit(value: &str) -> Result<usize, ApiError> {
     value
         .parse::<usize>()
         .ok()
-        .filter(|l| (1..=100).contains(l))
+        .filter(|l| (1..=MAX_PAGE_LIMIT).contains(l))
         .ok_or_else(|| {
             ApiError::invalid(format!(
-                "'limit' must be an integer from 1 to 100, not '{value}'"
+                "'limit' must be an integer from 1 to {MAX_PAGE_LIMIT}, not '{value}'"
             ))
         })
 }

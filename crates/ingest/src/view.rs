@@ -1,7 +1,7 @@
 //! The task object clients see, built from the stored record by one conversion.
 
 use serde::Serialize;
-use statport_core::condition::{Action, ExportCondition, ExportFormat};
+use statport_core::request::{Action, ExportCondition, ExportFormat};
 use statport_core::task::{RetryState, TaskError, TaskRecord, TaskStatus};
 
 /// The API view of a task (API.md "The task object").

@@ -12,8 +12,8 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::Serialize;
 use serde_json::Number;
+use statport_core::origin_volume::{megabytes, OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_core::time::format_rfc3339;
-use statport_core::volume::{megabytes, OriginVolumeRequest, ReportFailure, VolumePoint};
 use tracing::{error, info};
 
 use crate::auth::Tenant;

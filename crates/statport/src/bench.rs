@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use calamine::{Data, Reader, Xlsx};
 use serde_json::{json, Value};
-use statport_core::aggregate::ReportAggregate;
-use statport_core::geo::mmdb::MmdbGeo;
+use statport_core::log::geo::mmdb::MmdbGeo;
+use statport_core::stats::aggregate::ReportAggregate;
 use statport_core::time::{format_rfc3339, parse_rfc3339, DAY_MS, HOUR_MS};
 use statport_core::ExportRequest;
 use statport_worker::scan::{scan_cloudfront, ScanSignals};
@@ -99,7 +99,7 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
         // The same day with a unique path on every line, for the top-list memory figure.
         ("bench-urls".to_string(), tenant(&urls_key, "urls/")),
     ]);
-    let now = statport_core::clock::Clock::now_ms(&statport_core::clock::SystemClock);
+    let now = statport_core::time::clock::Clock::now_ms(&statport_core::time::clock::SystemClock);
     let day = now - now.rem_euclid(DAY_MS) - DAY_MS;
     let spec = GenSpec {
         seed: options.seed,

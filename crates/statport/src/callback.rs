@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use statport_core::callback::{sign, AddressPolicy, CallbackUrl, SIGNATURE_HEADER};
-use statport_core::clock::Clock;
 use statport_core::task::TaskRecord;
+use statport_core::time::clock::Clock;
 use statport_ingest::ops::Metrics;
 use statport_ingest::task_view;
 use statport_status::{LinkSigner, TaskStore};

@@ -167,10 +167,10 @@ impl ReportsConfig {
     pub fn server_groups(
         &self,
     ) -> Result<
-        statport_core::server_group::ServerGroups,
-        statport_core::server_group::InvalidServerGroup,
+        statport_core::origin_volume::server_group::ServerGroups,
+        statport_core::origin_volume::server_group::InvalidServerGroup,
     > {
-        statport_core::server_group::ServerGroups::new(self.server_groups.clone())
+        statport_core::origin_volume::server_group::ServerGroups::new(self.server_groups.clone())
     }
 }
 
@@ -336,7 +336,7 @@ pub struct WorkerConfig {
     pub temp_dir: String,
     /// Memory bounds past which top lists and `uv` become estimates (`[worker.sketches]`).
     #[serde(default)]
-    pub sketches: statport_core::partial::SketchLimits,
+    pub sketches: statport_core::stats::sketch::SketchLimits,
     /// The sort of `logs` exports (`[worker.logs]`): rows held in memory per scan before a
     /// sorted run is written to the temp dir, and runs merged at once.
     #[serde(default)]

@@ -14,8 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use anyhow::Context;
-use statport_core::geo::write::{MmdbWriter, Value, WriteError};
-use statport_core::geo::GeoInfo;
+use statport_core::log::geo::write::{MmdbWriter, Value, WriteError};
+use statport_core::log::geo::GeoInfo;
 
 use crate::genlogs::{IPV4_FIRST_OCTETS, IPV6_PREFIXES};
 
@@ -135,8 +135,8 @@ pub fn write(path: &Path) -> anyhow::Result<usize> {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use statport_core::geo::mmdb::MmdbGeo;
-    use statport_core::geo::GeoLookup;
+    use statport_core::log::geo::mmdb::MmdbGeo;
+    use statport_core::log::geo::GeoLookup;
     use statport_worker::LogFormat;
 
     use super::*;

@@ -306,7 +306,8 @@ async fn gen_logs(settings: &Settings, args: GenLogsArgs) -> anyhow::Result<()> 
             format!("--start must be RFC 3339 like 2026-11-24T00:00:00Z, not '{text}'")
         })?,
         None => {
-            let now = statport_core::clock::Clock::now_ms(&statport_core::clock::SystemClock);
+            let now =
+                statport_core::time::clock::Clock::now_ms(&statport_core::time::clock::SystemClock);
             now - now.rem_euclid(DAY_MS) - DAY_MS
         }
     };

@@ -155,7 +155,7 @@ fn refused(unfinished: usize, limits: &AdmissionLimits) -> Decision {
 
 #[cfg(test)]
 mod tests {
-    use statport_core::condition::ExportRequest;
+    use statport_core::request::ExportRequest;
 
     use super::*;
 
@@ -190,7 +190,7 @@ mod tests {
         let mut b = condition(T0, "a.example.com");
         assert_ne!(a, b);
         assert!(same_condition(&a, &b));
-        b.export_format = statport_core::condition::ExportFormat::Json;
+        b.export_format = statport_core::request::ExportFormat::Json;
         assert!(!same_condition(&a, &b));
         assert!(!same_condition(&a, &condition(T0, "b.example.com")));
     }

@@ -13,7 +13,7 @@
 //!   idle tenant leaves no key behind.
 //! - [`MemoryRateLimiter`]: the same arithmetic in one process (tests, the embedded mode).
 //!
-//! The caller passes `now_ms` from its [`Clock`](statport_core::clock::Clock), so tests are
+//! The caller passes `now_ms` from its [`Clock`](statport_core::time::clock::Clock), so tests are
 //! deterministic and every process measures time the same way.
 
 use std::collections::HashMap;

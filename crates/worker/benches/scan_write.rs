@@ -16,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::json;
-use statport_core::aggregate::ReportAggregate;
+use statport_core::stats::aggregate::ReportAggregate;
 use statport_core::table::{Cell, Column, Language};
 use statport_core::time::{format_rfc3339, DAY_MS, MINUTE_MS};
 use statport_core::{ExportCondition, ExportRequest};

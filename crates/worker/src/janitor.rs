@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use statport_core::clock::Clock;
 use statport_core::task::TaskStatus;
+use statport_core::time::clock::Clock;
 use statport_queue::FinishedJobs;
 use statport_status::{ListQuery, TaskStore};
 use statport_storage::ObjectStore;
@@ -219,7 +219,7 @@ impl Janitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use statport_core::clock::SystemClock;
+    use statport_core::time::clock::SystemClock;
 
     #[test]
     fn only_sort_dirs_unchanged_for_longer_than_a_job_are_removed() {

@@ -29,12 +29,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statport_core::clock::Clock;
-use statport_core::condition::thousands;
-use statport_core::condition::{Action, ExportFormat};
-use statport_core::geo::{GeoLookup, GeoSupport};
-use statport_core::partial::{Partial, SketchLimits};
+use statport_core::error::thousands;
+use statport_core::log::geo::{GeoLookup, GeoSupport};
+use statport_core::request::{Action, ExportFormat};
+use statport_core::stats::partial::Partial;
+use statport_core::stats::sketch::SketchLimits;
 use statport_core::task::{ExportJob, TaskError, TaskRecord};
+use statport_core::time::clock::Clock;
 use statport_core::ErrorCode;
 use statport_core::ExportCondition;
 use statport_status::{Claim, Outcome, TaskStore};
@@ -50,8 +51,9 @@ use crate::scan::{scan, ScanError, ScanSignals, ScanStats};
 use crate::sort::LogSortSettings;
 use crate::source::select_objects;
 
-pub use statport_core::tenant::{LogFormat, LogSource, Tenant};
+pub use statport_core::log::format::LogFormat;
 
+pub use statport_core::tenant::{LogSource, Tenant};
 mod fanout;
 mod logs;
 mod run;

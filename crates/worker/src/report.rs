@@ -13,12 +13,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statport_core::format::LogFormat;
-use statport_core::partial::{Partial, RecordSink, SketchLimits};
-use statport_core::server_group::{EdgeFilter, EdgeFiltered};
+use statport_core::log::format::LogFormat;
+use statport_core::log::RecordSink;
+use statport_core::origin_volume::server_group::{EdgeFilter, EdgeFiltered};
+use statport_core::origin_volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
+use statport_core::stats::partial::Partial;
+use statport_core::stats::sketch::SketchLimits;
 use statport_core::table::Cell;
 use statport_core::tenant::Tenant;
-use statport_core::volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_core::ExportCondition;
 use statport_storage::{ObjectMeta, ObjectStore, StorageError};
 use tokio::sync::Semaphore;

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
-use statport_core::format::{LineParser, LogFormat, ParsedLine, WithParser};
-use statport_core::partial::RecordSink;
+use statport_core::log::format::{LineParser, LogFormat, ParsedLine, WithParser};
+use statport_core::log::RecordSink;
 use statport_core::ExportCondition;
 
 /// Counters of one scan.
@@ -347,7 +347,7 @@ mod tests {
     use serde_json::json;
     use statport_core::ExportRequest;
 
-    use statport_core::aggregate::ReportAggregate;
+    use statport_core::stats::aggregate::ReportAggregate;
 
     use super::*;
 
@@ -499,7 +499,7 @@ mod tests {
 
     /// A sink that keeps what it was given.
     #[derive(Default)]
-    struct Seen(Vec<(String, u64, Option<statport_core::condition::ServiceArea>)>);
+    struct Seen(Vec<(String, u64, Option<statport_core::log::ServiceArea>)>);
 
     impl RecordSink for Seen {
         fn add(&mut self, r: &statport_core::LogRecord<'_>) {
@@ -540,7 +540,7 @@ mod tests {
                 too_long: 0,
             }
         );
-        let ov = Some(statport_core::condition::ServiceArea::OutsideMainlandChina);
+        let ov = Some(statport_core::log::ServiceArea::OutsideMainlandChina);
         assert_eq!(
             seen.0,
             [

@@ -3,7 +3,7 @@
 //!
 //! Rows arrive from many log files at once, and a file may hold rows of any time in its range
 //! (late lines land in later files), so no file order gives the time order. Each scan packs the
-//! rows it selects ([`statport_core::logrow::pack`]) into a buffer of a fixed size; a full
+//! rows it selects ([`statport_core::log::row::pack`]) into a buffer of a fixed size; a full
 //! buffer is sorted and written to the run's temp directory as a sorted *run*, cut to the
 //! export's `count` rows (the first `count` rows of the result are among the first `count` of
 //! every run). At the end the runs are merged, at most `fan_in` at a time (more runs are first

@@ -11,8 +11,8 @@
 //! (Huawei), a file the condition cannot select is skipped unread: a domain the condition does
 //! not name, or an area other than the one asked for.
 
-use statport_core::condition::ServiceArea;
-use statport_core::format::{FileName, LogFormat};
+use statport_core::log::format::{FileName, LogFormat};
+use statport_core::log::ServiceArea;
 use statport_core::time::HOUR_MS;
 use statport_core::ExportCondition;
 use statport_storage::ObjectMeta;

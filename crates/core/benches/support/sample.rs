@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use statport_core::format::cloudfront::{FIELDS_26, FIELDS_33};
+use statport_core::log::format::cloudfront::{FIELDS_26, FIELDS_33};
 use statport_core::time::ms_from_civil;
 
 /// SplitMix64: a tiny deterministic PRNG, so every run benchmarks the same input.

@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
-use statport_core::clock::ManualClock;
 use statport_core::task::{ExportJob, TaskStatus};
+use statport_core::time::clock::ManualClock;
 use statport_core::time::HOUR_MS;
 use statport_core::ExportRequest;
 use statport_status::{hash_api_key, MemoryRateLimiter, MemoryScheduleStore, MemoryTaskStore};
@@ -100,7 +100,7 @@ async fn fixture() -> Fixture {
         ip_database: false,
         log_formats: Arc::new(HashMap::from([(
             "t2".to_string(),
-            statport_core::tenant::LogFormat::Huawei,
+            statport_core::log::format::LogFormat::Huawei,
         )])),
         callbacks: crate::CallbackAccess::default(),
     };

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use statport_core::schedule::{RelativeWindow, ScheduleRecord, WindowUnit};
-use statport_core::tenant::{LogFormat, LogSource, Tenant};
-
 use super::*;
 use crate::scheduler::{Scheduler, SchedulerSettings};
+use statport_core::log::format::LogFormat;
+use statport_core::schedule::{RelativeWindow, ScheduleRecord, WindowUnit};
+use statport_core::tenant::{LogSource, Tenant};
 
 fn record(tenant: &str, template: Value) -> ScheduleRecord {
     ScheduleRecord {

@@ -11,7 +11,7 @@
 //! documentation does not say how a `%` in a user agent is logged, and statport decodes `%XX`
 //! in every format).
 
-use statport_core::condition::ServiceArea;
+use statport_core::log::ServiceArea;
 use statport_core::time::{civil_from_days, DAY_MS, HOUR_MS};
 
 use super::line::{encode, Request};

@@ -1,7 +1,7 @@
 //! One request: drawing it from the vocabulary, and writing it as a CloudFront log line (or as a
 //! garbage line that a parser must skip).
 
-use statport_core::format::cloudfront::{FIELDS_26, FIELDS_33};
+use statport_core::log::format::cloudfront::{FIELDS_26, FIELDS_33};
 use statport_core::time::{civil_from_days, DAY_MS};
 
 use super::rng::Rng;

@@ -3,12 +3,12 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use flate2::read::MultiGzDecoder;
-use statport_core::format::cloudfront::CloudFrontParser;
-use statport_core::format::huawei::HuaweiParser;
-use statport_core::format::{LineParser, ParsedLine};
+use statport_core::log::format::cloudfront::CloudFrontParser;
+use statport_core::log::format::huawei::HuaweiParser;
+use statport_core::log::format::{LineParser, ParsedLine};
 use statport_storage::LocalStore;
 
-use statport_core::format::BadLine;
+use statport_core::log::format::BadLine;
 
 use super::*;
 

@@ -6,9 +6,9 @@
 //! ([`Aggregates`]), or the sorted runs of a `logs` export ([`super::logs`]); the [`Gather`]
 //! trait is the seam.
 
-use statport_core::geo::select::GeoSink;
-use statport_core::geo::NoDatabase;
-use statport_core::partial::RecordSink;
+use statport_core::log::geo::NoDatabase;
+use statport_core::log::RecordSink;
+use statport_core::request::GeoSink;
 use std::collections::BTreeMap;
 
 use super::*;

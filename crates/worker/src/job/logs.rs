@@ -10,9 +10,9 @@
 
 use std::path::PathBuf;
 
-use statport_core::condition::{LogOrder, LogsSpec};
-use statport_core::logrow::{PackedRow, LOG_COLUMNS};
-use statport_core::query::Query;
+use statport_core::log::query::Query;
+use statport_core::log::row::{PackedRow, LOG_COLUMNS};
+use statport_core::request::{LogOrder, LogsSpec};
 use statport_core::table::Language;
 use statport_storage::UploadWriter;
 

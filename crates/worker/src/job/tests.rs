@@ -6,8 +6,8 @@ use std::io::Write;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::json;
-use statport_core::clock::ManualClock;
 use statport_core::task::TaskStatus;
+use statport_core::time::clock::ManualClock;
 use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
 use statport_status::MemoryTaskStore;
@@ -625,7 +625,7 @@ async fn a_task_needing_the_ip_database_fails_cleanly_on_a_worker_without_one() 
                       "start_time": ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date"),
                       "end_time": ms_from_civil(2026, 11, 1, 2, 0, 0).expect("date"), "interval": 3600});
     let limits = statport_core::RequestLimits {
-        geo: statport_core::geo::GeoSupport {
+        geo: statport_core::log::geo::GeoSupport {
             ip_database: true,
             area_in_logs: false,
         },

@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use statport_core::condition::LogOrder;
-use statport_core::logrow::sort_key;
+use statport_core::log::row::sort_key;
+use statport_core::request::LogOrder;
 
 use super::Run;
 

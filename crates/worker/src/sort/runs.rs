@@ -6,11 +6,11 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use statport_core::condition::LogOrder;
+use statport_core::log::query::Query;
+use statport_core::log::row::{pack, SortKey};
 use statport_core::log::LogRecord;
-use statport_core::logrow::{pack, SortKey};
-use statport_core::partial::RecordSink;
-use statport_core::query::Query;
+use statport_core::log::RecordSink;
+use statport_core::request::LogOrder;
 
 /// How a run builder sorts and spills, shared by every scan of one export.
 #[derive(Debug, Clone)]

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use statport_core::condition::LogOrder;
+use statport_core::log::query::Query;
+use statport_core::log::row::PackedRow;
+use statport_core::log::RecordSink;
 use statport_core::log::{LogRecord, Scheme};
-use statport_core::logrow::PackedRow;
-use statport_core::partial::RecordSink;
-use statport_core::query::Query;
+use statport_core::request::LogOrder;
 
 use super::*;
 
