@@ -172,7 +172,7 @@ pub enum RunState {
     },
     /// No task: validation or a limit refused it.
     Refused {
-        /// Why.
+        /// The error the submission answered, shown on the run and as the schedule's `last_error`.
         error: ScheduleError,
     },
 }

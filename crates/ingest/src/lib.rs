@@ -64,27 +64,27 @@ use crate::view::TaskView;
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// Task records.
+    /// Where task records live (Redis or SQLite): admission, listing, reading, deletion.
     pub tasks: Arc<dyn TaskStore>,
     /// Recurring exports and the record of their fire times.
     pub schedules: Arc<dyn ScheduleStore>,
     /// Schedules one tenant may have.
     pub max_schedules: usize,
-    /// Result files.
+    /// Where result files live: a deleted or evicted task's file is removed from it.
     pub objects: Arc<dyn ObjectStore>,
-    /// Where accepted tasks go.
+    /// The job queue every accepted task is pushed onto for a worker.
     pub queue: Arc<dyn JobQueue>,
-    /// API key → tenant.
+    /// Authenticates requests: API key → tenant.
     pub keys: Arc<KeyRing>,
-    /// Signs and checks download links.
+    /// Signs download links in task views and checks them on download.
     pub links: Arc<LinkSigner>,
-    /// Now.
+    /// The time tasks are stamped with and links signed at; a fixed clock in tests.
     pub clock: Arc<dyn Clock>,
-    /// Bucket holding result files.
+    /// The bucket result files are written to and downloaded from.
     pub results_bucket: String,
     /// Base URL clients reach the API at, for absolute download links (no trailing slash).
     pub public_url: String,
-    /// Counters.
+    /// The API's counters, exported on `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The last known health of Redis and the object store (from the background probe).
     pub readiness: Arc<ready::Readiness>,

@@ -90,7 +90,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
-/// `GET /openapi.json`: a summary of the contract (the full text is `shared/design/API.md`).
+/// `GET /openapi.json`: a summary of the contract (the full reference is `docs/API.md`).
 pub async fn openapi() -> Json<Value> {
     let error = json!({"$ref": "#/components/schemas/Error"});
     let task = json!({"$ref": "#/components/schemas/Task"});

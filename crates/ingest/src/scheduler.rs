@@ -49,7 +49,7 @@ pub struct Scheduler {
     pub tenants: Arc<HashMap<String, Tenant>>,
     /// This scheduler's name in claims (unique per process).
     pub owner: String,
-    /// Timing.
+    /// How often it ticks, how far back it catches up and how long a claim holds.
     pub settings: SchedulerSettings,
 }
 

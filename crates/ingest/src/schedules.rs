@@ -30,9 +30,9 @@ const RUNS_SHOWN: usize = 20;
 /// The API view of a schedule.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScheduleView {
-    /// Id.
+    /// The id clients read, pause, resume and delete the schedule by.
     pub schedule_id: String,
-    /// Label.
+    /// The client's name for the schedule, shown in listings.
     pub name: String,
     /// The cron expression as sent.
     pub cron: String,
@@ -44,9 +44,9 @@ pub struct ScheduleView {
     pub task: Value,
     /// True while paused.
     pub paused: bool,
-    /// ms.
+    /// When the schedule was created, ms since the epoch (the first fire time handled is after it).
     pub create_time: i64,
-    /// ms.
+    /// When the schedule last changed (created, paused, resumed, or a run recorded), ms since the epoch.
     pub update_time: i64,
     /// The latest fire time handled, ms.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,7 +66,7 @@ pub struct ScheduleView {
 /// A coming fire time and the range its task will export.
 #[derive(Debug, Clone, Serialize)]
 pub struct NextRun {
-    /// ms.
+    /// When the run fires, ms since the epoch.
     pub fire_time: i64,
     /// The fire time in RFC 3339, in the schedule's zone offset.
     pub fire_time_text: String,
@@ -79,7 +79,7 @@ pub struct NextRun {
 /// One fire time and what it became.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunView {
-    /// ms.
+    /// The fire time this run is for, ms since the epoch (one run per fire time).
     pub fire_time: i64,
     /// `claimed` (its task is being created), `created` or `refused`.
     pub state: &'static str,

@@ -7,23 +7,23 @@ use statport_core::task::{RetryState, TaskError, TaskRecord, TaskStatus};
 /// The API view of a task (API.md "The task object").
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskView {
-    /// Id.
+    /// The id clients read, poll and delete the task by (32 hex digits).
     pub task_id: String,
-    /// Label.
+    /// The client's label, or `<action>-<creation time>` when it gave none.
     pub task_name: String,
-    /// Action.
+    /// What the task exports, so a listing tells tasks apart without their conditions.
     pub action: Action,
-    /// State.
+    /// Where the task is: `waiting`, `processing`, `success` or `fail` (the seed's states).
     pub status: TaskStatus,
-    /// 0–100.
+    /// How far the run got, 0–100, for a client polling a long task.
     pub progress: u8,
     /// Rows written.
     pub export_count: u64,
-    /// Format.
+    /// The result file's format, so a client knows what the link downloads.
     pub export_format: ExportFormat,
-    /// ms.
+    /// When the task was accepted, ms since the epoch.
     pub create_time: i64,
-    /// ms.
+    /// When the record last changed (listings are newest first by it), ms since the epoch.
     pub update_time: i64,
     /// ms, when ended.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -253,7 +253,7 @@ pub struct S3Config {
     /// Endpoint URL; empty = AWS.
     #[serde(default)]
     pub endpoint: String,
-    /// Region.
+    /// The region requests are signed for (any value for most S3-compatible servers).
     pub region: String,
     /// Access key id.
     pub access_key_id: String,

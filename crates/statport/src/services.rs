@@ -68,7 +68,7 @@ pub struct Services {
     pub sqlite: Option<SqlitePool>,
     /// What the background probe last saw of the task store and the object store.
     pub readiness: Arc<Readiness>,
-    /// Now.
+    /// The one clock every part of the process reads, so tests can fix it.
     pub clock: Arc<dyn Clock>,
     /// The IP database, when `ip_database.path` is set.
     pub geo: Option<Arc<dyn GeoLookup>>,

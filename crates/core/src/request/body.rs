@@ -8,25 +8,25 @@ use crate::error::ApiError;
 /// The unchecked body of `POST /v1/cdn/statistics/export-tasks`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportRequest {
-    /// Optional label.
+    /// The client's label for the task (at most 128 printable characters).
     pub task_name: Option<String>,
-    /// Action name.
+    /// What to export (`reports_detail` when absent); see [`Action`](super::Action).
     pub action: Option<String>,
-    /// Domains.
+    /// `all`, or the comma list of hosts and `*.` wildcards the export counts.
     pub domain_name: Option<String>,
-    /// ms.
+    /// The start of the range, ms since the epoch (included).
     pub start_time: Option<i64>,
-    /// ms.
+    /// The end of the range, ms since the epoch (excluded).
     pub end_time: Option<i64>,
-    /// Seconds (Huawei form).
+    /// The interval in seconds (Huawei form: 300, 3600 or 86400).
     pub interval: Option<i64>,
-    /// Wangsu form (`daily+8`).
+    /// The interval as text (Wangsu form: `fiveminutes`, `hourly`, `daily+8`, `monthly`).
     pub granularity: Option<String>,
-    /// `domain` or absent.
+    /// `domain` for one series per domain, or absent for one series.
     pub group_by: Option<String>,
-    /// `flux` / `req_num`.
+    /// What `reports_detail` counts: `flux` (bytes) or `req_num` (requests).
     pub stat_type: Option<String>,
-    /// Service area.
+    /// `global`, `mainland_china` or `outside_mainland_china`.
     pub service_area: Option<String>,
     /// Country codes or `all`.
     pub country: Option<String>,
@@ -36,19 +36,19 @@ pub struct ExportRequest {
     pub isp: Option<String>,
     /// `http` / `https` / `all`.
     pub scheme: Option<String>,
-    /// Rows of a top export.
+    /// How many rows a `top_*_detail` export keeps.
     pub top_n: Option<i64>,
-    /// `logs` filter.
+    /// The Lucene-style query selecting a `logs` export's rows.
     pub query: Option<String>,
-    /// `logs` row cap.
+    /// The most rows a `logs` export writes.
     pub count: Option<i64>,
-    /// `logs` order.
+    /// `asc` or `desc`: the time order of a `logs` export's rows.
     pub order: Option<String>,
     /// `csv`, `json`, `xlsx` (`xls`).
     pub export_format: Option<String>,
-    /// `zh` / `en`.
+    /// The header row's language, `zh` or `en`.
     pub language: Option<String>,
-    /// Where to POST the final task.
+    /// Where the final task object is POSTed, signed, when the task ends.
     pub callback_url: Option<String>,
 }
 
