@@ -17,6 +17,8 @@
 //! - [`store`]: the [`TaskStore`] port, its queries ([`ListQuery`], [`TaskPage`]) and the
 //!   transition inputs and outputs ([`Claim`], [`Outcome`]).
 //! - `transition`: the pure rules every store applies, so all implementations agree.
+//! - `cas`: the compare-and-set primitive each store implements (read a record with a version,
+//!   write only if unchanged) and the guarded transitions applied once over it.
 //! - [`admission`]: the per-tenant limits a new task is admitted under (unfinished, kept, same
 //!   condition replaces), as a pure rule every store applies atomically.
 //! - [`redis_store`]: [`RedisTaskStore`], the store shared by any number of processes.
@@ -40,6 +42,7 @@
 //! [`TaskRecord`]: statport_core::task::TaskRecord
 
 pub mod admission;
+mod cas;
 pub mod error;
 pub mod keys;
 pub mod links;

@@ -3,7 +3,7 @@
 //! Guarded transitions are optimistic: Rust reads the record and its `rev` token, computes the
 //! next record with the shared transition rules, and a Lua script writes it only if `rev` is
 //! still the one read (any write, including a delete and re-create, changes it), else the round
-//! is retried. The JSON is never edited in Lua, so `u64` counters keep their exact values. The
+//! is retried (the compare-and-set of `cas`, which this store implements). The JSON is never edited in Lua, so `u64` counters keep their exact values. The
 //! `layout` module documents the keys.
 
 pub(crate) mod layout;
@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 
 use self::layout::{Layout, FIELD_RECORD, FIELD_REV};
 use crate::admission::{self, Admission, AdmissionLimits};
+use crate::cas::{self, RecordCas};
 use crate::error::StatusError;
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
 use crate::transition;
@@ -32,10 +33,6 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long one connection attempt may take.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Read-decide-write rounds tried before a guarded transition gives up with
-/// [`StatusError::Contention`]. Only concurrent writes to the same task cost a round.
-const MAX_CAS_ROUNDS: usize = 16;
 
 /// Rounds tried by an admission before it gives up: every concurrent submission of the tenant
 /// costs at most one round (each round has a winner), and bursts of a few dozen are normal.
@@ -132,41 +129,6 @@ impl RedisTaskStore {
         Ok(written == 1)
     }
 
-    /// One guarded transition: `step` sees the current record (or `None`) and returns the
-    /// record to write (or `None` to leave it) and the answer. The write happens only if the
-    /// task did not change since it was read; otherwise the round starts again.
-    async fn update<T: Send>(
-        &self,
-        tenant: &str,
-        task_id: &str,
-        step: impl Fn(Option<&TaskRecord>) -> (Option<TaskRecord>, T) + Send + Sync,
-    ) -> Result<T, StatusError> {
-        for round in 1..=MAX_CAS_ROUNDS {
-            let current = self.read(tenant, task_id).await?;
-            let (next, answer) = step(current.as_ref().map(|(record, _)| record));
-            let (Some(next), Some((_, rev))) = (next, current) else {
-                return Ok(answer);
-            };
-            if self.write(&next, Some(&rev)).await? {
-                return Ok(answer);
-            }
-            debug!(
-                tenant,
-                task_id, round, "task changed during update, retrying"
-            );
-        }
-        warn!(
-            tenant,
-            task_id,
-            rounds = MAX_CAS_ROUNDS,
-            "task update gave up under contention"
-        );
-        Err(StatusError::Contention {
-            task_id: task_id.to_owned(),
-            attempts: MAX_CAS_ROUNDS,
-        })
-    }
-
     /// The tenant's records for `ids`, in that order, skipping any deleted meanwhile.
     async fn load(&self, tenant: &str, ids: &[&str]) -> Result<Vec<TaskRecord>, StatusError> {
         if ids.is_empty() {
@@ -252,6 +214,33 @@ impl RedisTaskStore {
     }
 }
 
+/// The version is the hash's `rev` token, and the write is the `WRITE` script in `cas` mode,
+/// which checks it inside Redis.
+#[async_trait]
+impl RecordCas for RedisTaskStore {
+    type Record = TaskRecord;
+    type Version = String;
+    /// Only concurrent writes to the same task cost a round.
+    const MAX_ROUNDS: usize = 16;
+    const KIND: &'static str = "task";
+
+    async fn read_versioned(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(TaskRecord, String)>, StatusError> {
+        self.read(tenant, id).await
+    }
+
+    async fn write_if_unchanged(
+        &self,
+        next: &TaskRecord,
+        rev: String,
+    ) -> Result<bool, StatusError> {
+        self.write(next, Some(&rev)).await
+    }
+}
+
 /// A connection to `url` with this crate's timeouts, dialled now (fails when Redis is away).
 pub(crate) async fn connect_manager(url: &str) -> Result<ConnectionManager, StatusError> {
     let client = redis::Client::open(url)?;
@@ -311,12 +300,7 @@ impl TaskStore for RedisTaskStore {
         ended_by: i64,
         now_ms: i64,
     ) -> Result<Option<String>, StatusError> {
-        self.update(tenant, task_id, |current| {
-            current
-                .and_then(|c| transition::expire_file(c, ended_by, now_ms))
-                .unzip()
-        })
-        .await
+        cas::expire_file(self, tenant, task_id, ended_by, now_ms).await
     }
 
     async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
@@ -391,10 +375,7 @@ impl TaskStore for RedisTaskStore {
         run_id: &str,
         now_ms: i64,
     ) -> Result<Claim, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::claim_step(current, run_id, now_ms)
-        })
-        .await
+        cas::claim(self, tenant, task_id, run_id, now_ms).await
     }
 
     async fn progress(
@@ -407,11 +388,16 @@ impl TaskStore for RedisTaskStore {
         skipped_lines: u64,
         now_ms: i64,
     ) -> Result<bool, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::guarded_step(current.and_then(|current| {
-                transition::progress(current, run_id, progress, read_lines, skipped_lines, now_ms)
-            }))
-        })
+        cas::progress(
+            self,
+            tenant,
+            task_id,
+            run_id,
+            progress,
+            read_lines,
+            skipped_lines,
+            now_ms,
+        )
         .await
     }
 
@@ -423,12 +409,7 @@ impl TaskStore for RedisTaskStore {
         outcome: Outcome,
         now_ms: i64,
     ) -> Result<bool, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::guarded_step(
-                current.and_then(|current| transition::finish(current, run_id, &outcome, now_ms)),
-            )
-        })
-        .await
+        cas::finish(self, tenant, task_id, run_id, &outcome, now_ms).await
     }
 
     async fn ping(&self) -> Result<(), StatusError> {
