@@ -13,6 +13,10 @@
 //!   file's write lock until the write commits, so the write cannot lose.
 //! - memory: the version is a generation number every write of the map changes.
 //!
+//! The Redis schedule store implements it too, for the changes of one schedule alone
+//! (pausing, skipping fire times); the hash read and write under both Redis stores are
+//! `redis_store::record`.
+//!
 //! Admission does not go through this primitive: its decision reads every task of the tenant
 //! and its write replaces one and evicts others, so it needs a guard over the tenant's whole
 //! set of tasks, which each store keeps in its `admit` (see [`crate::admission`]).

@@ -4,9 +4,11 @@
 //! next record with the shared transition rules, and a Lua script writes it only if `rev` is
 //! still the one read (any write, including a delete and re-create, changes it), else the round
 //! is retried (the compare-and-set of `cas`, which this store implements). The JSON is never edited in Lua, so `u64` counters keep their exact values. The
-//! `layout` module documents the keys.
+//! `layout` module documents the keys; `record` holds the hash read and compare-and-set write
+//! this store shares with the schedule store.
 
 pub(crate) mod layout;
+pub(crate) mod record;
 mod scripts;
 
 use std::fmt;
@@ -17,7 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use statport_core::task::TaskRecord;
 use tracing::{debug, warn};
 
-use self::layout::{Layout, FIELD_RECORD, FIELD_REV};
+use self::layout::Layout;
 use crate::admission::{self, Admission, AdmissionLimits};
 use crate::cas::{self, RecordCas};
 use crate::error::StatusError;
@@ -88,20 +90,7 @@ impl RedisTaskStore {
         task_id: &str,
     ) -> Result<Option<(TaskRecord, String)>, StatusError> {
         let key = self.layout.task_key(tenant, task_id);
-        let (json, rev): (Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(&key)
-            .arg(FIELD_RECORD)
-            .arg(FIELD_REV)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        match (json, rev) {
-            (None, _) => Ok(None),
-            (Some(json), Some(rev)) => Ok(Some((decode(&key, &json, tenant, task_id)?, rev))),
-            (Some(_), None) => Err(StatusError::Corrupt {
-                key,
-                reason: "the hash has no rev field".to_owned(),
-            }),
-        }
+        record::read(&self.conn, &key, tenant, task_id).await
     }
 
     /// Writes `record` with its guards and index entry: unconditionally when `expected_rev` is
@@ -111,18 +100,18 @@ impl RedisTaskStore {
         record: &TaskRecord,
         expected_rev: Option<&str>,
     ) -> Result<bool, StatusError> {
-        let json = serde_json::to_string(record).map_err(StatusError::Encode)?;
-        let new_rev = uuid::Uuid::new_v4().simple().to_string();
-        let mut call = scripts::WRITE.prepare_invoke();
-        call.key(self.layout.task_key(&record.tenant_id, &record.task_id))
-            .key(self.layout.index_key(&record.tenant_id))
+        let key = self.layout.task_key(&record.tenant_id, &record.task_id);
+        let mut call = record::cas_write(
+            &scripts::WRITE,
+            &key,
+            expected_rev,
+            record::encode(record)?,
+            &record::new_rev(),
+        );
+        call.key(self.layout.index_key(&record.tenant_id))
             .key(self.layout.tenant_rev_key(&record.tenant_id))
-            .arg(if expected_rev.is_some() { "cas" } else { "put" })
-            .arg(expected_rev.unwrap_or(""))
-            .arg(json)
             .arg(record.status.as_str())
             .arg(record.run_id.as_deref().unwrap_or(""))
-            .arg(new_rev)
             .arg(layout::index_member(record))
             .arg(record.update_time);
         let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
@@ -131,25 +120,11 @@ impl RedisTaskStore {
 
     /// The tenant's records for `ids`, in that order, skipping any deleted meanwhile.
     async fn load(&self, tenant: &str, ids: &[&str]) -> Result<Vec<TaskRecord>, StatusError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
         let keys: Vec<String> = ids
             .iter()
             .map(|id| self.layout.task_key(tenant, id))
             .collect();
-        let mut pipe = redis::pipe();
-        for key in &keys {
-            pipe.cmd("HGET").arg(key).arg(FIELD_RECORD);
-        }
-        let jsons: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
-        let mut records = Vec::with_capacity(ids.len());
-        for ((key, id), json) in keys.iter().zip(ids).zip(jsons) {
-            if let Some(json) = json {
-                records.push(decode(key, &json, tenant, id)?);
-            }
-        }
-        Ok(records)
+        record::load(&self.conn, tenant, &keys, ids).await
     }
 
     /// One admission round: the decision over the tenant's tasks as read at guard `guard`,
@@ -176,7 +151,7 @@ impl RedisTaskStore {
         let Some(next) = decision.write else {
             return Ok(Some(decision.admission));
         };
-        let json = serde_json::to_string(&next).map_err(StatusError::Encode)?;
+        let json = record::encode(&next)?;
         let mut call = scripts::ADMIT.prepare_invoke();
         call.key(self.layout.tenant_rev_key(tenant))
             .key(self.layout.index_key(tenant))
@@ -185,11 +160,11 @@ impl RedisTaskStore {
             call.key(self.layout.task_key(tenant, &gone.task_id));
         }
         call.arg(guard.unwrap_or_default())
-            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(record::new_rev())
             .arg(json)
             .arg(next.status.as_str())
             .arg(next.run_id.as_deref().unwrap_or(""))
-            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(record::new_rev())
             .arg(layout::index_member(&next))
             .arg(next.update_time);
         let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
@@ -248,24 +223,6 @@ pub(crate) async fn connect_manager(url: &str) -> Result<ConnectionManager, Stat
         .set_connection_timeout(Some(CONNECTION_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
     Ok(client.get_connection_manager_with_config(config).await?)
-}
-
-/// Parses a stored record and checks that it is the one the key names.
-fn decode(key: &str, json: &str, tenant: &str, task_id: &str) -> Result<TaskRecord, StatusError> {
-    let record: TaskRecord = serde_json::from_str(json).map_err(|e| StatusError::Corrupt {
-        key: key.to_owned(),
-        reason: e.to_string(),
-    })?;
-    if record.tenant_id != tenant || record.task_id != task_id {
-        return Err(StatusError::Corrupt {
-            key: key.to_owned(),
-            reason: format!(
-                "holds task {} of tenant {}",
-                record.task_id, record.tenant_id
-            ),
-        });
-    }
-    Ok(record)
 }
 
 #[async_trait]
@@ -362,9 +319,9 @@ impl TaskStore for RedisTaskStore {
         call.key(&key)
             .key(self.layout.index_key(tenant))
             .key(self.layout.tenant_rev_key(tenant))
-            .arg(uuid::Uuid::new_v4().simple().to_string());
+            .arg(record::new_rev());
         let json: Option<String> = call.invoke_async(&mut self.conn.clone()).await?;
-        json.map(|json| decode(&key, &json, tenant, task_id))
+        json.map(|json| record::decode(&key, &json, tenant, task_id))
             .transpose()
     }
 
