@@ -17,9 +17,13 @@
 //! - [`store`]: the [`TaskStore`] port, its queries ([`ListQuery`], [`TaskPage`]) and the
 //!   transition inputs and outputs ([`Claim`], [`Outcome`]).
 //! - `transition`: the pure rules every store applies, so all implementations agree.
+//! - `cas`: the compare-and-set primitive each store implements (read a record with a version,
+//!   write only if unchanged) and the guarded transitions applied once over it.
 //! - [`admission`]: the per-tenant limits a new task is admitted under (unfinished, kept, same
 //!   condition replaces), as a pure rule every store applies atomically.
-//! - [`redis_store`]: [`RedisTaskStore`], the store shared by any number of processes.
+//! - [`redis_store`]: [`RedisTaskStore`], the store shared by any number of processes; its
+//!   `layout` (every key, tasks and schedules) and `record` (the hash field names, read and
+//!   compare-and-set write both Redis stores use) serve the Redis schedule store too.
 //! - [`sqlite_store`]: [`SqliteTaskStore`], the store of the embedded default, in one SQLite file
 //!   that any number of processes may open.
 //! - [`sqlite`]: [`open_sqlite`], the pool over that file (shared with the apalis-sqlite queue).
@@ -40,6 +44,7 @@
 //! [`TaskRecord`]: statport_core::task::TaskRecord
 
 pub mod admission;
+mod cas;
 pub mod error;
 pub mod keys;
 pub mod links;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use statport_core::task::TaskRecord;
 
 use crate::admission::{self, Admission, AdmissionLimits};
+use crate::cas::{self, RecordCas};
 use crate::error::StatusError;
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
 use crate::transition;
@@ -16,45 +17,85 @@ use crate::transition;
 /// survives the process.
 #[derive(Debug, Default)]
 pub struct MemoryTaskStore {
-    records: Mutex<HashMap<(String, String), TaskRecord>>,
+    records: Mutex<Records>,
+}
+
+/// The map and the generation counter its compare-and-set compares.
+#[derive(Debug, Default)]
+struct Records {
+    /// Each record with the generation of the write that stored it.
+    map: HashMap<(String, String), (TaskRecord, u64)>,
+    /// The last generation handed out; every write takes the next, so a record deleted and
+    /// created again never looks unchanged.
+    generation: u64,
+}
+
+impl Records {
+    /// Stores `record` under its tenant and id with a new generation.
+    fn put(&mut self, record: TaskRecord) {
+        self.generation += 1;
+        let slot = (record.tenant_id.clone(), record.task_id.clone());
+        self.map.insert(slot, (record, self.generation));
+    }
 }
 
 impl MemoryTaskStore {
-    /// An empty store.
+    /// An empty store, for tests and a single process that keeps nothing across restarts.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The map. Every operation replaces whole records under the lock, so a panic elsewhere
-    /// cannot leave it half-changed and a poisoned lock is safe to keep using.
-    fn map(&self) -> MutexGuard<'_, HashMap<(String, String), TaskRecord>> {
+    /// The records. Every operation replaces whole records under the lock, so a panic elsewhere
+    /// cannot leave them half-changed and a poisoned lock is safe to keep using.
+    fn records(&self) -> MutexGuard<'_, Records> {
         self.records
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
 
-    /// Applies `step` to the tenant's task under the lock; writes the record it returns.
-    fn update<T>(
+/// The version is the generation of the write a record was read at. The lock is held only for
+/// the read and for the write, so a round is lost only to another thread's write in between;
+/// each lost round is another writer's won one, and the store never gives up (as before this
+/// primitive, a memory store never answers [`StatusError::Contention`]).
+#[async_trait]
+impl RecordCas for MemoryTaskStore {
+    type Record = TaskRecord;
+    type Version = u64;
+    const MAX_ROUNDS: usize = usize::MAX;
+    const KIND: &'static str = "task";
+
+    async fn read_versioned(
         &self,
         tenant: &str,
-        task_id: &str,
-        step: impl FnOnce(Option<&TaskRecord>) -> (Option<TaskRecord>, T),
-    ) -> T {
-        let mut map = self.map();
-        let slot = (tenant.to_owned(), task_id.to_owned());
-        let (next, answer) = step(map.get(&slot));
-        if let Some(next) = next {
-            map.insert(slot, next);
+        id: &str,
+    ) -> Result<Option<(TaskRecord, u64)>, StatusError> {
+        Ok(self
+            .records()
+            .map
+            .get(&(tenant.to_owned(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn write_if_unchanged(
+        &self,
+        next: &TaskRecord,
+        version: u64,
+    ) -> Result<bool, StatusError> {
+        let mut records = self.records();
+        let slot = (next.tenant_id.clone(), next.task_id.clone());
+        if records.map.get(&slot).map(|(_, generation)| *generation) != Some(version) {
+            return Ok(false);
         }
-        answer
+        records.put(next.clone());
+        Ok(true)
     }
 }
 
 #[async_trait]
 impl TaskStore for MemoryTaskStore {
     async fn create(&self, record: &TaskRecord) -> Result<(), StatusError> {
-        let slot = (record.tenant_id.clone(), record.task_id.clone());
-        self.map().insert(slot, record.clone());
+        self.records().put(record.clone());
         Ok(())
     }
 
@@ -63,18 +104,23 @@ impl TaskStore for MemoryTaskStore {
         record: &TaskRecord,
         limits: &AdmissionLimits,
     ) -> Result<Admission, StatusError> {
-        let mut map = self.map();
-        let existing: Vec<TaskRecord> = map
+        // Decided and written under one lock: admission needs the tenant's whole set of tasks
+        // unchanged, which one record's generation cannot vouch for.
+        let mut records = self.records();
+        let existing: Vec<TaskRecord> = records
+            .map
             .iter()
             .filter(|((owner, _), _)| *owner == record.tenant_id)
-            .map(|(_, r)| r.clone())
+            .map(|(_, (r, _))| r.clone())
             .collect();
         let decision = admission::decide(&existing, record, limits);
         for gone in &decision.evict {
-            map.remove(&(gone.tenant_id.clone(), gone.task_id.clone()));
+            records
+                .map
+                .remove(&(gone.tenant_id.clone(), gone.task_id.clone()));
         }
         if let Some(next) = decision.write {
-            map.insert((next.tenant_id.clone(), next.task_id.clone()), next);
+            records.put(next);
         }
         Ok(decision.admission)
     }
@@ -86,32 +132,34 @@ impl TaskStore for MemoryTaskStore {
         ended_by: i64,
         now_ms: i64,
     ) -> Result<Option<String>, StatusError> {
-        Ok(self.update(tenant, task_id, |current| {
-            current
-                .and_then(|c| transition::expire_file(c, ended_by, now_ms))
-                .unzip()
-        }))
+        cas::expire_file(self, tenant, task_id, ended_by, now_ms).await
     }
 
     async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
         Ok(self
-            .map()
+            .records()
+            .map
             .get(&(tenant.to_owned(), task_id.to_owned()))
-            .cloned())
+            .map(|(record, _)| record.clone()))
     }
 
     async fn list(&self, tenant: &str, query: &ListQuery) -> Result<TaskPage, StatusError> {
         let records = self
-            .map()
+            .records()
+            .map
             .iter()
             .filter(|((owner, _), _)| owner == tenant)
-            .map(|(_, record)| record.clone())
+            .map(|(_, (record, _))| record.clone())
             .collect();
         Ok(transition::page(records, query))
     }
 
     async fn delete(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
-        Ok(self.map().remove(&(tenant.to_owned(), task_id.to_owned())))
+        Ok(self
+            .records()
+            .map
+            .remove(&(tenant.to_owned(), task_id.to_owned()))
+            .map(|(record, _)| record))
     }
 
     async fn claim(
@@ -121,9 +169,7 @@ impl TaskStore for MemoryTaskStore {
         run_id: &str,
         now_ms: i64,
     ) -> Result<Claim, StatusError> {
-        Ok(self.update(tenant, task_id, |current| {
-            transition::claim_step(current, run_id, now_ms)
-        }))
+        cas::claim(self, tenant, task_id, run_id, now_ms).await
     }
 
     async fn progress(
@@ -136,11 +182,17 @@ impl TaskStore for MemoryTaskStore {
         skipped_lines: u64,
         now_ms: i64,
     ) -> Result<bool, StatusError> {
-        Ok(self.update(tenant, task_id, |current| {
-            transition::guarded_step(current.and_then(|current| {
-                transition::progress(current, run_id, progress, read_lines, skipped_lines, now_ms)
-            }))
-        }))
+        cas::progress(
+            self,
+            tenant,
+            task_id,
+            run_id,
+            progress,
+            read_lines,
+            skipped_lines,
+            now_ms,
+        )
+        .await
     }
 
     async fn finish(
@@ -151,11 +203,7 @@ impl TaskStore for MemoryTaskStore {
         outcome: Outcome,
         now_ms: i64,
     ) -> Result<bool, StatusError> {
-        Ok(self.update(tenant, task_id, |current| {
-            transition::guarded_step(
-                current.and_then(|current| transition::finish(current, run_id, &outcome, now_ms)),
-            )
-        }))
+        cas::finish(self, tenant, task_id, run_id, &outcome, now_ms).await
     }
 
     async fn ping(&self) -> Result<(), StatusError> {

@@ -30,17 +30,14 @@
 //! the same total order as the in-memory store, and pages can be cut in Redis. Times are mapped to
 //! `u64` with the sign bit flipped so the hex digits sort like the signed values.
 //!
+//! The hash field names are the constants of `record` (`FIELD_*`), which the scripts use too.
+//!
 //! Tenant and task id are escaped (`%` → `%25`, `:` → `%3A`) inside key names, so no pair of
 //! them can spell another tenant's key.
 
 use std::borrow::Cow;
 
 use statport_core::task::TaskRecord;
-
-/// Hash field: the record JSON.
-pub(crate) const FIELD_RECORD: &str = "record";
-/// Hash field: the write token compared by the CAS script.
-pub(crate) const FIELD_REV: &str = "rev";
 
 /// Length of the fixed-width prefix of an index member: two 16-digit hex times and two colons.
 const MEMBER_PREFIX_LEN: usize = 34;

@@ -3,10 +3,12 @@
 //! Guarded transitions are optimistic: Rust reads the record and its `rev` token, computes the
 //! next record with the shared transition rules, and a Lua script writes it only if `rev` is
 //! still the one read (any write, including a delete and re-create, changes it), else the round
-//! is retried. The JSON is never edited in Lua, so `u64` counters keep their exact values. The
-//! `layout` module documents the keys.
+//! is retried (the compare-and-set of `cas`, which this store implements). The JSON is never edited in Lua, so `u64` counters keep their exact values. The
+//! `layout` module documents the keys; `record` holds the hash read and compare-and-set write
+//! this store shares with the schedule store.
 
 pub(crate) mod layout;
+pub(crate) mod record;
 mod scripts;
 
 use std::fmt;
@@ -17,8 +19,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use statport_core::task::TaskRecord;
 use tracing::{debug, warn};
 
-use self::layout::{Layout, FIELD_RECORD, FIELD_REV};
+use self::layout::Layout;
 use crate::admission::{self, Admission, AdmissionLimits};
+use crate::cas::{self, RecordCas};
 use crate::error::StatusError;
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
 use crate::transition;
@@ -32,10 +35,6 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long one connection attempt may take.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Read-decide-write rounds tried before a guarded transition gives up with
-/// [`StatusError::Contention`]. Only concurrent writes to the same task cost a round.
-const MAX_CAS_ROUNDS: usize = 16;
 
 /// Rounds tried by an admission before it gives up: every concurrent submission of the tenant
 /// costs at most one round (each round has a winner), and bursts of a few dozen are normal.
@@ -91,20 +90,7 @@ impl RedisTaskStore {
         task_id: &str,
     ) -> Result<Option<(TaskRecord, String)>, StatusError> {
         let key = self.layout.task_key(tenant, task_id);
-        let (json, rev): (Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(&key)
-            .arg(FIELD_RECORD)
-            .arg(FIELD_REV)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        match (json, rev) {
-            (None, _) => Ok(None),
-            (Some(json), Some(rev)) => Ok(Some((decode(&key, &json, tenant, task_id)?, rev))),
-            (Some(_), None) => Err(StatusError::Corrupt {
-                key,
-                reason: "the hash has no rev field".to_owned(),
-            }),
-        }
+        record::read(&self.conn, &key, tenant, task_id).await
     }
 
     /// Writes `record` with its guards and index entry: unconditionally when `expected_rev` is
@@ -114,80 +100,31 @@ impl RedisTaskStore {
         record: &TaskRecord,
         expected_rev: Option<&str>,
     ) -> Result<bool, StatusError> {
-        let json = serde_json::to_string(record).map_err(StatusError::Encode)?;
-        let new_rev = uuid::Uuid::new_v4().simple().to_string();
-        let mut call = scripts::WRITE.prepare_invoke();
-        call.key(self.layout.task_key(&record.tenant_id, &record.task_id))
-            .key(self.layout.index_key(&record.tenant_id))
+        let key = self.layout.task_key(&record.tenant_id, &record.task_id);
+        let mut call = record::cas_write(
+            &scripts::WRITE,
+            &key,
+            expected_rev,
+            record::encode(record)?,
+            &record::new_rev(),
+        );
+        call.key(self.layout.index_key(&record.tenant_id))
             .key(self.layout.tenant_rev_key(&record.tenant_id))
-            .arg(if expected_rev.is_some() { "cas" } else { "put" })
-            .arg(expected_rev.unwrap_or(""))
-            .arg(json)
             .arg(record.status.as_str())
             .arg(record.run_id.as_deref().unwrap_or(""))
-            .arg(new_rev)
             .arg(layout::index_member(record))
             .arg(record.update_time);
         let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
         Ok(written == 1)
     }
 
-    /// One guarded transition: `step` sees the current record (or `None`) and returns the
-    /// record to write (or `None` to leave it) and the answer. The write happens only if the
-    /// task did not change since it was read; otherwise the round starts again.
-    async fn update<T: Send>(
-        &self,
-        tenant: &str,
-        task_id: &str,
-        step: impl Fn(Option<&TaskRecord>) -> (Option<TaskRecord>, T) + Send + Sync,
-    ) -> Result<T, StatusError> {
-        for round in 1..=MAX_CAS_ROUNDS {
-            let current = self.read(tenant, task_id).await?;
-            let (next, answer) = step(current.as_ref().map(|(record, _)| record));
-            let (Some(next), Some((_, rev))) = (next, current) else {
-                return Ok(answer);
-            };
-            if self.write(&next, Some(&rev)).await? {
-                return Ok(answer);
-            }
-            debug!(
-                tenant,
-                task_id, round, "task changed during update, retrying"
-            );
-        }
-        warn!(
-            tenant,
-            task_id,
-            rounds = MAX_CAS_ROUNDS,
-            "task update gave up under contention"
-        );
-        Err(StatusError::Contention {
-            task_id: task_id.to_owned(),
-            attempts: MAX_CAS_ROUNDS,
-        })
-    }
-
     /// The tenant's records for `ids`, in that order, skipping any deleted meanwhile.
     async fn load(&self, tenant: &str, ids: &[&str]) -> Result<Vec<TaskRecord>, StatusError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
         let keys: Vec<String> = ids
             .iter()
             .map(|id| self.layout.task_key(tenant, id))
             .collect();
-        let mut pipe = redis::pipe();
-        for key in &keys {
-            pipe.cmd("HGET").arg(key).arg(FIELD_RECORD);
-        }
-        let jsons: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
-        let mut records = Vec::with_capacity(ids.len());
-        for ((key, id), json) in keys.iter().zip(ids).zip(jsons) {
-            if let Some(json) = json {
-                records.push(decode(key, &json, tenant, id)?);
-            }
-        }
-        Ok(records)
+        record::load(&self.conn, tenant, &keys, ids).await
     }
 
     /// One admission round: the decision over the tenant's tasks as read at guard `guard`,
@@ -214,7 +151,7 @@ impl RedisTaskStore {
         let Some(next) = decision.write else {
             return Ok(Some(decision.admission));
         };
-        let json = serde_json::to_string(&next).map_err(StatusError::Encode)?;
+        let json = record::encode(&next)?;
         let mut call = scripts::ADMIT.prepare_invoke();
         call.key(self.layout.tenant_rev_key(tenant))
             .key(self.layout.index_key(tenant))
@@ -223,11 +160,11 @@ impl RedisTaskStore {
             call.key(self.layout.task_key(tenant, &gone.task_id));
         }
         call.arg(guard.unwrap_or_default())
-            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(record::new_rev())
             .arg(json)
             .arg(next.status.as_str())
             .arg(next.run_id.as_deref().unwrap_or(""))
-            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(record::new_rev())
             .arg(layout::index_member(&next))
             .arg(next.update_time);
         let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
@@ -252,6 +189,33 @@ impl RedisTaskStore {
     }
 }
 
+/// The version is the hash's `rev` token, and the write is the `WRITE` script in `cas` mode,
+/// which checks it inside Redis.
+#[async_trait]
+impl RecordCas for RedisTaskStore {
+    type Record = TaskRecord;
+    type Version = String;
+    /// Only concurrent writes to the same task cost a round.
+    const MAX_ROUNDS: usize = 16;
+    const KIND: &'static str = "task";
+
+    async fn read_versioned(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(TaskRecord, String)>, StatusError> {
+        self.read(tenant, id).await
+    }
+
+    async fn write_if_unchanged(
+        &self,
+        next: &TaskRecord,
+        rev: String,
+    ) -> Result<bool, StatusError> {
+        self.write(next, Some(&rev)).await
+    }
+}
+
 /// A connection to `url` with this crate's timeouts, dialled now (fails when Redis is away).
 pub(crate) async fn connect_manager(url: &str) -> Result<ConnectionManager, StatusError> {
     let client = redis::Client::open(url)?;
@@ -259,24 +223,6 @@ pub(crate) async fn connect_manager(url: &str) -> Result<ConnectionManager, Stat
         .set_connection_timeout(Some(CONNECTION_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
     Ok(client.get_connection_manager_with_config(config).await?)
-}
-
-/// Parses a stored record and checks that it is the one the key names.
-fn decode(key: &str, json: &str, tenant: &str, task_id: &str) -> Result<TaskRecord, StatusError> {
-    let record: TaskRecord = serde_json::from_str(json).map_err(|e| StatusError::Corrupt {
-        key: key.to_owned(),
-        reason: e.to_string(),
-    })?;
-    if record.tenant_id != tenant || record.task_id != task_id {
-        return Err(StatusError::Corrupt {
-            key: key.to_owned(),
-            reason: format!(
-                "holds task {} of tenant {}",
-                record.task_id, record.tenant_id
-            ),
-        });
-    }
-    Ok(record)
 }
 
 #[async_trait]
@@ -311,12 +257,7 @@ impl TaskStore for RedisTaskStore {
         ended_by: i64,
         now_ms: i64,
     ) -> Result<Option<String>, StatusError> {
-        self.update(tenant, task_id, |current| {
-            current
-                .and_then(|c| transition::expire_file(c, ended_by, now_ms))
-                .unzip()
-        })
-        .await
+        cas::expire_file(self, tenant, task_id, ended_by, now_ms).await
     }
 
     async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
@@ -378,9 +319,9 @@ impl TaskStore for RedisTaskStore {
         call.key(&key)
             .key(self.layout.index_key(tenant))
             .key(self.layout.tenant_rev_key(tenant))
-            .arg(uuid::Uuid::new_v4().simple().to_string());
+            .arg(record::new_rev());
         let json: Option<String> = call.invoke_async(&mut self.conn.clone()).await?;
-        json.map(|json| decode(&key, &json, tenant, task_id))
+        json.map(|json| record::decode(&key, &json, tenant, task_id))
             .transpose()
     }
 
@@ -391,10 +332,7 @@ impl TaskStore for RedisTaskStore {
         run_id: &str,
         now_ms: i64,
     ) -> Result<Claim, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::claim_step(current, run_id, now_ms)
-        })
-        .await
+        cas::claim(self, tenant, task_id, run_id, now_ms).await
     }
 
     async fn progress(
@@ -407,11 +345,16 @@ impl TaskStore for RedisTaskStore {
         skipped_lines: u64,
         now_ms: i64,
     ) -> Result<bool, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::guarded_step(current.and_then(|current| {
-                transition::progress(current, run_id, progress, read_lines, skipped_lines, now_ms)
-            }))
-        })
+        cas::progress(
+            self,
+            tenant,
+            task_id,
+            run_id,
+            progress,
+            read_lines,
+            skipped_lines,
+            now_ms,
+        )
         .await
     }
 
@@ -423,12 +366,7 @@ impl TaskStore for RedisTaskStore {
         outcome: Outcome,
         now_ms: i64,
     ) -> Result<bool, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::guarded_step(
-                current.and_then(|current| transition::finish(current, run_id, &outcome, now_ms)),
-            )
-        })
-        .await
+        cas::finish(self, tenant, task_id, run_id, &outcome, now_ms).await
     }
 
     async fn ping(&self) -> Result<(), StatusError> {

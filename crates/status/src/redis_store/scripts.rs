@@ -1,32 +1,33 @@
-//! The Lua scripts that make each write atomic. Redis runs a script without interleaving any
-//! other command, so the check and the writes inside one cannot race another client.
+//! The Lua scripts that make each task write atomic. Redis runs a script without interleaving
+//! any other command, so the check and the writes inside one cannot race another client. Field
+//! names and the compare-and-set head come from `record` (`$…` placeholders).
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
+use super::record::script;
+
 /// Writes a task: record, guard fields, and its index entry (the old member removed).
 ///
-/// `KEYS[1]` task hash, `KEYS[2]` tenant index, `KEYS[3]` tenant admission guard. `ARGV`: mode
-/// (`put` writes unconditionally and changes the tenant guard, `cas` only when the hash's `rev`
-/// still equals the expected one, which also fails when the hash is gone), expected rev, record
-/// JSON, status, run id, new rev, index member, score. Returns 1 when written, 0 when the CAS
-/// check failed.
+/// Built with `record::cas_write`: `KEYS[1]` task hash, `ARGV[1]` expected rev (`""` writes
+/// unconditionally and changes the tenant guard; otherwise only when the hash's `rev` still
+/// equals it, which also fails when the hash is gone), `ARGV[2]` record JSON, `ARGV[3]` new
+/// rev. Then `KEYS[2]` tenant index, `KEYS[3]` tenant admission guard, `ARGV[4..]` status, run
+/// id, index member, score. Returns 1 when written, 0 when the compare-and-set failed.
 pub(crate) static WRITE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-if ARGV[1] == 'cas' and redis.call('HGET', KEYS[1], 'rev') ~= ARGV[2] then
-  return 0
-end
-local old = redis.call('HGET', KEYS[1], 'idx')
+$CAS_GUARD
+local old = redis.call('HGET', KEYS[1], $IDX)
 if old then
   redis.call('ZREM', KEYS[2], old)
 end
-redis.call('HSET', KEYS[1], 'record', ARGV[3], 'status', ARGV[4], 'run_id', ARGV[5],
-  'rev', ARGV[6], 'idx', ARGV[7])
-redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7])
-if ARGV[1] == 'put' then
-  redis.call('SET', KEYS[3], ARGV[6])
+$SET_RECORD
+redis.call('HSET', KEYS[1], $STATUS, ARGV[4], $RUN_ID, ARGV[5], $IDX, ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[7], ARGV[6])
+if ARGV[1] == '' then
+  redis.call('SET', KEYS[3], ARGV[3])
 end
 return 1
 ",
@@ -34,33 +35,33 @@ return 1
 });
 
 /// Admits a task: only when the tenant's admission guard still holds the token the decision was
-/// made at, writes the record (as `WRITE` in `put` mode), removes the evicted tasks and changes
-/// the guard.
+/// made at, writes the record (as `WRITE` unconditionally), removes the evicted tasks and
+/// changes the guard.
 ///
 /// `KEYS[1]` tenant guard, `KEYS[2]` tenant index, `KEYS[3]` task hash, `KEYS[4..]` hashes of
 /// evicted tasks. `ARGV`: expected guard (`""` when it was absent), new guard, record JSON,
 /// status, run id, new rev, index member, score. Returns 1 when written, 0 when the tenant's
 /// tasks changed since the decision.
 pub(crate) static ADMIT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local guard = redis.call('GET', KEYS[1]) or ''
 if guard ~= ARGV[1] then
   return 0
 end
 for i = 4, #KEYS do
-  local idx = redis.call('HGET', KEYS[i], 'idx')
+  local idx = redis.call('HGET', KEYS[i], $IDX)
   if idx then
     redis.call('ZREM', KEYS[2], idx)
   end
   redis.call('DEL', KEYS[i])
 end
-local old = redis.call('HGET', KEYS[3], 'idx')
+local old = redis.call('HGET', KEYS[3], $IDX)
 if old then
   redis.call('ZREM', KEYS[2], old)
 end
-redis.call('HSET', KEYS[3], 'record', ARGV[3], 'status', ARGV[4], 'run_id', ARGV[5],
-  'rev', ARGV[6], 'idx', ARGV[7])
+redis.call('HSET', KEYS[3], $RECORD, ARGV[3], $STATUS, ARGV[4], $RUN_ID, ARGV[5],
+  $REV, ARGV[6], $IDX, ARGV[7])
 redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7])
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
@@ -74,13 +75,13 @@ return 1
 ///
 /// `KEYS[1]` task hash, `KEYS[2]` tenant index, `KEYS[3]` tenant guard; `ARGV[1]` the new guard.
 pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-local record = redis.call('HGET', KEYS[1], 'record')
+local record = redis.call('HGET', KEYS[1], $RECORD)
 if not record then
   return false
 end
-local idx = redis.call('HGET', KEYS[1], 'idx')
+local idx = redis.call('HGET', KEYS[1], $IDX)
 if idx then
   redis.call('ZREM', KEYS[2], idx)
 end

@@ -1,11 +1,15 @@
 //! The Lua scripts that make each schedule write atomic. Redis runs a script without
 //! interleaving any other command, so the check and the writes inside one cannot race another
 //! scheduler or API process. The JSON is decided in Rust (by `rules`) and never edited in Lua;
-//! each script checks that what Rust read is still there before it writes.
+//! each script checks that what Rust read is still there before it writes. Field names and the
+//! compare-and-set head come from `redis_store::record` (`$…` placeholders), shared with the
+//! task scripts.
 
 use std::sync::LazyLock;
 
 use redis::Script;
+
+use crate::redis_store::record::script;
 
 /// Creates (or replaces) a schedule under the tenant's limit.
 ///
@@ -13,12 +17,12 @@ use redis::Script;
 /// record JSON, paused (`1`/`0`), new rev, create time (score), schedule id, tenant. Returns 1
 /// when written, 0 when the tenant is at its limit (a replacement is not counted twice).
 pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[1]) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'record', ARGV[2], 'paused', ARGV[3], 'rev', ARGV[4])
+redis.call('HSET', KEYS[1], $RECORD, ARGV[2], $PAUSED, ARGV[3], $REV, ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 redis.call('SADD', KEYS[3], ARGV[7])
 return 1
@@ -28,15 +32,15 @@ return 1
 
 /// Writes a schedule only if its `rev` is still the one read (fails when it is gone).
 ///
-/// `KEYS[1]` schedule hash. `ARGV`: expected rev, record JSON, paused (`1`/`0`), new rev.
-/// Returns 1 when written, 0 when the schedule changed or went since it was read.
+/// Built with `record::cas_write`: `KEYS[1]` schedule hash, `ARGV[1]` expected rev, `ARGV[2]`
+/// record JSON, `ARGV[3]` new rev; then `ARGV[4]` paused (`1`/`0`). Returns 1 when written, 0
+/// when the schedule changed or went since it was read.
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'record', ARGV[2], 'paused', ARGV[3], 'rev', ARGV[4])
+$CAS_GUARD
+$SET_RECORD
+redis.call('HSET', KEYS[1], $PAUSED, ARGV[4])
 return 1
 ",
     )
@@ -50,9 +54,9 @@ return 1
 /// a trimmed run is removed only if it is still the one read. Returns 1 when claimed, 0 when
 /// the run changed since it was read, -1 when the schedule is gone or paused.
 pub(crate) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-if redis.call('HGET', KEYS[1], 'paused') ~= '0' then
+if redis.call('HGET', KEYS[1], $PAUSED) ~= '0' then
   return -1
 end
 local current = redis.call('HGET', KEYS[2], ARGV[1]) or ''
@@ -72,20 +76,19 @@ return 1
 
 /// Completes a run and updates its schedule together, only if neither changed since read.
 ///
-/// `KEYS[1]` schedule hash, `KEYS[2]` runs hash. `ARGV`: expected schedule rev, fire time,
-/// expected run JSON, new run JSON, new schedule JSON, new rev. Returns 1 when written, 0 when
+/// Built with `record::cas_write`: `KEYS[1]` schedule hash, `ARGV[1]` expected schedule rev,
+/// `ARGV[2]` new schedule JSON, `ARGV[3]` new rev; then `KEYS[2]` runs hash, `ARGV[4]` fire
+/// time, `ARGV[5]` expected run JSON, `ARGV[6]` new run JSON. Returns 1 when written, 0 when
 /// either changed.
 pub(crate) static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
+$CAS_GUARD
+if redis.call('HGET', KEYS[2], ARGV[4]) ~= ARGV[5] then
   return 0
 end
-if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then
-  return 0
-end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
-redis.call('HSET', KEYS[1], 'record', ARGV[5], 'rev', ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[6])
+$SET_RECORD
 return 1
 ",
     )
@@ -97,9 +100,9 @@ return 1
 /// `KEYS[1]` schedule hash, `KEYS[2]` runs hash, `KEYS[3]` tenant index, `KEYS[4]` tenants
 /// set. `ARGV`: schedule id, tenant.
 pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-local record = redis.call('HGET', KEYS[1], 'record')
+local record = redis.call('HGET', KEYS[1], $RECORD)
 if not record then
   return false
 end

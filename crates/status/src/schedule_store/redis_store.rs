@@ -4,25 +4,23 @@
 //! As in the task store, writes that depend on a read are optimistic: Rust reads the schedule
 //! (with its `rev` token) and the run, decides with the shared `rules`, and a Lua script
 //! (`redis_scripts`) writes only if what was read is still there, else the round is retried.
-//! The key layout is documented with the task keys (`redis_store::layout`).
+//! A change of the schedule alone goes through the compare-and-set of `cas`; the hash read and
+//! write and the field names are the task store's (`redis_store::record`), and the key layout
+//! is documented with the task keys (`redis_store::layout`).
 
 use std::collections::HashMap;
 use std::fmt;
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
-use serde::de::DeserializeOwned;
 use statport_core::schedule::{ScheduleRecord, ScheduleRun};
-use tracing::warn;
 
 use super::{redis_scripts as scripts, rules, FireClaim, FireResult, ScheduleStore};
+use crate::cas::{self, RecordCas};
 use crate::error::StatusError;
 use crate::redis_store::connect_manager;
 use crate::redis_store::layout::Layout;
-
-/// Read-decide-write rounds tried before a step gives up with [`StatusError::Contention`]. Each
-/// round has a winner, and after a claim the losers see it taken on their next read.
-const MAX_CAS_ROUNDS: usize = 16;
+use crate::redis_store::record;
 
 /// The schedule store over Redis (standalone or a primary, like the task store).
 ///
@@ -40,12 +38,6 @@ impl fmt::Debug for RedisScheduleStore {
             .field("namespace", &self.layout.namespace())
             .finish_non_exhaustive()
     }
-}
-
-/// A schedule as read, with the `rev` token it was read at.
-struct Versioned {
-    record: ScheduleRecord,
-    rev: String,
 }
 
 impl RedisScheduleStore {
@@ -71,80 +63,6 @@ impl RedisScheduleStore {
         self.layout.namespace()
     }
 
-    /// The tenant's schedule and its `rev`.
-    async fn read(
-        &self,
-        tenant: &str,
-        schedule_id: &str,
-    ) -> Result<Option<Versioned>, StatusError> {
-        let key = self.layout.schedule_key(tenant, schedule_id);
-        let (json, rev): (Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(&key)
-            .arg("record")
-            .arg("rev")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        match (json, rev) {
-            (None, _) => Ok(None),
-            (Some(json), Some(rev)) => Ok(Some(Versioned {
-                record: decode_schedule(&key, &json, tenant, schedule_id)?,
-                rev,
-            })),
-            (Some(_), None) => Err(StatusError::Corrupt {
-                key,
-                reason: "the hash has no rev field".to_owned(),
-            }),
-        }
-    }
-
-    /// Writes `next` over the schedule read at `rev`; false when it changed meanwhile.
-    async fn write_if(&self, next: &ScheduleRecord, rev: &str) -> Result<bool, StatusError> {
-        let json = serde_json::to_string(next).map_err(StatusError::Encode)?;
-        let mut call = scripts::UPDATE.prepare_invoke();
-        call.key(self.layout.schedule_key(&next.tenant_id, &next.schedule_id))
-            .arg(rev)
-            .arg(json)
-            .arg(flag(next.paused))
-            .arg(new_rev());
-        let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
-        Ok(written == 1)
-    }
-
-    /// One optimistic update of a schedule: `step` returns the record to write (or `None` to
-    /// leave it) and the answer; retried when the schedule changed between read and write.
-    async fn update<T: Send>(
-        &self,
-        tenant: &str,
-        schedule_id: &str,
-        step: impl Fn(Option<&ScheduleRecord>) -> (Option<ScheduleRecord>, T) + Send + Sync,
-    ) -> Result<T, StatusError> {
-        for _ in 0..MAX_CAS_ROUNDS {
-            let current = self.read(tenant, schedule_id).await?;
-            let (next, answer) = step(current.as_ref().map(|c| &c.record));
-            let (Some(next), Some(current)) = (next, current) else {
-                return Ok(answer);
-            };
-            if self.write_if(&next, &current.rev).await? {
-                return Ok(answer);
-            }
-        }
-        Err(self.gave_up(tenant, schedule_id))
-    }
-
-    /// The error after [`MAX_CAS_ROUNDS`] lost rounds.
-    fn gave_up(&self, tenant: &str, schedule_id: &str) -> StatusError {
-        warn!(
-            tenant,
-            schedule_id,
-            rounds = MAX_CAS_ROUNDS,
-            "schedule update gave up under contention"
-        );
-        StatusError::Contention {
-            task_id: schedule_id.to_owned(),
-            attempts: MAX_CAS_ROUNDS,
-        }
-    }
-
     /// Every run of the schedule as stored: fire time → (raw JSON, run).
     async fn read_runs(
         &self,
@@ -162,7 +80,7 @@ impl RedisScheduleStore {
                 key: key.clone(),
                 reason: format!("unexpected field {field:?}"),
             })?;
-            let run: ScheduleRun = decode(&key, &json)?;
+            let run: ScheduleRun = record::decode_json(&key, &json)?;
             runs.insert(fire_time, (json, run));
         }
         Ok(runs)
@@ -170,68 +88,59 @@ impl RedisScheduleStore {
 
     /// The tenant's schedules for `ids`, in that order, skipping any deleted meanwhile.
     async fn load(&self, tenant: &str, ids: &[String]) -> Result<Vec<ScheduleRecord>, StatusError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
         let keys: Vec<String> = ids
             .iter()
             .map(|id| self.layout.schedule_key(tenant, id))
             .collect();
-        let mut pipe = redis::pipe();
-        for key in &keys {
-            pipe.cmd("HGET").arg(key).arg("record");
-        }
-        let jsons: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
-        let mut records = Vec::with_capacity(ids.len());
-        for ((key, id), json) in keys.iter().zip(ids).zip(jsons) {
-            if let Some(json) = json {
-                records.push(decode_schedule(key, &json, tenant, id)?);
-            }
-        }
-        Ok(records)
+        record::load(&self.conn, tenant, &keys, ids).await
     }
 }
 
-/// A fresh write token.
-fn new_rev() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// The version is the hash's `rev` token, and the write is the `UPDATE` script, which checks
+/// it inside Redis.
+#[async_trait]
+impl RecordCas for RedisScheduleStore {
+    type Record = ScheduleRecord;
+    type Version = String;
+    /// Each round has a winner, and after a claim the losers see it taken on their next read.
+    const MAX_ROUNDS: usize = 16;
+    const KIND: &'static str = "schedule";
+
+    async fn read_versioned(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(ScheduleRecord, String)>, StatusError> {
+        let key = self.layout.schedule_key(tenant, id);
+        record::read(&self.conn, &key, tenant, id).await
+    }
+
+    async fn write_if_unchanged(
+        &self,
+        next: &ScheduleRecord,
+        rev: String,
+    ) -> Result<bool, StatusError> {
+        let key = self.layout.schedule_key(&next.tenant_id, &next.schedule_id);
+        let mut call = record::cas_write(
+            &scripts::UPDATE,
+            &key,
+            Some(&rev),
+            record::encode(next)?,
+            &record::new_rev(),
+        );
+        call.arg(flag(next.paused));
+        let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
+        Ok(written == 1)
+    }
 }
 
-/// The `paused` field.
+/// The `paused` field of a schedule hash, as the claim script compares it.
 fn flag(paused: bool) -> &'static str {
     if paused {
         "1"
     } else {
         "0"
     }
-}
-
-/// Parses stored JSON, naming the key when it is not ours.
-fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, StatusError> {
-    serde_json::from_str(json).map_err(|e| StatusError::Corrupt {
-        key: key.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-/// Parses a schedule and checks that it is the one the key names.
-fn decode_schedule(
-    key: &str,
-    json: &str,
-    tenant: &str,
-    schedule_id: &str,
-) -> Result<ScheduleRecord, StatusError> {
-    let record: ScheduleRecord = decode(key, json)?;
-    if record.tenant_id != tenant || record.schedule_id != schedule_id {
-        return Err(StatusError::Corrupt {
-            key: key.to_owned(),
-            reason: format!(
-                "holds schedule {} of tenant {}",
-                record.schedule_id, record.tenant_id
-            ),
-        });
-    }
-    Ok(record)
 }
 
 #[async_trait]
@@ -241,7 +150,7 @@ impl ScheduleStore for RedisScheduleStore {
         record: &ScheduleRecord,
         max_per_tenant: usize,
     ) -> Result<bool, StatusError> {
-        let json = serde_json::to_string(record).map_err(StatusError::Encode)?;
+        let json = record::encode(record)?;
         let mut call = scripts::CREATE.prepare_invoke();
         call.key(
             self.layout
@@ -252,7 +161,7 @@ impl ScheduleStore for RedisScheduleStore {
         .arg(max_per_tenant)
         .arg(json)
         .arg(flag(record.paused))
-        .arg(new_rev())
+        .arg(record::new_rev())
         .arg(record.create_time)
         .arg(&record.schedule_id)
         .arg(&record.tenant_id);
@@ -265,7 +174,10 @@ impl ScheduleStore for RedisScheduleStore {
         tenant: &str,
         schedule_id: &str,
     ) -> Result<Option<ScheduleRecord>, StatusError> {
-        Ok(self.read(tenant, schedule_id).await?.map(|v| v.record))
+        Ok(self
+            .read_versioned(tenant, schedule_id)
+            .await?
+            .map(|(schedule, _)| schedule))
     }
 
     async fn list(
@@ -316,7 +228,7 @@ impl ScheduleStore for RedisScheduleStore {
             .arg(schedule_id)
             .arg(tenant);
         let json: Option<String> = call.invoke_async(&mut self.conn.clone()).await?;
-        json.map(|json| decode_schedule(&key, &json, tenant, schedule_id))
+        json.map(|json| record::decode(&key, &json, tenant, schedule_id))
             .transpose()
     }
 
@@ -327,7 +239,7 @@ impl ScheduleStore for RedisScheduleStore {
         paused: bool,
         now_ms: i64,
     ) -> Result<Option<ScheduleRecord>, StatusError> {
-        self.update(tenant, schedule_id, |current| match current {
+        cas::update(self, tenant, schedule_id, |current| match current {
             None => (None, None),
             Some(current) => match rules::set_paused(current, paused, now_ms) {
                 Some(next) => (Some(next.clone()), Some(next)),
@@ -364,9 +276,9 @@ impl ScheduleStore for RedisScheduleStore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<FireClaim, StatusError> {
-        for _ in 0..MAX_CAS_ROUNDS {
-            let schedule = self.read(tenant, schedule_id).await?;
-            if schedule.is_none_or(|s| s.record.paused) {
+        for _ in 0..Self::MAX_ROUNDS {
+            let schedule = self.read_versioned(tenant, schedule_id).await?;
+            if schedule.is_none_or(|(schedule, _)| schedule.paused) {
                 return Ok(FireClaim::Missing);
             }
             let mut runs = self.read_runs(tenant, schedule_id).await?;
@@ -384,7 +296,7 @@ impl ScheduleStore for RedisScheduleStore {
             };
             let mut after: Vec<ScheduleRun> = runs.values().map(|(_, run)| run.clone()).collect();
             after.push(next.clone());
-            let json = serde_json::to_string(&next).map_err(StatusError::Encode)?;
+            let json = record::encode(&next)?;
             let mut call = scripts::CLAIM.prepare_invoke();
             call.key(self.layout.schedule_key(tenant, schedule_id))
                 .key(self.layout.schedule_runs_key(tenant, schedule_id))
@@ -402,7 +314,12 @@ impl ScheduleStore for RedisScheduleStore {
                 _ => continue,
             }
         }
-        Err(self.gave_up(tenant, schedule_id))
+        Err(cas::gave_up(
+            Self::KIND,
+            tenant,
+            schedule_id,
+            Self::MAX_ROUNDS,
+        ))
     }
 
     async fn complete_fire(
@@ -415,8 +332,9 @@ impl ScheduleStore for RedisScheduleStore {
         now_ms: i64,
     ) -> Result<bool, StatusError> {
         let runs_key = self.layout.schedule_runs_key(tenant, schedule_id);
-        for _ in 0..MAX_CAS_ROUNDS {
-            let Some(schedule) = self.read(tenant, schedule_id).await? else {
+        let schedule_key = self.layout.schedule_key(tenant, schedule_id);
+        for _ in 0..Self::MAX_ROUNDS {
+            let Some((schedule, rev)) = self.read_versioned(tenant, schedule_id).await? else {
                 return Ok(false);
             };
             let run_json: Option<String> = redis::cmd("HGET")
@@ -427,26 +345,32 @@ impl ScheduleStore for RedisScheduleStore {
             let Some(run_json) = run_json else {
                 return Ok(false);
             };
-            let run: ScheduleRun = decode(&runs_key, &run_json)?;
-            let Some((next_run, next)) =
-                rules::complete(&run, &schedule.record, owner, &result, now_ms)
+            let run: ScheduleRun = record::decode_json(&runs_key, &run_json)?;
+            let Some((next_run, next)) = rules::complete(&run, &schedule, owner, &result, now_ms)
             else {
                 return Ok(false);
             };
-            let mut call = scripts::COMPLETE.prepare_invoke();
-            call.key(self.layout.schedule_key(tenant, schedule_id))
-                .key(&runs_key)
-                .arg(&schedule.rev)
+            let mut call = record::cas_write(
+                &scripts::COMPLETE,
+                &schedule_key,
+                Some(&rev),
+                record::encode(&next)?,
+                &record::new_rev(),
+            );
+            call.key(&runs_key)
                 .arg(fire_time)
                 .arg(run_json)
-                .arg(serde_json::to_string(&next_run).map_err(StatusError::Encode)?)
-                .arg(serde_json::to_string(&next).map_err(StatusError::Encode)?)
-                .arg(new_rev());
+                .arg(record::encode(&next_run)?);
             if call.invoke_async::<i64>(&mut self.conn.clone()).await? == 1 {
                 return Ok(true);
             }
         }
-        Err(self.gave_up(tenant, schedule_id))
+        Err(cas::gave_up(
+            Self::KIND,
+            tenant,
+            schedule_id,
+            Self::MAX_ROUNDS,
+        ))
     }
 
     async fn skip_fires(
@@ -456,7 +380,7 @@ impl ScheduleStore for RedisScheduleStore {
         up_to: i64,
         skipped: u64,
     ) -> Result<(), StatusError> {
-        self.update(tenant, schedule_id, |current| {
+        cas::update(self, tenant, schedule_id, |current| {
             (current.and_then(|c| rules::skip(c, up_to, skipped)), ())
         })
         .await

@@ -1,19 +1,21 @@
 //! [`SqliteTaskStore`]: task records in the SQLite file of the embedded default.
 //!
 //! Every guarded transition and every admission reads, decides with the shared rules
-//! (`transition`, `admission`) and writes inside one `BEGIN IMMEDIATE` transaction, which holds
-//! the file's write lock from the start: no other connection, in this process or another, can
-//! write between the read and the write. The `rows` module documents the table.
+//! (`transition` through the compare-and-set of `cas`, `admission`) and writes inside one
+//! `BEGIN IMMEDIATE` transaction, which holds the file's write lock from the start: no other
+//! connection, in this process or another, can write between the read and the write. The
+//! `rows` module documents the table.
 
 mod rows;
 
 use std::fmt;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use statport_core::task::TaskRecord;
 
 use crate::admission::{self, Admission, AdmissionLimits};
+use crate::cas::{self, RecordCas};
 use crate::error::StatusError;
 use crate::sqlite::{begin_write, ensure_schema, sql_count};
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
@@ -52,23 +54,37 @@ impl SqliteTaskStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
 
-    /// One guarded transition: `step` sees the current record (or `None`) and returns the record
-    /// to write (or `None` to leave it) and the answer, all under the write lock.
-    async fn update<T: Send>(
+/// The version is the `BEGIN IMMEDIATE` transaction the read ran in: it holds the file's write
+/// lock until the write commits (or, when nothing is written, until it is dropped and rolls
+/// back), so no other connection or process can write in between and the first write always
+/// succeeds.
+#[async_trait]
+impl RecordCas for SqliteTaskStore {
+    type Record = TaskRecord;
+    type Version = Transaction<'static, Sqlite>;
+    const MAX_ROUNDS: usize = 1;
+    const KIND: &'static str = "task";
+
+    async fn read_versioned(
         &self,
         tenant: &str,
-        task_id: &str,
-        step: impl FnOnce(Option<&TaskRecord>) -> (Option<TaskRecord>, T) + Send,
-    ) -> Result<T, StatusError> {
+        id: &str,
+    ) -> Result<Option<(TaskRecord, Self::Version)>, StatusError> {
         let mut tx = begin_write(&self.pool).await?;
-        let current = rows::read(&mut tx, tenant, task_id).await?;
-        let (next, answer) = step(current.as_ref());
-        if let Some(next) = next {
-            rows::upsert(&mut tx, &next).await?;
-            tx.commit().await?;
-        }
-        Ok(answer)
+        let current = rows::read(&mut tx, tenant, id).await?;
+        Ok(current.map(|record| (record, tx)))
+    }
+
+    async fn write_if_unchanged(
+        &self,
+        next: &TaskRecord,
+        mut version: Self::Version,
+    ) -> Result<bool, StatusError> {
+        rows::upsert(&mut version, next).await?;
+        version.commit().await?;
+        Ok(true)
     }
 }
 
@@ -105,12 +121,7 @@ impl TaskStore for SqliteTaskStore {
         ended_by: i64,
         now_ms: i64,
     ) -> Result<Option<String>, StatusError> {
-        self.update(tenant, task_id, |current| {
-            current
-                .and_then(|c| transition::expire_file(c, ended_by, now_ms))
-                .unzip()
-        })
-        .await
+        cas::expire_file(self, tenant, task_id, ended_by, now_ms).await
     }
 
     async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StatusError> {
@@ -171,10 +182,7 @@ impl TaskStore for SqliteTaskStore {
         run_id: &str,
         now_ms: i64,
     ) -> Result<Claim, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::claim_step(current, run_id, now_ms)
-        })
-        .await
+        cas::claim(self, tenant, task_id, run_id, now_ms).await
     }
 
     async fn progress(
@@ -187,11 +195,16 @@ impl TaskStore for SqliteTaskStore {
         skipped_lines: u64,
         now_ms: i64,
     ) -> Result<bool, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::guarded_step(current.and_then(|current| {
-                transition::progress(current, run_id, progress, read_lines, skipped_lines, now_ms)
-            }))
-        })
+        cas::progress(
+            self,
+            tenant,
+            task_id,
+            run_id,
+            progress,
+            read_lines,
+            skipped_lines,
+            now_ms,
+        )
         .await
     }
 
@@ -203,12 +216,7 @@ impl TaskStore for SqliteTaskStore {
         outcome: Outcome,
         now_ms: i64,
     ) -> Result<bool, StatusError> {
-        self.update(tenant, task_id, |current| {
-            transition::guarded_step(
-                current.and_then(|current| transition::finish(current, run_id, &outcome, now_ms)),
-            )
-        })
-        .await
+        cas::finish(self, tenant, task_id, run_id, &outcome, now_ms).await
     }
 
     async fn ping(&self) -> Result<(), StatusError> {
