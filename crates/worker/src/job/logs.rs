@@ -19,6 +19,7 @@ use statport_storage::UploadWriter;
 use super::fanout::Gather;
 use super::write::{upload_file, upload_stop};
 use super::*;
+use crate::output::{Contents, RowKind, Target};
 use crate::sort::{Merger, Run, RunBuilder, RunSettings, SORT_DIR_PREFIX};
 
 /// Rows written between two checks of the shutdown signal.
@@ -112,58 +113,58 @@ pub(super) async fn export(
     let runs = gathered.runs;
     info!(task_id = %record.task_id, runs = runs.len(), selected = stats.selected, "log rows sorted into runs");
 
-    let (rows, size, key) = match condition.export_format {
-        // A zip archive is written with seeks: xlsx goes through a file in the run's dir.
-        ExportFormat::Xlsx => {
-            let path = dir.0.join("result.xlsx");
-            let job = WriteJob::new(ctx, &spec, condition.language, dir.0.clone());
-            let target = path.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let sink = output::xlsx_writer(&target, &LOG_COLUMNS, job.language)?;
-                job.write(runs, sink)
-            })
-            .await
-            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
-            let rows = written.map_err(|e| write_stop(ctx, "", e))?;
-            let (size, key) = upload_file(ctx, record, &path).await?;
-            (rows, size, key)
-        }
-        format => {
-            let key = result_key(
-                &ctx.settings.results_prefix,
-                &record.tenant_id,
-                &record.task_id,
+    let format = condition.export_format;
+    let language = condition.language;
+    let (rows, size, key) = if output::streams(format) {
+        let key = result_key(
+            &ctx.settings.results_prefix,
+            &record.tenant_id,
+            &record.task_id,
+            format,
+        );
+        let upload = UploadWriter::start(
+            Arc::clone(&ctx.objects),
+            &ctx.settings.results_bucket,
+            &key,
+            format.content_type(),
+        )
+        .await
+        .map_err(|e| upload_stop(ctx, &key, e))?;
+        let job = WriteJob::new(ctx, &spec, dir.0.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            let mut upload = upload;
+            let sink = output::writer_for(
                 format,
-            );
-            let upload = UploadWriter::start(
-                Arc::clone(&ctx.objects),
-                &ctx.settings.results_bucket,
-                &key,
-                format.content_type(),
-            )
-            .await
-            .map_err(|e| upload_stop(ctx, &key, e))?;
-            let job = WriteJob::new(ctx, &spec, condition.language, dir.0.clone());
-            let written = tokio::task::spawn_blocking(move || {
-                let mut upload = upload;
-                let sink = if format == ExportFormat::Json {
-                    output::json_lines_writer_to(&mut upload, &LOG_COLUMNS)?
-                } else {
-                    output::csv_writer_to(&mut upload, &LOG_COLUMNS, job.language)?
-                };
-                let rows = job.write(runs, sink)?;
-                // Only now does the object appear under its key; dropping `upload` on an
-                // error above aborted it instead.
-                let size = upload
-                    .finish()
-                    .map_err(|e| output::OutputError::Io(std::io::Error::other(e)))?;
-                Ok::<_, output::OutputError>((rows, size))
-            })
-            .await
-            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
-            let (rows, size) = written.map_err(|e| write_stop(ctx, &key, e))?;
-            (rows, size, key)
-        }
+                Target::Stream(Box::new(&mut upload)),
+                log_contents(language),
+            )?;
+            let rows = job.write(runs, sink)?;
+            // Only now does the object appear under its key; dropping `upload` on an
+            // error above aborted it instead.
+            let size = upload
+                .finish()
+                .map_err(|e| output::OutputError::Io(std::io::Error::other(e)))?;
+            Ok::<_, output::OutputError>((rows, size))
+        })
+        .await
+        .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
+        let (rows, size) = written.map_err(|e| write_stop(ctx, &key, e))?;
+        (rows, size, key)
+    } else {
+        // A format written with seeks (xlsx, a zip archive) goes through a file in the run's
+        // dir.
+        let path = dir.0.join(format!("result.{}", format.extension()));
+        let job = WriteJob::new(ctx, &spec, dir.0.clone());
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let sink = output::writer_for(format, Target::File(&target), log_contents(language))?;
+            job.write(runs, sink)
+        })
+        .await
+        .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
+        let rows = written.map_err(|e| write_stop(ctx, "", e))?;
+        let (size, key) = upload_file(ctx, record, &path).await?;
+        (rows, size, key)
     };
     drop(dir);
     Ok((rows, size, key, stats, None))
@@ -191,22 +192,29 @@ fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Stop {
     }
 }
 
+/// What a `logs` export file holds: the log columns, headers in `language`, one row per line.
+fn log_contents(language: Language) -> Contents<'static> {
+    Contents {
+        columns: &LOG_COLUMNS,
+        language,
+        rows: RowKind::LogLines,
+    }
+}
+
 /// What the writer thread needs to merge the runs into a file.
 struct WriteJob {
     order: LogOrder,
     count: u64,
-    language: Language,
     fan_in: usize,
     run_dir: PathBuf,
     shutdown: CancellationToken,
 }
 
 impl WriteJob {
-    fn new(ctx: &ExportContext, spec: &LogsSpec, language: Language, run_dir: PathBuf) -> Self {
+    fn new(ctx: &ExportContext, spec: &LogsSpec, run_dir: PathBuf) -> Self {
         WriteJob {
             order: spec.order,
             count: spec.count,
-            language,
             fan_in: ctx.settings.logs.merge_fan_in,
             run_dir,
             shutdown: ctx.shutdown.clone(),

@@ -2,6 +2,7 @@
 //! result key.
 
 use super::*;
+use crate::output::{Contents, RowKind, Target};
 
 /// The object key of a task's result file.
 pub fn result_key(prefix: &str, tenant: &str, task_id: &str, format: ExportFormat) -> String {
@@ -15,11 +16,15 @@ pub fn write_file(
     aggregate: &Partial,
 ) -> Result<u64, output::OutputError> {
     let columns = Partial::columns(condition);
-    let mut writer: Box<dyn RowWriter + Send> = match condition.export_format {
-        ExportFormat::Csv => output::csv_writer(path, &columns, condition.language)?,
-        ExportFormat::Json => output::json_writer(path, &columns)?,
-        ExportFormat::Xlsx => output::xlsx_writer(path, &columns, condition.language)?,
-    };
+    let mut writer = output::writer_for(
+        condition.export_format,
+        Target::File(path),
+        Contents {
+            columns: &columns,
+            language: condition.language,
+            rows: RowKind::Aggregate,
+        },
+    )?;
     for row in aggregate.rows(condition) {
         writer.write_row(&row)?;
     }
