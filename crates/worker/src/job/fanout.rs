@@ -6,12 +6,25 @@
 //! ([`Aggregates`]), or the sorted runs of a `logs` export ([`super::logs`]); the [`Gather`]
 //! trait is the seam.
 
-use statport_core::geo::select::GeoSink;
-use statport_core::geo::NoDatabase;
-use statport_core::partial::RecordSink;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use super::*;
+use statport_core::condition::thousands;
+use statport_core::geo::select::GeoSink;
+use statport_core::geo::{GeoLookup, NoDatabase};
+use statport_core::partial::{Partial, RecordSink};
+use statport_core::task::TaskRecord;
+use statport_core::ErrorCode;
+use statport_core::ExportCondition;
+use statport_storage::{ObjectMeta, ObjectStore};
+use tokio::task::JoinSet;
+use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::{storage_stop, ExportContext, LogSource, Unfinished};
+use crate::scan::{scan, ScanError, ScanSignals, ScanStats};
 
 /// What a run's scans fill, and how their parts come together.
 pub(super) trait Gather: 'static {
@@ -22,9 +35,9 @@ pub(super) trait Gather: 'static {
     /// A fresh part for the object at `index` of the listing.
     fn part(&self, index: usize) -> Self::Part;
     /// Ends a part on its scan thread (e.g. writes its last sorted run).
-    fn seal(part: Self::Part) -> Result<Self::Done, Stop>;
+    fn seal(part: Self::Part) -> Result<Self::Done, Unfinished>;
     /// Takes in the next part, in the order of the listing; `Err` stops the run.
-    fn absorb(&mut self, done: Self::Done) -> Result<(), Stop>;
+    fn absorb(&mut self, done: Self::Done) -> Result<(), Unfinished>;
 }
 
 /// The parts of a statistics export: partial aggregates merged into one, bounded in rows.
@@ -58,13 +71,15 @@ impl Gather for Aggregates {
         self.empty.clone()
     }
 
-    fn seal(part: Partial) -> Result<Partial, Stop> {
+    fn seal(part: Partial) -> Result<Partial, Unfinished> {
         Ok(part)
     }
 
-    fn absorb(&mut self, part: Partial) -> Result<(), Stop> {
+    fn absorb(&mut self, part: Partial) -> Result<(), Unfinished> {
         if self.merged.merge(&part).is_err() {
-            return Err(Stop::Retry("partial aggregates of different shapes".into()));
+            return Err(Unfinished::Retry(
+                "partial aggregates of different shapes".into(),
+            ));
         }
         match self.merged.overflowed() {
             Some(rows) => Err(too_many_rows(rows, self.max_rows)),
@@ -74,7 +89,7 @@ impl Gather for Aggregates {
 }
 
 /// What the scan of one object ends with: its sealed part and counters, or why it stopped.
-type ScanOutcome<D> = Result<(D, ScanStats), Stop>;
+type ScanOutcome<D> = Result<(D, ScanStats), Unfinished>;
 
 /// Reads every selected object (several at once), gathering their parts in listing order and
 /// reporting progress; stops early on a failure, a lost claim, the gatherer's refusal or
@@ -87,7 +102,7 @@ pub(super) async fn scan_all<G: Gather>(
     mut gather: G,
     objects: Vec<ObjectMeta>,
     total_bytes: u64,
-) -> Result<(G, ScanStats), Stop> {
+) -> Result<(G, ScanStats), Unfinished> {
     let condition = Arc::new(record.condition.clone());
     let signals = Arc::new(ScanSignals::default());
     // Cancelled with the process, or by this run when it stops early: wakes reads that wait on
@@ -144,16 +159,16 @@ pub(super) async fn scan_all<G: Gather>(
                     }
                 }
                 Some(Ok((_, Err(stop)))) => break Err(stop),
-                Some(Err(join)) => break Err(Stop::Retry(format!("scan thread: {join}"))),
+                Some(Err(join)) => break Err(Unfinished::Retry(format!("scan thread: {join}"))),
                 None => {}
             },
-            () = ctx.shutdown.cancelled() => break Err(Stop::Released),
+            () = ctx.shutdown.cancelled() => break Err(Unfinished::Released),
             _ = ticker.tick() => {
                 let read = signals.bytes_read.load(Ordering::Relaxed);
                 let progress = read.saturating_mul(99).checked_div(total_bytes).unwrap_or(0).min(99) as u8;
                 match ctx.tasks.progress(&record.tenant_id, &record.task_id, run_id, progress, stats.lines, stats.skipped, ctx.clock.now_ms()).await {
                     Ok(true) => {}
-                    Ok(false) => break Err(Stop::Dropped),
+                    Ok(false) => break Err(Unfinished::Dropped),
                     Err(e) => warn!(task_id = %record.task_id, error = %e, "progress report failed"),
                 }
             }
@@ -167,7 +182,7 @@ pub(super) async fn scan_all<G: Gather>(
         // flag at its next check and ends.
         while running.join_next().await.is_some() {}
         return Err(match stop {
-            Stop::Fail(error, _) => Stop::Fail(error, stats),
+            Unfinished::Fail(error, _) => Unfinished::Fail(error, stats),
             other => other,
         });
     }
@@ -175,8 +190,8 @@ pub(super) async fn scan_all<G: Gather>(
 }
 
 /// The task's end when its rows outgrow the tenant's limit while scanning.
-fn too_many_rows(at_least: u64, max_rows: u64) -> Stop {
-    fail(
+fn too_many_rows(at_least: u64, max_rows: u64) -> Unfinished {
+    Unfinished::fail(
         ErrorCode::TooManyRows,
         format!(
             "this export makes at least {} rows and the limit is {} rows per export: use a coarser granularity, a shorter range or name the domains",
@@ -195,12 +210,12 @@ async fn scan_object<G: Gather>(
     signals: Arc<ScanSignals>,
     stop: CancellationToken,
     part: G::Part,
-) -> Result<(G::Done, ScanStats), Stop> {
+) -> Result<(G::Done, ScanStats), Unfinished> {
     let LogSource { bucket, format, .. } = source;
     let reader = tokio::select! {
         got = objects.get(&bucket, &object.key) => got
             .map_err(|e| storage_stop(&e, &format!("GET {bucket}/{}", object.key)))?,
-        () = stop.cancelled() => return Err(Stop::Dropped),
+        () = stop.cancelled() => return Err(Unfinished::Dropped),
     };
     let reader = StoppableReader::new(reader, stop);
     let handle = tokio::task::spawn_blocking(move || {
@@ -222,15 +237,15 @@ async fn scan_object<G: Gather>(
     });
     match handle.await {
         Ok(Ok(sealed)) => sealed,
-        Ok(Err(ScanError::Corrupt { key, reason })) => Err(fail(
+        Ok(Err(ScanError::Corrupt { key, reason })) => Err(Unfinished::fail(
             ErrorCode::CorruptLogFile,
             format!("the log file '{key}' is not valid gzip ({reason})"),
         )),
-        Ok(Err(ScanError::Read { key, reason })) => Err(Stop::Retry(format!(
+        Ok(Err(ScanError::Read { key, reason })) => Err(Unfinished::Retry(format!(
             "object store: GET {bucket}/{key}: {reason}"
         ))),
-        Ok(Err(ScanError::Cancelled)) => Err(Stop::Dropped),
-        Err(join) => Err(Stop::Retry(format!("scan thread: {join}"))),
+        Ok(Err(ScanError::Cancelled)) => Err(Unfinished::Dropped),
+        Err(join) => Err(Unfinished::Retry(format!("scan thread: {join}"))),
     }
 }
 

@@ -9,16 +9,22 @@
 //! worker's temp dir (`statport-logs-<task>-<run>`), removed when the run ends however it ends.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use statport_core::condition::{LogOrder, LogsSpec};
 use statport_core::logrow::{PackedRow, LOG_COLUMNS};
 use statport_core::query::Query;
 use statport_core::table::Language;
-use statport_storage::UploadWriter;
+use statport_core::task::TaskRecord;
+use statport_core::ErrorCode;
+use statport_storage::{ObjectMeta, StorageError, UploadWriter};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
 
-use super::fanout::Gather;
-use super::write::{upload_file, upload_stop};
-use super::*;
+use super::fanout::{scan_all, Gather};
+use super::write::{result_key, upload_file, upload_stop, Uploaded};
+use super::{ExportContext, LogSource, ResultFile, Unfinished};
+use crate::output::{self, RowWriter};
 use crate::output::{Contents, RowKind, Target};
 use crate::sort::{Merger, Run, RunBuilder, RunSettings, SORT_DIR_PREFIX};
 
@@ -39,12 +45,12 @@ impl Gather for SortedRuns {
         RunBuilder::new(self.settings.clone(), index)
     }
 
-    fn seal(part: RunBuilder) -> Result<Vec<Run>, Stop> {
+    fn seal(part: RunBuilder) -> Result<Vec<Run>, Unfinished> {
         part.finish()
-            .map_err(|e| Stop::Retry(format!("writing a sort run to the temp dir: {e}")))
+            .map_err(|e| Unfinished::Retry(format!("writing a sort run to the temp dir: {e}")))
     }
 
-    fn absorb(&mut self, runs: Vec<Run>) -> Result<(), Stop> {
+    fn absorb(&mut self, runs: Vec<Run>) -> Result<(), Unfinished> {
         self.runs.extend(runs);
         Ok(())
     }
@@ -68,7 +74,8 @@ impl Drop for RunDir {
     }
 }
 
-/// Runs a `logs` export over `objects`; returns what [`execute`] returns.
+/// Runs a `logs` export over `objects`: the body of its run, as [`super::execute`] is for the
+/// other actions.
 pub(super) async fn export(
     ctx: &ExportContext,
     record: &TaskRecord,
@@ -76,10 +83,10 @@ pub(super) async fn export(
     source: &LogSource,
     objects: Vec<ObjectMeta>,
     total_bytes: u64,
-) -> Result<(u64, u64, String, ScanStats, Option<String>), Stop> {
+) -> Result<ResultFile, Unfinished> {
     let condition = &record.condition;
     let spec = condition.logs.clone().ok_or_else(|| {
-        fail(
+        Unfinished::fail(
             ErrorCode::InvalidParameter,
             "the task is a 'logs' export without its query, count and order",
         )
@@ -87,14 +94,14 @@ pub(super) async fn export(
     // Checked at submission; a stored query that no longer parses is the task's failure.
     let query = Query::parse(&spec.query).map_err(|e| {
         let refused = statport_core::ApiError::from(e);
-        fail(refused.code, refused.message)
+        Unfinished::fail(refused.code, refused.message)
     })?;
     let dir = RunDir::create(
         ctx.settings
             .temp_dir
             .join(format!("{SORT_DIR_PREFIX}{}-{run_id}", record.task_id)),
     )
-    .map_err(|e| Stop::Retry(format!("creating the export's temp dir: {e}")))?;
+    .map_err(|e| Unfinished::Retry(format!("creating the export's temp dir: {e}")))?;
     let gather = SortedRuns {
         settings: RunSettings {
             query: Arc::new(query),
@@ -108,14 +115,14 @@ pub(super) async fn export(
     let (gathered, stats) =
         scan_all(ctx, record, run_id, source, gather, objects, total_bytes).await?;
     if ctx.shutdown.is_cancelled() {
-        return Err(Stop::Released);
+        return Err(Unfinished::Released);
     }
     let runs = gathered.runs;
     info!(task_id = %record.task_id, runs = runs.len(), selected = stats.selected, "log rows sorted into runs");
 
     let format = condition.export_format;
     let language = condition.language;
-    let (rows, size, key) = if output::streams(format) {
+    let (rows, file) = if output::streams(format) {
         let key = result_key(
             &ctx.settings.results_prefix,
             &record.tenant_id,
@@ -147,9 +154,9 @@ pub(super) async fn export(
             Ok::<_, output::OutputError>((rows, size))
         })
         .await
-        .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
+        .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?;
         let (rows, size) = written.map_err(|e| write_stop(ctx, &key, e))?;
-        (rows, size, key)
+        (rows, Uploaded { size, key })
     } else {
         // A format written with seeks (xlsx, a zip archive) goes through a file in the run's
         // dir.
@@ -161,34 +168,38 @@ pub(super) async fn export(
             job.write(runs, sink)
         })
         .await
-        .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
+        .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?;
         let rows = written.map_err(|e| write_stop(ctx, "", e))?;
-        let (size, key) = upload_file(ctx, record, &path).await?;
-        (rows, size, key)
+        (rows, upload_file(ctx, record, &path).await?)
     };
     drop(dir);
-    Ok((rows, size, key, stats, None))
+    Ok(ResultFile {
+        rows,
+        file,
+        stats,
+        approximation: None,
+    })
 }
 
-/// The stop for a result that could not be written: the object store's own failure when it
+/// How a run ends after its result could not be written: the object store's own failure when it
 /// was the store (a part refused, the bucket gone), a shutdown, else a retry.
-fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Stop {
+fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Unfinished {
     if ctx.shutdown.is_cancelled() {
-        return Stop::Released;
+        return Unfinished::Released;
     }
     let io = match e {
         output::OutputError::Io(io) => io,
         output::OutputError::Csv(csv) => match csv.into_kind() {
             ::csv::ErrorKind::Io(io) => io,
-            other => return Stop::Retry(format!("writing the result file: {other:?}")),
+            other => return Unfinished::Retry(format!("writing the result file: {other:?}")),
         },
         output::OutputError::Json(json) => std::io::Error::from(json),
-        other => return Stop::Retry(format!("writing the result file: {other}")),
+        other => return Unfinished::Retry(format!("writing the result file: {other}")),
     };
     let stored = StorageError::find_in(&io).cloned();
     match stored {
         Some(e) => upload_stop(ctx, key, e),
-        None => Stop::Retry(format!("writing the result file: {io}")),
+        None => Unfinished::Retry(format!("writing the result file: {io}")),
     }
 }
 
