@@ -15,9 +15,8 @@
 //! - `run`: claim and finish ([`run_export`]): the guarded transitions and how a run ends; a
 //!   recorded end is reported to the [`TaskEnded`] port (completion callbacks).
 //! - here: the run's body (`execute`): find the tenant's log objects, then fan out, then write.
-//! - `fanout`: the objects read in parallel into bounded parts (partial aggregates, or sorted
-//!   runs) gathered in listing order; progress;
-//!   prompt stop of every scan thread.
+//! - `scans`: the run's side of the shared fan-out ([`crate::fanout`]): partial aggregates merged
+//!   into the result, how a failed read or scan ends the run, progress written to the task.
 //! - `write`: the rows into a csv / json / xlsx file ([`write_file`]), uploaded under
 //!   [`result_key`].
 //! - `logs`: the run of a `logs` export: the scans fill sorted runs ([`crate::sort`]), merged
@@ -46,14 +45,13 @@ use crate::source::select_objects;
 
 pub use statport_core::tenant::{LogFormat, LogSource, Tenant};
 
-mod fanout;
 mod logs;
 mod run;
+mod scans;
 mod write;
 
-pub(crate) use self::fanout::StoppableReader;
-use self::fanout::{scan_all, Aggregates};
 pub use self::run::run_export;
+use self::scans::{scan_all, Aggregates};
 use self::write::Uploaded;
 pub use self::write::{result_key, write_file};
 

@@ -21,9 +21,10 @@ use statport_storage::{ObjectMeta, StorageError, UploadWriter};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::fanout::{scan_all, Gather};
+use super::scans::scan_all;
 use super::write::{result_key, upload_file, upload_stop, Uploaded};
 use super::{ExportContext, LogSource, ResultFile, Unfinished};
+use crate::fanout::Gather;
 use crate::output::{self, RowWriter};
 use crate::output::{Contents, RowKind, Target};
 use crate::sort::{Merger, Run, RunBuilder, RunSettings, SORT_DIR_PREFIX};
@@ -40,6 +41,7 @@ struct SortedRuns {
 impl Gather for SortedRuns {
     type Part = RunBuilder;
     type Done = Vec<Run>;
+    type Failure = Unfinished;
 
     fn part(&self, index: usize) -> RunBuilder {
         RunBuilder::new(self.settings.clone(), index)
