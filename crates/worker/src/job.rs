@@ -15,53 +15,45 @@
 //! - `run`: claim and finish ([`run_export`]): the guarded transitions and how a run ends; a
 //!   recorded end is reported to the [`TaskEnded`] port (completion callbacks).
 //! - here: the run's body (`execute`): find the tenant's log objects, then fan out, then write.
-//! - `fanout`: the objects read in parallel into bounded parts (partial aggregates, or sorted
-//!   runs) gathered in listing order; progress;
-//!   prompt stop of every scan thread.
+//! - `scans`: the run's side of the shared fan-out ([`crate::fanout`]): partial aggregates merged
+//!   into the result, how a failed read or scan ends the run, progress written to the task.
 //! - `write`: the rows into a csv / json / xlsx file ([`write_file`]), uploaded under
 //!   [`result_key`].
 //! - `logs`: the run of a `logs` export: the scans fill sorted runs ([`crate::sort`]), merged
 //!   into the file in the export's order and cut at its `count`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statport_core::error::thousands;
 use statport_core::log::geo::{GeoLookup, GeoSupport};
-use statport_core::request::{Action, ExportFormat};
-use statport_core::stats::partial::Partial;
+use statport_core::request::Action;
 use statport_core::stats::sketch::SketchLimits;
-use statport_core::task::{ExportJob, TaskError, TaskRecord};
+use statport_core::task::{TaskError, TaskRecord};
 use statport_core::time::clock::Clock;
 use statport_core::ErrorCode;
-use statport_core::ExportCondition;
-use statport_status::{Claim, Outcome, TaskStore};
-use statport_storage::{ObjectMeta, ObjectStore, StorageError};
-use tokio::task::JoinSet;
-use tokio_util::io::SyncIoBridge;
+use statport_status::TaskStore;
+use statport_storage::{ObjectStore, StorageError};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::output::{self, RowWriter};
-use crate::retry::{human_span, jitter_unit, Decision, RetryPolicy};
-use crate::scan::{scan, ScanError, ScanSignals, ScanStats};
+use crate::retry::RetryPolicy;
+use crate::scan::ScanStats;
 use crate::sort::LogSortSettings;
 use crate::source::select_objects;
 
 pub use statport_core::log::format::LogFormat;
 
 pub use statport_core::tenant::{LogSource, Tenant};
-mod fanout;
 mod logs;
 mod run;
+mod scans;
 mod write;
 
-pub(crate) use self::fanout::StoppableReader;
-use self::fanout::{scan_all, Aggregates};
 pub use self::run::run_export;
+use self::scans::{scan_all, Aggregates};
+use self::write::Uploaded;
 pub use self::write::{result_key, write_file};
 
 /// Knobs of the export runs.
@@ -173,30 +165,56 @@ pub enum RunEnd {
     Dropped,
 }
 
-enum Stop {
+/// Why the body of a run ([`execute`]) ended without a result file; `run` records it in the task
+/// and answers the [`RunEnd`] it became.
+enum Unfinished {
+    /// A transient error (its cause): the retry policy picks between [`RunEnd::Deferred`] and
+    /// giving up ([`RunEnd::Failed`]).
     Retry(String),
+    /// The task fails with this error; the counters of what was scanned before it go into the
+    /// record ([`RunEnd::Failed`], or [`RunEnd::CrashLoop`] after too many crashes).
     Fail(TaskError, ScanStats),
+    /// Stopped by shutdown: the task is handed back ([`RunEnd::Released`]).
     Released,
+    /// The task is gone or another run holds it: nothing is recorded ([`RunEnd::Dropped`]).
     Dropped,
 }
 
-fn fail(code: ErrorCode, msg: impl Into<String>) -> Stop {
-    Stop::Fail(
-        TaskError {
-            error_code: code.as_str().to_string(),
-            error_msg: msg.into(),
-        },
-        ScanStats::default(),
-    )
+impl Unfinished {
+    /// The task fails with `code` and `msg`, before anything was scanned.
+    fn fail(code: ErrorCode, msg: impl Into<String>) -> Unfinished {
+        Unfinished::Fail(
+            TaskError {
+                error_code: code.as_str().to_string(),
+                error_msg: msg.into(),
+            },
+            ScanStats::default(),
+        )
+    }
 }
 
+/// What the body of a run produced when it finished: the uploaded result file and the scans'
+/// counters, which `run` records as the task's success.
+struct ResultFile {
+    /// Rows written to the file.
+    rows: u64,
+    /// The file as stored: its size and key.
+    file: Uploaded,
+    /// What the scans read, skipped and selected.
+    stats: ScanStats,
+    /// Why the result is an estimate (a top list or `uv` past its memory bound), if it is.
+    approximation: Option<String>,
+}
+
+/// The body of a run of `record`: finds the tenant's log objects, fans out over them, writes
+/// and uploads the file.
 async fn execute(
     ctx: &ExportContext,
     record: &TaskRecord,
     run_id: &str,
-) -> Result<(u64, u64, String, ScanStats, Option<String>), Stop> {
+) -> Result<ResultFile, Unfinished> {
     let tenant = ctx.tenants.get(&record.tenant_id).ok_or_else(|| {
-        fail(
+        Unfinished::fail(
             ErrorCode::NoLogSource,
             format!(
                 "no log source is configured for tenant '{}'",
@@ -210,7 +228,7 @@ async fn execute(
         .needs_ip_database(GeoSupport::new(ctx.geo.is_some(), source.format))
         .filter(|_| ctx.geo.is_none())
     {
-        return Err(fail(
+        return Err(Unfinished::fail(
             ErrorCode::IpDatabaseNotConfigured,
             format!("{field} needs the IP database, and the worker that ran this task has none configured (ip_database.path)"),
         ));
@@ -239,12 +257,17 @@ async fn execute(
     .await?;
     let aggregate = gathered.merged;
     if ctx.shutdown.is_cancelled() {
-        return Err(Stop::Released);
+        return Err(Unfinished::Released);
     }
 
     let approximation = aggregate.approximation();
-    let (rows, size, key) = write::write_and_upload(ctx, record, run_id, aggregate).await?;
-    Ok((rows, size, key, stats, approximation))
+    let (rows, file) = write::write_and_upload(ctx, record, run_id, aggregate).await?;
+    Ok(ResultFile {
+        rows,
+        file,
+        stats,
+        approximation,
+    })
 }
 
 /// "object store: GET bucket/key: what it said", the cause a transient failure records.
@@ -255,19 +278,19 @@ fn storage_cause(what: &str, e: &StorageError) -> String {
     }
 }
 
-/// The stop for a failed object-store call `what` (e.g. `GET bucket/key`).
-fn storage_stop(e: &StorageError, what: &str) -> Stop {
+/// How a run ends after a failed object-store call `what` (e.g. `GET bucket/key`).
+fn storage_stop(e: &StorageError, what: &str) -> Unfinished {
     match e {
-        StorageError::NoSuchBucket { bucket } => fail(
+        StorageError::NoSuchBucket { bucket } => Unfinished::fail(
             ErrorCode::LogBucketNotFound,
             format!("the log bucket '{bucket}' does not exist"),
         ),
-        StorageError::NoSuchKey { key, .. } => fail(
+        StorageError::NoSuchKey { key, .. } => Unfinished::fail(
             ErrorCode::LogFileVanished,
             format!("the log file '{key}' disappeared while the export ran"),
         ),
-        e if e.is_retryable() => Stop::Retry(storage_cause(what, e)),
-        e => fail(
+        e if e.is_retryable() => Unfinished::Retry(storage_cause(what, e)),
+        e => Unfinished::fail(
             ErrorCode::ObjectStoreError,
             format!("the object store refused the request: {e}"),
         ),

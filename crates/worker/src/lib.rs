@@ -22,6 +22,7 @@
 //! - [`janitor`]: retention sweeps: expired result files, the queue's records of finished jobs
 //!   (through the queue's `FinishedJobs` port).
 
+mod fanout;
 pub mod janitor;
 pub mod job;
 pub mod output;

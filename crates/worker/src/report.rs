@@ -1,6 +1,7 @@
 //! The synchronous reports' engine: an origin-volume request runs on the export machinery (the
-//! log objects selected as for a task by [`select_objects`], each scanned by the same scan into
-//! the same [`Partial`], several at once, merged) within bounds that keep a request from tying up
+//! log objects selected as for a task by [`select_objects`], read by the same fan-out
+//! ([`crate::fanout`]) as an export run, each scanned into the same [`Partial`], merged) within
+//! bounds that keep a request from tying up
 //! the API: the compressed bytes it may read (checked from the object listing, before reading
 //! anything), its wall time, and how many run at once on the process.
 //!
@@ -8,12 +9,11 @@
 //! result ([`EdgeFiltered`]); everything else is the `origin_detail` condition's own selection.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use statport_core::log::format::LogFormat;
+use statport_core::log::LogRecord;
 use statport_core::log::RecordSink;
 use statport_core::origin_volume::server_group::{EdgeFilter, EdgeFiltered};
 use statport_core::origin_volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
@@ -22,13 +22,12 @@ use statport_core::stats::sketch::SketchLimits;
 use statport_core::table::Cell;
 use statport_core::tenant::Tenant;
 use statport_core::ExportCondition;
-use statport_storage::{ObjectMeta, ObjectStore, StorageError};
+use statport_storage::{ObjectStore, StorageError};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-use tokio_util::io::SyncIoBridge;
+use tokio::task::JoinError;
 use tokio_util::sync::CancellationToken;
 
-use crate::job::StoppableReader;
+use crate::fanout::{FanOut, Gather, ScanFailure, Watch};
 use crate::scan::{ScanError, ScanSignals, ScanStats};
 use crate::source::select_objects;
 
@@ -132,103 +131,122 @@ impl OriginVolumeReporter {
                 limit: self.settings.max_compressed_bytes,
             });
         }
-        let max_rows = tenant.limits.max_rows;
-        let edges = Arc::new(request.edges.clone());
-        // An `origin_detail` partial is an interval series: no sketch is involved.
-        let mut merged = Partial::for_condition(&condition, max_rows, &SketchLimits::default());
-        let mut pending = objects.into_iter();
-        let mut running: JoinSet<Result<Partial, ReportFailure>> = JoinSet::new();
-        let parallelism = self.settings.scan_parallelism.max(1);
-        loop {
-            while running.len() < parallelism {
-                let Some(object) = pending.next() else { break };
-                running.spawn(scan_object(
-                    Arc::clone(&self.objects),
-                    source.bucket.clone(),
-                    source.format,
-                    object,
-                    ScanInput {
-                        condition: Arc::clone(&condition),
-                        edges: Arc::clone(&edges),
-                        signals: Arc::clone(signals),
-                        max_rows,
-                    },
-                    stop.clone(),
-                ));
-            }
-            match running.join_next().await {
-                None => break,
-                Some(Ok(Ok(part))) => merged.merge(&part).map_err(|e| internal(&e))?,
-                // Dropping `running` aborts the other fetches; the caller stops their scans.
-                Some(Ok(Err(failure))) => return Err(failure),
-                Some(Err(join)) => return Err(internal(&join)),
-            }
-        }
-        points(&condition, &merged)
-    }
-}
-
-/// What every scan of one report shares.
-struct ScanInput {
-    condition: Arc<ExportCondition>,
-    edges: Arc<EdgeFilter>,
-    signals: Arc<ScanSignals>,
-    max_rows: u64,
-}
-
-async fn scan_object(
-    objects: Arc<dyn ObjectStore>,
-    bucket: String,
-    format: LogFormat,
-    object: ObjectMeta,
-    input: ScanInput,
-    stop: CancellationToken,
-) -> Result<Partial, ReportFailure> {
-    let reader = tokio::select! {
-        got = objects.get(&bucket, &object.key) => got.map_err(|e| storage_failure(&e))?,
-        () = stop.cancelled() => return Err(internal(&"report stopped")),
-    };
-    let reader = StoppableReader::new(reader, stop);
-    let handle = tokio::task::spawn_blocking(move || {
-        let mut partial =
-            Partial::for_condition(&input.condition, input.max_rows, &SketchLimits::default());
-        let mut sink = EdgeFiltered {
-            filter: &input.edges,
-            inner: &mut partial,
+        let series = OriginSeries::new(&condition, tenant.limits.max_rows, &request.edges);
+        let fan_out = FanOut {
+            objects: &self.objects,
+            source,
+            condition: Arc::clone(&condition),
+            // An `origin_detail` condition has no geography filter.
+            geo: None,
+            parallelism: self.settings.scan_parallelism,
+            signals: Arc::clone(signals),
+            stop,
         };
-        scan(
-            format,
-            &object.key,
-            SyncIoBridge::new(reader),
-            &input.condition,
-            &mut sink,
-            &input.signals,
-        )
-        .map(|_| partial)
-    });
-    match handle.await {
-        Ok(Ok(partial)) => Ok(partial),
-        Ok(Err(ScanError::Corrupt { key, reason })) => {
-            Err(ReportFailure::CorruptLogFile { key, reason })
-        }
-        Ok(Err(e @ ScanError::Read { .. })) => Err(ReportFailure::Unavailable {
-            cause: e.to_string(),
-        }),
-        Ok(Err(ScanError::Cancelled)) => Err(internal(&"scan cancelled")),
-        Err(join) => Err(internal(&join)),
+        let (series, _) = fan_out.run(series, objects, &mut Unwatched).await?;
+        points(&condition, &series.merged)
     }
 }
 
-/// The one place a report calls the scan (the format-generic scan of the export runs).
-fn scan(
-    format: LogFormat,
-    key: &str,
-    compressed: impl Read,
-    condition: &ExportCondition,
-    sink: &mut impl RecordSink,
-    signals: &Arc<ScanSignals>,
-) -> Result<ScanStats, ScanError> {
-    crate::scan::scan(format, key, compressed, condition, sink, signals)
+/// The parts of a report: origin-volume series, each counting only the requested edges,
+/// merged into one.
+struct OriginSeries {
+    /// The merged result so far.
+    merged: Partial,
+    /// What each object's scan starts from.
+    empty: Partial,
+    edges: Arc<EdgeFilter>,
+}
+
+impl OriginSeries {
+    fn new(condition: &ExportCondition, max_rows: u64, edges: &EdgeFilter) -> Self {
+        // An `origin_detail` partial is an interval series: no sketch is involved.
+        let empty = Partial::for_condition(condition, max_rows, &SketchLimits::default());
+        OriginSeries {
+            merged: empty.clone(),
+            empty,
+            edges: Arc::new(edges.clone()),
+        }
+    }
+}
+
+impl Gather for OriginSeries {
+    type Part = EdgePart;
+    type Done = Partial;
+    type Failure = ReportFailure;
+
+    fn part(&self, _index: usize) -> EdgePart {
+        EdgePart {
+            edges: Arc::clone(&self.edges),
+            partial: self.empty.clone(),
+        }
+    }
+
+    fn seal(part: EdgePart) -> Result<Partial, ReportFailure> {
+        Ok(part.partial)
+    }
+
+    fn absorb(&mut self, part: Partial) -> Result<(), ReportFailure> {
+        self.merged.merge(&part).map_err(|e| internal(&e))
+    }
+}
+
+/// One object's part of a report: the records of the requested edges ([`EdgeFiltered`]) into
+/// a partial result of its own.
+struct EdgePart {
+    edges: Arc<EdgeFilter>,
+    partial: Partial,
+}
+
+impl RecordSink for EdgePart {
+    fn add(&mut self, record: &LogRecord<'_>) {
+        EdgeFiltered {
+            filter: &self.edges,
+            inner: &mut self.partial,
+        }
+        .add(record);
+    }
+}
+
+impl ScanFailure for ReportFailure {
+    fn fetch(_bucket: &str, _key: &str, e: &StorageError) -> Self {
+        storage_failure(e)
+    }
+
+    fn scan(_bucket: &str, e: ScanError) -> Self {
+        match e {
+            ScanError::Corrupt { key, reason } => ReportFailure::CorruptLogFile { key, reason },
+            e @ ScanError::Read { .. } => ReportFailure::Unavailable {
+                cause: e.to_string(),
+            },
+            ScanError::Cancelled => internal(&"scan cancelled"),
+        }
+    }
+
+    fn thread(e: &JoinError) -> Self {
+        internal(e)
+    }
+
+    fn fetch_stopped() -> Self {
+        internal(&"report stopped")
+    }
+}
+
+/// A report's fan-out reports no progress; its bound is the wall time around it
+/// ([`ReportSettings::timeout`]).
+struct Unwatched;
+
+impl Watch<ReportFailure> for Unwatched {
+    fn every(&self) -> Option<Duration> {
+        None
+    }
+
+    async fn tick(&mut self, _: u64, _: &ScanStats) -> Result<(), ReportFailure> {
+        Ok(())
+    }
+
+    fn stopped(&self) -> ReportFailure {
+        internal(&"report stopped")
+    }
 }
 
 /// One point per interval from the merged partial result (one unnamed series: the rows are the

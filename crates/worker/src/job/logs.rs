@@ -9,16 +9,24 @@
 //! worker's temp dir (`statport-logs-<task>-<run>`), removed when the run ends however it ends.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use statport_core::log::query::Query;
 use statport_core::log::row::{PackedRow, LOG_COLUMNS};
 use statport_core::request::{LogOrder, LogsSpec};
 use statport_core::table::Language;
-use statport_storage::UploadWriter;
+use statport_core::task::TaskRecord;
+use statport_core::ErrorCode;
+use statport_storage::{ObjectMeta, StorageError, UploadWriter};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
 
-use super::fanout::Gather;
-use super::write::{upload_file, upload_stop};
-use super::*;
+use super::scans::scan_all;
+use super::write::{result_key, upload_file, upload_stop, Uploaded};
+use super::{ExportContext, LogSource, ResultFile, Unfinished};
+use crate::fanout::Gather;
+use crate::output::{self, RowWriter};
+use crate::output::{Contents, RowKind, Target};
 use crate::sort::{Merger, Run, RunBuilder, RunSettings, SORT_DIR_PREFIX};
 
 /// Rows written between two checks of the shutdown signal.
@@ -33,17 +41,18 @@ struct SortedRuns {
 impl Gather for SortedRuns {
     type Part = RunBuilder;
     type Done = Vec<Run>;
+    type Failure = Unfinished;
 
     fn part(&self, index: usize) -> RunBuilder {
         RunBuilder::new(self.settings.clone(), index)
     }
 
-    fn seal(part: RunBuilder) -> Result<Vec<Run>, Stop> {
+    fn seal(part: RunBuilder) -> Result<Vec<Run>, Unfinished> {
         part.finish()
-            .map_err(|e| Stop::Retry(format!("writing a sort run to the temp dir: {e}")))
+            .map_err(|e| Unfinished::Retry(format!("writing a sort run to the temp dir: {e}")))
     }
 
-    fn absorb(&mut self, runs: Vec<Run>) -> Result<(), Stop> {
+    fn absorb(&mut self, runs: Vec<Run>) -> Result<(), Unfinished> {
         self.runs.extend(runs);
         Ok(())
     }
@@ -67,7 +76,8 @@ impl Drop for RunDir {
     }
 }
 
-/// Runs a `logs` export over `objects`; returns what [`execute`] returns.
+/// Runs a `logs` export over `objects`: the body of its run, as [`super::execute`] is for the
+/// other actions.
 pub(super) async fn export(
     ctx: &ExportContext,
     record: &TaskRecord,
@@ -75,10 +85,10 @@ pub(super) async fn export(
     source: &LogSource,
     objects: Vec<ObjectMeta>,
     total_bytes: u64,
-) -> Result<(u64, u64, String, ScanStats, Option<String>), Stop> {
+) -> Result<ResultFile, Unfinished> {
     let condition = &record.condition;
     let spec = condition.logs.clone().ok_or_else(|| {
-        fail(
+        Unfinished::fail(
             ErrorCode::InvalidParameter,
             "the task is a 'logs' export without its query, count and order",
         )
@@ -86,14 +96,14 @@ pub(super) async fn export(
     // Checked at submission; a stored query that no longer parses is the task's failure.
     let query = Query::parse(&spec.query).map_err(|e| {
         let refused = statport_core::ApiError::from(e);
-        fail(refused.code, refused.message)
+        Unfinished::fail(refused.code, refused.message)
     })?;
     let dir = RunDir::create(
         ctx.settings
             .temp_dir
             .join(format!("{SORT_DIR_PREFIX}{}-{run_id}", record.task_id)),
     )
-    .map_err(|e| Stop::Retry(format!("creating the export's temp dir: {e}")))?;
+    .map_err(|e| Unfinished::Retry(format!("creating the export's temp dir: {e}")))?;
     let gather = SortedRuns {
         settings: RunSettings {
             query: Arc::new(query),
@@ -107,87 +117,100 @@ pub(super) async fn export(
     let (gathered, stats) =
         scan_all(ctx, record, run_id, source, gather, objects, total_bytes).await?;
     if ctx.shutdown.is_cancelled() {
-        return Err(Stop::Released);
+        return Err(Unfinished::Released);
     }
     let runs = gathered.runs;
     info!(task_id = %record.task_id, runs = runs.len(), selected = stats.selected, "log rows sorted into runs");
 
-    let (rows, size, key) = match condition.export_format {
-        // A zip archive is written with seeks: xlsx goes through a file in the run's dir.
-        ExportFormat::Xlsx => {
-            let path = dir.0.join("result.xlsx");
-            let job = WriteJob::new(ctx, &spec, condition.language, dir.0.clone());
-            let target = path.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let sink = output::xlsx_writer(&target, &LOG_COLUMNS, job.language)?;
-                job.write(runs, sink)
-            })
-            .await
-            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
-            let rows = written.map_err(|e| write_stop(ctx, "", e))?;
-            let (size, key) = upload_file(ctx, record, &path).await?;
-            (rows, size, key)
-        }
-        format => {
-            let key = result_key(
-                &ctx.settings.results_prefix,
-                &record.tenant_id,
-                &record.task_id,
+    let format = condition.export_format;
+    let language = condition.language;
+    let (rows, file) = if output::streams(format) {
+        let key = result_key(
+            &ctx.settings.results_prefix,
+            &record.tenant_id,
+            &record.task_id,
+            format,
+        );
+        let upload = UploadWriter::start(
+            Arc::clone(&ctx.objects),
+            &ctx.settings.results_bucket,
+            &key,
+            format.content_type(),
+        )
+        .await
+        .map_err(|e| upload_stop(ctx, &key, e))?;
+        let job = WriteJob::new(ctx, &spec, dir.0.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            let mut upload = upload;
+            let sink = output::writer_for(
                 format,
-            );
-            let upload = UploadWriter::start(
-                Arc::clone(&ctx.objects),
-                &ctx.settings.results_bucket,
-                &key,
-                format.content_type(),
-            )
-            .await
-            .map_err(|e| upload_stop(ctx, &key, e))?;
-            let job = WriteJob::new(ctx, &spec, condition.language, dir.0.clone());
-            let written = tokio::task::spawn_blocking(move || {
-                let mut upload = upload;
-                let sink = if format == ExportFormat::Json {
-                    output::json_lines_writer_to(&mut upload, &LOG_COLUMNS)?
-                } else {
-                    output::csv_writer_to(&mut upload, &LOG_COLUMNS, job.language)?
-                };
-                let rows = job.write(runs, sink)?;
-                // Only now does the object appear under its key; dropping `upload` on an
-                // error above aborted it instead.
-                let size = upload
-                    .finish()
-                    .map_err(|e| output::OutputError::Io(std::io::Error::other(e)))?;
-                Ok::<_, output::OutputError>((rows, size))
-            })
-            .await
-            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?;
-            let (rows, size) = written.map_err(|e| write_stop(ctx, &key, e))?;
-            (rows, size, key)
-        }
+                Target::Stream(Box::new(&mut upload)),
+                log_contents(language),
+            )?;
+            let rows = job.write(runs, sink)?;
+            // Only now does the object appear under its key; dropping `upload` on an
+            // error above aborted it instead.
+            let size = upload
+                .finish()
+                .map_err(|e| output::OutputError::Io(std::io::Error::other(e)))?;
+            Ok::<_, output::OutputError>((rows, size))
+        })
+        .await
+        .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?;
+        let (rows, size) = written.map_err(|e| write_stop(ctx, &key, e))?;
+        (rows, Uploaded { size, key })
+    } else {
+        // A format written with seeks (xlsx, a zip archive) goes through a file in the run's
+        // dir.
+        let path = dir.0.join(format!("result.{}", format.extension()));
+        let job = WriteJob::new(ctx, &spec, dir.0.clone());
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let sink = output::writer_for(format, Target::File(&target), log_contents(language))?;
+            job.write(runs, sink)
+        })
+        .await
+        .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?;
+        let rows = written.map_err(|e| write_stop(ctx, "", e))?;
+        (rows, upload_file(ctx, record, &path).await?)
     };
     drop(dir);
-    Ok((rows, size, key, stats, None))
+    Ok(ResultFile {
+        rows,
+        file,
+        stats,
+        approximation: None,
+    })
 }
 
-/// The stop for a result that could not be written: the object store's own failure when it
+/// How a run ends after its result could not be written: the object store's own failure when it
 /// was the store (a part refused, the bucket gone), a shutdown, else a retry.
-fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Stop {
+fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Unfinished {
     if ctx.shutdown.is_cancelled() {
-        return Stop::Released;
+        return Unfinished::Released;
     }
     let io = match e {
         output::OutputError::Io(io) => io,
         output::OutputError::Csv(csv) => match csv.into_kind() {
             ::csv::ErrorKind::Io(io) => io,
-            other => return Stop::Retry(format!("writing the result file: {other:?}")),
+            other => return Unfinished::Retry(format!("writing the result file: {other:?}")),
         },
         output::OutputError::Json(json) => std::io::Error::from(json),
-        other => return Stop::Retry(format!("writing the result file: {other}")),
+        other => return Unfinished::Retry(format!("writing the result file: {other}")),
     };
     let stored = StorageError::find_in(&io).cloned();
     match stored {
         Some(e) => upload_stop(ctx, key, e),
-        None => Stop::Retry(format!("writing the result file: {io}")),
+        None => Unfinished::Retry(format!("writing the result file: {io}")),
+    }
+}
+
+/// What a `logs` export file holds: the log columns, headers in `language`, one row per line.
+fn log_contents(language: Language) -> Contents<'static> {
+    Contents {
+        columns: &LOG_COLUMNS,
+        language,
+        rows: RowKind::LogLines,
     }
 }
 
@@ -195,18 +218,16 @@ fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Stop {
 struct WriteJob {
     order: LogOrder,
     count: u64,
-    language: Language,
     fan_in: usize,
     run_dir: PathBuf,
     shutdown: CancellationToken,
 }
 
 impl WriteJob {
-    fn new(ctx: &ExportContext, spec: &LogsSpec, language: Language, run_dir: PathBuf) -> Self {
+    fn new(ctx: &ExportContext, spec: &LogsSpec, run_dir: PathBuf) -> Self {
         WriteJob {
             order: spec.order,
             count: spec.count,
-            language,
             fan_in: ctx.settings.logs.merge_fan_in,
             run_dir,
             shutdown: ctx.shutdown.clone(),

@@ -1,9 +1,13 @@
 //! Claim and finish: one run of a task from its claim to the record of how it ended (success,
 //! failure, a deferred retry, a release at shutdown), through the guarded transitions.
 
-use statport_core::task::TaskStatus;
+use statport_core::task::{ExportJob, TaskError, TaskRecord, TaskStatus};
+use statport_core::ErrorCode;
+use statport_status::{Claim, Outcome};
+use tracing::{info, warn};
 
-use super::*;
+use super::{execute, ExportContext, ResultFile, RetryLater, RunEnd, TaskEnd, Unfinished};
+use crate::retry::{human_span, jitter_unit, Decision};
 
 /// Runs `job` as run `run_id`. `Err` means "retry later"; every other end is recorded in the
 /// task itself.
@@ -29,7 +33,7 @@ pub async fn run_export(
     info!(task_id = %record.task_id, tenant = %record.tenant_id, attempt = record.attempts, crashes, transient = record.retries.transient_failures, run_id, "export started");
     let crash_loop = crashes >= ctx.settings.max_attempts;
     let result = if crash_loop {
-        Err(fail(
+        Err(Unfinished::fail(
             ErrorCode::TooManyAttempts,
             format!(
                 "the export's worker stopped without finishing {crashes} times (crashed or was killed); giving up"
@@ -40,33 +44,38 @@ pub async fn run_export(
             // Stopping scans on shutdown makes them end as cancelled or as failed reads: the
             // run was stopped, not dropped or failed (a run that truly lost its task finds out
             // when the release is refused).
-            Err(Stop::Dropped | Stop::Retry(_)) if ctx.shutdown.is_cancelled() => {
-                Err(Stop::Released)
+            Err(Unfinished::Dropped | Unfinished::Retry(_)) if ctx.shutdown.is_cancelled() => {
+                Err(Unfinished::Released)
             }
             other => other,
         }
     };
     let (outcome, end) = match result {
-        Ok((rows, file_size, file_key, stats, approximation)) => (
+        Ok(ResultFile {
+            rows,
+            file,
+            stats,
+            approximation,
+        }) => (
             Outcome::Success {
                 export_count: rows,
-                file_size,
-                file_key: file_key.clone(),
+                file_size: file.size,
+                file_key: file.key,
                 read_lines: stats.lines,
                 skipped_lines: stats.skipped,
                 approximation,
             },
             RunEnd::Succeeded { rows },
         ),
-        Err(Stop::Dropped) => {
+        Err(Unfinished::Dropped) => {
             info!(task_id = %record.task_id, run_id, "export dropped: task deleted or taken over");
             return Ok(RunEnd::Dropped);
         }
-        Err(Stop::Released) => {
+        Err(Unfinished::Released) => {
             info!(task_id = %record.task_id, run_id, "export stopped by shutdown, handing the task back");
             (Outcome::Released, RunEnd::Released)
         }
-        Err(Stop::Retry(cause)) => {
+        Err(Unfinished::Retry(cause)) => {
             let now = ctx.clock.now_ms();
             match ctx
                 .settings
@@ -103,7 +112,7 @@ pub async fn run_export(
                 }
             }
         }
-        Err(Stop::Fail(error, stats)) => {
+        Err(Unfinished::Fail(error, stats)) => {
             warn!(task_id = %record.task_id, run_id, code = %error.error_code, msg = %error.error_msg, "export failed");
             (
                 Outcome::Fail {

@@ -1,21 +1,31 @@
 //! The export run over the in-process adapters (a folder as object store, the in-memory task
 //! store) with a manual clock: the paths that are hard to reach through the queue.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::json;
-use statport_core::task::TaskStatus;
-use statport_core::time::clock::ManualClock;
+use statport_core::request::ExportFormat;
+use statport_core::stats::sketch::SketchLimits;
+use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
+use statport_core::time::clock::{Clock, ManualClock};
 use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
-use statport_status::MemoryTaskStore;
-use statport_storage::LocalStore;
+use statport_status::{MemoryTaskStore, TaskStore};
+use statport_storage::{LocalStore, ObjectMeta, ObjectStore, StorageError};
+use tokio_util::sync::CancellationToken;
 
-use std::sync::atomic::AtomicI64;
-
-use super::*;
+use super::{
+    result_key, run_export, ExportContext, LogFormat, LogSource, RunEnd, TaskEnd, TaskEnded,
+    Tenant, WorkerSettings,
+};
+use crate::retry::RetryPolicy;
 
 const FIELDS: &str = "#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields";
 

@@ -1,7 +1,25 @@
 //! File writing: the aggregate's rows into a csv / json / xlsx file, uploaded under the task's
 //! result key.
 
-use super::*;
+use std::path::Path;
+
+use statport_core::request::ExportFormat;
+use statport_core::stats::partial::Partial;
+use statport_core::task::TaskRecord;
+use statport_core::ErrorCode;
+use statport_core::ExportCondition;
+use statport_storage::StorageError;
+
+use super::{storage_cause, ExportContext, Unfinished};
+use crate::output::{self, Contents, RowKind, Target};
+
+/// A result file as stored: what the task's record keeps of it.
+pub(super) struct Uploaded {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its object key in the results bucket ([`result_key`]).
+    pub key: String,
+}
 
 /// The object key of a task's result file.
 pub fn result_key(prefix: &str, tenant: &str, task_id: &str, format: ExportFormat) -> String {
@@ -15,18 +33,22 @@ pub fn write_file(
     aggregate: &Partial,
 ) -> Result<u64, output::OutputError> {
     let columns = Partial::columns(condition);
-    let mut writer: Box<dyn RowWriter + Send> = match condition.export_format {
-        ExportFormat::Csv => output::csv_writer(path, &columns, condition.language)?,
-        ExportFormat::Json => output::json_writer(path, &columns)?,
-        ExportFormat::Xlsx => output::xlsx_writer(path, &columns, condition.language)?,
-    };
+    let mut writer = output::writer_for(
+        condition.export_format,
+        Target::File(path),
+        Contents {
+            columns: &columns,
+            language: condition.language,
+            rows: RowKind::Aggregate,
+        },
+    )?;
     for row in aggregate.rows(condition) {
         writer.write_row(&row)?;
     }
     writer.finish()
 }
 
-/// Writes the rows to a temp file and uploads it; returns the rows, the file size and its key.
+/// Writes the rows to a temp file and uploads it; returns the rows and the stored file.
 /// A shutdown does not wait for the upload (the task is released; the next run writes the same
 /// file again).
 pub(super) async fn write_and_upload(
@@ -34,7 +56,7 @@ pub(super) async fn write_and_upload(
     record: &TaskRecord,
     run_id: &str,
     aggregate: Partial,
-) -> Result<(u64, u64, String), Stop> {
+) -> Result<(u64, Uploaded), Unfinished> {
     let condition = &record.condition;
     let format = condition.export_format;
     let temp = ctx.settings.temp_dir.join(format!(
@@ -47,26 +69,26 @@ pub(super) async fn write_and_upload(
         let condition = condition.clone();
         tokio::task::spawn_blocking(move || write_file(&temp, &condition, &aggregate))
             .await
-            .map_err(|e| Stop::Retry(format!("writer thread: {e}")))?
+            .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?
     };
     let rows = match rows {
         Ok(rows) => rows,
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
-            return Err(Stop::Retry(format!("writing the result file: {e}")));
+            return Err(Unfinished::Retry(format!("writing the result file: {e}")));
         }
     };
-    let (size, key) = upload_file(ctx, record, &temp).await?;
-    Ok((rows, size, key))
+    let file = upload_file(ctx, record, &temp).await?;
+    Ok((rows, file))
 }
 
 /// Uploads the finished result file at `temp` under the task's result key and removes it;
-/// returns the size and the key. A shutdown does not wait for the upload.
+/// returns the stored file. A shutdown does not wait for the upload.
 pub(super) async fn upload_file(
     ctx: &ExportContext,
     record: &TaskRecord,
     temp: &Path,
-) -> Result<(u64, String), Stop> {
+) -> Result<Uploaded, Unfinished> {
     let format = record.condition.export_format;
     let key = result_key(
         &ctx.settings.results_prefix,
@@ -86,24 +108,24 @@ pub(super) async fn upload_file(
     };
     let _ = std::fs::remove_file(temp);
     let Some(uploaded) = uploaded else {
-        return Err(Stop::Released);
+        return Err(Unfinished::Released);
     };
     let size = uploaded.map_err(|e| upload_stop(ctx, &key, e))?;
-    Ok((size, key))
+    Ok(Uploaded { size, key })
 }
 
-/// The stop for a failed upload of the result file `key`.
-pub(super) fn upload_stop(ctx: &ExportContext, key: &str, e: StorageError) -> Stop {
+/// How a run ends after a failed upload of the result file `key`.
+pub(super) fn upload_stop(ctx: &ExportContext, key: &str, e: StorageError) -> Unfinished {
     match e {
-        StorageError::NoSuchBucket { bucket } => fail(
+        StorageError::NoSuchBucket { bucket } => Unfinished::fail(
             ErrorCode::ResultBucketMissing,
             format!("the result bucket '{bucket}' does not exist"),
         ),
-        e if e.is_retryable() => Stop::Retry(storage_cause(
+        e if e.is_retryable() => Unfinished::Retry(storage_cause(
             &format!("PUT {}/{key}", ctx.settings.results_bucket),
             &e,
         )),
-        e => fail(
+        e => Unfinished::fail(
             ErrorCode::ObjectStoreError,
             format!("the object store refused the result file: {e}"),
         ),

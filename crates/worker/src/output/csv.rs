@@ -9,7 +9,23 @@ use std::path::Path;
 use ::csv::{Terminator, WriterBuilder};
 use statport_core::table::{Cell, Column, Language};
 
-use super::{check_row, owned_columns, OutputError, RowWriter};
+use super::{check_row, owned_columns, Contents, FileFormat, OutputError, RowWriter, Target};
+
+/// csv is written front to back: it streams.
+pub(super) const FORMAT: FileFormat = FileFormat {
+    streams: true,
+    open,
+};
+
+fn open<'a>(
+    target: Target<'a>,
+    contents: Contents<'_>,
+) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
+    match target {
+        Target::File(path) => csv_writer(path, contents.columns, contents.language),
+        Target::Stream(out) => csv_writer_to(out, contents.columns, contents.language),
+    }
+}
 
 /// The UTF-8 byte order mark.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";

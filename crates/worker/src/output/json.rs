@@ -8,7 +8,44 @@ use std::path::Path;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use statport_core::table::{Cell, Column};
 
-use super::{check_row, owned_columns, OutputError, RowWriter};
+use super::{
+    check_row, owned_columns, Contents, FileFormat, OutputError, RowKind, RowWriter, Target,
+};
+
+/// json is written front to back: it streams.
+pub(super) const FORMAT: FileFormat = FileFormat {
+    streams: true,
+    open,
+};
+
+fn open<'a>(
+    target: Target<'a>,
+    contents: Contents<'_>,
+) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
+    let lines = contents.rows == RowKind::LogLines;
+    match target {
+        Target::File(path) => json_to(BufWriter::new(File::create(path)?), contents.columns, lines),
+        Target::Stream(out) => json_to(out, contents.columns, lines),
+    }
+}
+
+/// One JSON array (`lines` false) or JSON Lines into `out`.
+fn json_to<'a, W: Write + Send + 'a>(
+    mut out: W,
+    columns: &[Column],
+    lines: bool,
+) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
+    let columns = owned_columns(columns)?;
+    if !lines {
+        out.write_all(b"[")?;
+    }
+    Ok(Box::new(JsonWriter {
+        out,
+        columns,
+        rows: 0,
+        lines,
+    }))
+}
 
 /// Creates (or truncates) a json file at `path` holding one JSON array of objects, one object
 /// per row, keyed by [`Column::name`] in column order.
@@ -20,15 +57,7 @@ pub fn json_writer(
     path: &Path,
     columns: &[Column],
 ) -> Result<Box<dyn RowWriter + Send>, OutputError> {
-    let columns = owned_columns(columns)?;
-    let mut out = BufWriter::new(File::create(path)?);
-    out.write_all(b"[")?;
-    Ok(Box::new(JsonWriter {
-        out,
-        columns,
-        rows: 0,
-        lines: false,
-    }))
+    json_to(BufWriter::new(File::create(path)?), columns, false)
 }
 
 /// Creates (or truncates) a JSON Lines file at `path`: one object per row, each on its own
@@ -47,13 +76,7 @@ pub fn json_lines_writer_to<'a, W: Write + Send + 'a>(
     out: W,
     columns: &[Column],
 ) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
-    let columns = owned_columns(columns)?;
-    Ok(Box::new(JsonWriter {
-        out,
-        columns,
-        rows: 0,
-        lines: true,
-    }))
+    json_to(out, columns, true)
 }
 
 /// Streams row objects into a json array or a JSON Lines file.

@@ -1,12 +1,17 @@
 //! Export file writers: rows of [`Cell`]s under [`Column`]s, streamed to a csv, json, json lines
 //! or xlsx file.
 //!
-//! Each format has one [`RowWriter`] implementation, made by its constructor
-//! ([`csv_writer`], [`json_writer`], [`json_lines_writer`], [`xlsx_writer`]); csv and JSON
-//! Lines also write into any byte sink ([`csv_writer_to`], [`json_lines_writer_to`]), such as a
-//! streaming upload. The caller feeds
-//! rows one at a time with [`RowWriter::write_row`] and ends with [`RowWriter::finish`]; no
-//! writer holds more than a row (plus its file buffer) in memory.
+//! The runs open every result file through [`writer_for`]: the export's [`ExportFormat`], a
+//! [`Target`] (a file, or a byte sink such as a streaming upload, for the formats that
+//! [`streams`] says can be written front to back) and the file's [`Contents`]. Each format is one
+//! file of this folder holding its [`RowWriter`] implementation and its `FORMAT` (what
+//! [`writer_for`] and [`streams`] know of it); adding a format is that file plus one arm of
+//! `format`'s match. The per-format constructors ([`csv_writer`], [`json_writer`],
+//! [`json_lines_writer`], [`xlsx_writer`], and [`csv_writer_to`], [`json_lines_writer_to`] into
+//! any byte sink) stay public for the benchmarks and the formats' own tests.
+//!
+//! The caller feeds rows one at a time with [`RowWriter::write_row`] and ends with
+//! [`RowWriter::finish`]; no writer holds more than a row (plus its file buffer) in memory.
 //!
 //! In every format a [`Cell::Count`] is a number and a [`Cell::Text`] a string.
 
@@ -14,11 +19,86 @@ mod csv;
 mod json;
 mod xlsx;
 
-use statport_core::table::{Cell, Column};
+use std::io::Write;
+use std::path::Path;
+
+use statport_core::request::ExportFormat;
+use statport_core::table::{Cell, Column, Language};
 
 pub use self::csv::{csv_writer, csv_writer_to};
 pub use self::json::{json_lines_writer, json_lines_writer_to, json_writer};
 pub use self::xlsx::xlsx_writer;
+
+/// Where the bytes of an export file go.
+pub enum Target<'a> {
+    /// A file created (or truncated) at this path: every format can be written there.
+    File(&'a Path),
+    /// A byte sink written front to back, such as a streaming upload; only for the formats
+    /// [`streams`] accepts. [`RowWriter::finish`] flushes it and drops it.
+    Stream(Box<dyn Write + Send + 'a>),
+}
+
+/// What an export file holds, beyond its format: the columns, the language of the headers, and
+/// whether its rows are aggregate rows or raw log lines (the json format writes the former as
+/// one array and the latter as JSON Lines).
+#[derive(Debug, Clone, Copy)]
+pub struct Contents<'a> {
+    /// The file's columns, in order; every row has one cell per column.
+    pub columns: &'a [Column],
+    /// The language of the header row (csv, xlsx).
+    pub language: Language,
+    /// What the rows are.
+    pub rows: RowKind,
+}
+
+/// What the rows of an export file are, for the formats that lay the two out differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// The rows of a statistics export (json: one array of objects).
+    Aggregate,
+    /// The rows of a `logs` export, one per log line (json: JSON Lines).
+    LogLines,
+}
+
+/// What this module knows of one export format; each format's file defines its `FORMAT`.
+struct FileFormat {
+    /// Whether the format is written front to back, so it can go to a [`Target::Stream`]; xlsx,
+    /// a zip archive written with seeks, needs a [`Target::File`].
+    streams: bool,
+    /// Opens a writer of the format on a target.
+    open:
+        for<'a> fn(Target<'a>, Contents<'_>) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError>,
+}
+
+/// The one place a format is chosen: adding an output format is its file plus an arm here.
+fn format(format: ExportFormat) -> &'static FileFormat {
+    match format {
+        ExportFormat::Csv => &self::csv::FORMAT,
+        ExportFormat::Json => &self::json::FORMAT,
+        ExportFormat::Xlsx => &self::xlsx::FORMAT,
+    }
+}
+
+/// A writer of `format` into `target`, holding `contents`; the one entry point of the runs.
+/// A [`Target::Stream`] for a format that does not [`stream`](streams) is
+/// [`OutputError::NeedsFile`].
+pub fn writer_for<'a>(
+    export_format: ExportFormat,
+    target: Target<'a>,
+    contents: Contents<'_>,
+) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
+    let known = format(export_format);
+    if !known.streams && matches!(target, Target::Stream(_)) {
+        return Err(OutputError::NeedsFile(export_format.extension()));
+    }
+    (known.open)(target, contents)
+}
+
+/// Whether files of `export_format` can be written into a [`Target::Stream`] (front to back,
+/// no seeks), so a run can upload them while it writes them instead of through a file.
+pub fn streams(export_format: ExportFormat) -> bool {
+    format(export_format).streams
+}
 
 /// Writes the rows of one export file, in one format.
 ///
@@ -63,6 +143,10 @@ pub enum OutputError {
     /// written, e.g. on a full disk); the workbook is unusable afterwards.
     #[error("writing xlsx failed: {0}")]
     XlsxAborted(String),
+    /// A format written with seeks was given a byte stream instead of a file (the caller did
+    /// not check [`streams`]).
+    #[error("the {0} format is written with seeks and needs a file, not a stream")]
+    NeedsFile(&'static str),
 }
 
 /// Checks that an export has columns and copies them for a writer to keep.

@@ -8,7 +8,23 @@ use std::path::{Path, PathBuf};
 use rust_xlsxwriter::{ColNum, Format, RowNum, Workbook, Worksheet, XlsxError};
 use statport_core::table::{Cell, Column, Language};
 
-use super::{check_row, owned_columns, OutputError, RowWriter};
+use super::{check_row, owned_columns, Contents, OutputError, RowWriter, Target};
+
+/// xlsx, a zip archive written with seeks, needs a file: it does not stream.
+pub(super) const FORMAT: super::FileFormat = super::FileFormat {
+    streams: false,
+    open,
+};
+
+fn open<'a>(
+    target: Target<'a>,
+    contents: Contents<'_>,
+) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
+    match target {
+        Target::File(path) => xlsx_writer(path, contents.columns, contents.language),
+        Target::Stream(_) => Err(OutputError::NeedsFile("xlsx")),
+    }
+}
 
 /// Excel's rows per worksheet, header included.
 const EXCEL_MAX_ROWS: RowNum = 1_048_576;

@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use statport_core::log::format::LogFormat;
 use statport_core::origin_volume::server_group::ServerGroups;
 use statport_core::tenant::{LogSource, TenantLimits};
 use statport_core::time::{ms_from_civil, HOUR_MS};
 use statport_core::RequestLimits;
-use statport_storage::ObjectReader;
+use statport_storage::{ObjectMeta, ObjectReader};
 use tokio::sync::Notify;
 
 use super::*;
