@@ -20,7 +20,7 @@ use calamine::{Data, Reader, Xlsx};
 use common::Harness;
 use serde_json::{json, Value};
 use statport::genlogs::{GenSpec, GeneratedRecord};
-use statport_core::granularity::Granularity;
+use statport_core::time::granularity::Granularity;
 use statport_core::time::{format_rfc3339, ms_from_civil, DAY_MS, HOUR_MS};
 
 fn day_start() -> i64 {

@@ -10,8 +10,8 @@ use crate::common::Harness;
 use serde_json::{json, Value};
 use statport::genlogs::{GenSpec, GeneratedRecord};
 use statport::launch::LaunchOptions;
-use statport_core::geo::write::{MmdbWriter, Value as DbValue};
-use statport_core::geo::GeoInfo;
+use statport_core::log::geo::write::{MmdbWriter, Value as DbValue};
+use statport_core::log::geo::GeoInfo;
 use statport_core::time::{ms_from_civil, parse_rfc3339, DAY_MS, HOUR_MS};
 
 fn day_start() -> i64 {

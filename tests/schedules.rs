@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use statport::genlogs::GenSpec;
 use statport::launch::LaunchOptions;
 use statport::services::{object_store, Services};
-use statport_core::clock::{Clock, ManualClock, SystemClock};
+use statport_core::time::clock::{Clock, ManualClock, SystemClock};
 use statport_core::time::{DAY_MS, HOUR_MS};
 use statport_ingest::scheduler::Scheduler;
 

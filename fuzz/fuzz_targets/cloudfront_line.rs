@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use statport_core::format::cloudfront::{CloudFrontParser, FIELDS_33};
-use statport_core::format::ParsedLine;
+use statport_core::log::format::cloudfront::{CloudFrontParser, FIELDS_33};
+use statport_core::log::format::ParsedLine;
 
 fuzz_target!(|data: &[u8]| {
     // Without a header: the layout is chosen by field count.

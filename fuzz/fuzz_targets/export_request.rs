@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use statport_core::condition::{END_TIME_MS, MIN_TIME_MS};
+use statport_core::request::{END_TIME_MS, MIN_TIME_MS};
 use statport_core::ExportRequest;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,9 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use statport_core::format::huawei::{file_name, HuaweiParser};
-use statport_core::format::{LineParser, ParsedLine};
-
+use statport_core::log::format::huawei::{file_name, HuaweiParser};
+use statport_core::log::format::{LineParser, ParsedLine};
 fuzz_target!(|data: &[u8]| {
     let mut lines = data.split(|&b| b == b'\n');
     // The first line as a file name: the name rule must not panic either.

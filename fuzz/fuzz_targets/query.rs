@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use libfuzzer_sys::fuzz_target;
 use statport_core::log::{LogRecord, Scheme};
-use statport_core::query::Query;
+use statport_core::log::query::Query;
 
 /// A record with every field present (some URL-encoded) and one with the optional ones absent.
 fn records() -> [LogRecord<'static>; 2] {
