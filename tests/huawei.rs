@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use statport::genlogs::{GenSpec, GeneratedRecord};
 use statport::launch::LaunchOptions;
 use statport::services::object_store;
+use statport_core::log::format::LogFormat;
 use statport_core::time::{ms_from_civil, parse_rfc3339, HOUR_MS};
-use statport_worker::LogFormat;
 
 fn day_start() -> i64 {
     ms_from_civil(2026, 11, 24, 0, 0, 0).expect("valid date")

@@ -18,8 +18,8 @@ use statport::config::{
 use statport::genlogs::{GenSpec, GeneratedRecord, Generator};
 use statport::launch::LaunchOptions;
 use statport::services::object_store;
+use statport_core::log::format::LogFormat;
 use statport_core::tenant::TenantLimits;
-use statport_worker::LogFormat;
 
 /// A running statport and a client for it.
 pub struct Harness {

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use calamine::{Data, Reader, Xlsx};
 use serde_json::{json, Value};
+use statport_core::log::format::LogFormat;
 use statport_core::log::geo::mmdb::MmdbGeo;
 use statport_core::stats::aggregate::ReportAggregate;
 use statport_core::time::{format_rfc3339, parse_rfc3339, DAY_MS, HOUR_MS};
 use statport_core::ExportRequest;
 use statport_worker::scan::{scan_cloudfront, ScanSignals};
-use statport_worker::LogFormat;
 
 use crate::config::{Settings, TenantConfig};
 use crate::genlogs::{GenSpec, GeneratedRecord, Generator};

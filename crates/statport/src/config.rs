@@ -408,7 +408,7 @@ pub struct TenantConfig {
     #[serde(default)]
     pub log_prefix: String,
     /// `cloudfront` or `huawei`.
-    pub log_format: statport_worker::LogFormat,
+    pub log_format: statport_core::log::format::LogFormat,
     /// The tenant's limits (`[tenants.<id>.limits]`, every field optional; defaults from the
     /// seeds, see the README's "Limits").
     #[serde(default)]
@@ -782,7 +782,7 @@ mod tests {
         .expect("a Huawei tenant");
         assert_eq!(
             huawei.tenants["h"].tenant().source.format,
-            statport_worker::LogFormat::Huawei
+            statport_core::log::format::LogFormat::Huawei
         );
         assert!(
             load_with("[worker]\nlate_hours = 3\n")

@@ -135,9 +135,9 @@ pub fn write(path: &Path) -> anyhow::Result<usize> {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
+    use statport_core::log::format::LogFormat;
     use statport_core::log::geo::mmdb::MmdbGeo;
     use statport_core::log::geo::GeoLookup;
-    use statport_worker::LogFormat;
 
     use super::*;
     use crate::genlogs::{GenSpec, GeneratedRecord, Generator};

@@ -9,8 +9,8 @@ use statport::config::Settings;
 use statport::genlogs::{self, GenSpec};
 use statport::services::{object_store, Services};
 use statport::shutdown;
+use statport_core::log::format::LogFormat;
 use statport_core::time::{parse_rfc3339, DAY_MS};
-use statport_worker::LogFormat;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 

@@ -43,8 +43,6 @@ use crate::scan::ScanStats;
 use crate::sort::LogSortSettings;
 use crate::source::select_objects;
 
-pub use statport_core::log::format::LogFormat;
-
 pub use statport_core::tenant::{LogSource, Tenant};
 mod logs;
 mod run;

@@ -34,8 +34,7 @@ pub mod sort;
 pub mod source;
 
 pub use job::{
-    run_export, ExportContext, LogFormat, LogSource, RunEnd, TaskEnd, TaskEnded, Tenant,
-    WorkerSettings,
+    run_export, ExportContext, LogSource, RunEnd, TaskEnd, TaskEnded, Tenant, WorkerSettings,
 };
 /// The shutdown token of an [`ExportContext`], re-exported so callers need no tokio-util.
 pub use tokio_util::sync::CancellationToken;

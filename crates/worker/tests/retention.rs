@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use apalis::prelude::TaskSink;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
+use statport_core::log::format::LogFormat;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
 use statport_core::time::clock::{Clock, ManualClock, SystemClock};
@@ -26,9 +27,7 @@ use statport_storage::{LocalStore, ObjectStore};
 use statport_worker::janitor::{Janitor, TenantRetention};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::run_workers;
-use statport_worker::{
-    CancellationToken, ExportContext, LogFormat, LogSource, Tenant, WorkerSettings,
-};
+use statport_worker::{CancellationToken, ExportContext, LogSource, Tenant, WorkerSettings};
 
 const ROUNDS: usize = 10;
 const PER_ROUND: usize = 1_000;

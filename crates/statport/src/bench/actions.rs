@@ -11,6 +11,7 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
+use statport_core::log::format::LogFormat;
 use statport_core::log::geo::{GeoLookup, GeoSupport};
 use statport_core::request::GeoSink;
 use statport_core::request::{Action, RequestLimits};
@@ -18,7 +19,6 @@ use statport_core::stats::partial::Partial;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::ExportRequest;
 use statport_worker::scan::{scan_cloudfront, ScanSignals};
-use statport_worker::LogFormat;
 
 use crate::genlogs::{GenSpec, Generator};
 use crate::services::object_store;

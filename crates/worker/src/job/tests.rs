@@ -11,6 +11,7 @@ use std::time::Duration;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::json;
+use statport_core::log::format::LogFormat;
 use statport_core::request::ExportFormat;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
@@ -22,8 +23,8 @@ use statport_storage::{LocalStore, ObjectMeta, ObjectStore, StorageError};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    result_key, run_export, ExportContext, LogFormat, LogSource, RunEnd, TaskEnd, TaskEnded,
-    Tenant, WorkerSettings,
+    result_key, run_export, ExportContext, LogSource, RunEnd, TaskEnd, TaskEnded, Tenant,
+    WorkerSettings,
 };
 use crate::retry::RetryPolicy;
 

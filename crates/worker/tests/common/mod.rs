@@ -14,6 +14,7 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use redis::AsyncCommands;
+use statport_core::log::format::LogFormat;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
 use statport_core::time::clock::SystemClock;
@@ -25,9 +26,7 @@ use statport_status::{RedisTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectMeta, ObjectReader, ObjectStore, StorageError};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::run_workers;
-use statport_worker::{
-    CancellationToken, ExportContext, LogFormat, LogSource, Tenant, WorkerSettings,
-};
+use statport_worker::{CancellationToken, ExportContext, LogSource, Tenant, WorkerSettings};
 use tokio::sync::Notify;
 
 /// The tenant of every test task.
