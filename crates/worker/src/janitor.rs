@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 /// One tenant's retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantRetention {
-    /// The tenant.
+    /// The tenant whose result files this retention applies to.
     pub tenant: String,
     /// How long a result file is kept after its task ended.
     pub file_retention: Duration,
@@ -51,19 +51,19 @@ pub struct SweepReport {
 /// Where `logs` runs keep their sort directories, and when one counts as left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleSortDirs {
-    /// The worker's temp dir.
+    /// The worker's temp dir, where every `logs` run creates its sort directory.
     pub temp_dir: PathBuf,
     /// A directory unchanged (no run file written or removed) for longer than this belongs
     /// to no live run: the queue's job timeout, past which no run goes on.
     pub older_than: Duration,
 }
 
-/// Runs retention sweeps.
+/// Runs retention sweeps: what a process needs to remove what outlived its retention.
 #[derive(Debug, Clone)]
 pub struct Janitor {
-    /// Task records.
+    /// Task records: where ended tasks and their result keys are found.
     pub tasks: Arc<dyn TaskStore>,
-    /// Result files.
+    /// Where the result files are deleted.
     pub objects: Arc<dyn ObjectStore>,
     /// Bucket of the result files.
     pub results_bucket: String,
@@ -71,7 +71,7 @@ pub struct Janitor {
     pub tenants: Vec<TenantRetention>,
     /// The queue's records of finished jobs, when it keeps them.
     pub queue: Option<Arc<dyn FinishedJobs>>,
-    /// Now.
+    /// The time retention ages are measured against (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
     /// The `logs` sort directories to sweep, when this process runs exports.
     pub sort_dirs: Option<StaleSortDirs>,

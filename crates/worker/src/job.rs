@@ -11,11 +11,21 @@
 //! after `max_attempts` ([`RunEnd::CrashLoop`]). The queue side (the runner) turns these into
 //! a scheduled job, an immediate job and a dead letter.
 //!
+//! # How a run ends, in one vocabulary
+//! A run's end is its [`RunEnd`]; every other name is a stage before it or a translation of it,
+//! each made in one place:
+//! - the body (`execute`) ends with a `ResultFile`, or `Unfinished` (why it stopped without
+//!   one: a transient error, a failure, a shutdown, a lost task);
+//! - `run` records that in the task (the status store's `Outcome`) and answers the `RunEnd`;
+//! - the runner turns a `RunEnd` into the queue's `JobEnd` ([`crate::runner::job_end`]);
+//! - a `RunEnd` that is the task's end (`success`, `fail`) is told to the [`TaskEnded`] port as
+//!   a [`TaskEnd`] (`report_end` in `run`).
+//!
 //! # Layout
 //! - `run`: claim and finish ([`run_export`]): the guarded transitions and how a run ends; a
 //!   recorded end is reported to the [`TaskEnded`] port (completion callbacks).
 //! - here: the run's body (`execute`): find the tenant's log objects, then fan out, then write.
-//! - `scans`: the run's side of the shared fan-out ([`crate::fanout`]): partial aggregates merged
+//! - `scans`: the run's side of the shared fan-out (`crate::fanout`): partial aggregates merged
 //!   into the result, how a failed read or scan ends the run, progress written to the task.
 //! - `write`: the rows into a csv / json / xlsx file ([`write_file`]), uploaded under
 //!   [`result_key`].
@@ -83,15 +93,15 @@ pub struct WorkerSettings {
 /// Everything a run needs, shared by all runs of a process.
 #[derive(Debug, Clone)]
 pub struct ExportContext {
-    /// Task records.
+    /// Task records: the run's claim, progress and end go through its guarded transitions.
     pub tasks: Arc<dyn TaskStore>,
-    /// Logs and results.
+    /// Where the tenants' log objects are read and the result files uploaded.
     pub objects: Arc<dyn ObjectStore>,
     /// Log source per tenant id.
     pub tenants: Arc<HashMap<String, Tenant>>,
-    /// Now.
+    /// The time a run stamps on its transitions and retries from (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
-    /// Knobs.
+    /// How runs scan, retry, report progress and store their results.
     pub settings: WorkerSettings,
     /// The IP database (`country` / `province` / `isp` / `service_area` filters, `isp_detail`);
     /// `None` when the process has none configured: tasks needing it fail with
@@ -108,14 +118,14 @@ pub struct ExportContext {
 /// A task whose end (`success` or `fail`) a run has just recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskEnd {
-    /// Owner of the task.
+    /// The tenant that submitted the task, to find its record (and callback settings).
     pub tenant_id: String,
-    /// The task.
+    /// The task whose end was recorded.
     pub task_id: String,
     /// The run that recorded the end: the final record carries this run id, so a listener that
     /// reads the record back can tell it from a later run's (the task replaced and re-run).
     pub run_id: String,
-    /// `success` or `fail`.
+    /// How the task ended, `success` or `fail` (never a non-final status).
     pub status: statport_core::task::TaskStatus,
     /// Where the task asked to be told, if anywhere.
     pub callback_url: Option<String>,
@@ -140,7 +150,7 @@ pub struct RetryLater(pub String);
 pub enum RunEnd {
     /// The task is `success`.
     Succeeded {
-        /// Rows written.
+        /// Rows written to the result file, for the run's log line.
         rows: u64,
     },
     /// The task is `fail`.

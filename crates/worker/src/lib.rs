@@ -2,23 +2,28 @@
 //!
 //! # Layout
 //! - [`source`]: which log objects can hold lines of the task's range (file-name hours, late lines).
-//! - [`scan`]: one object: multi-member gzip → CloudFront parser → selection → partial aggregate.
-//! - [`job`]: one run of a task: claim, scan every object (in parallel, merging the partial
-//!   aggregates, or sorting the rows of a `logs` export), write the file, upload it (streamed
-//!   for `logs`), record the result; progress and cancellation go
+//! - [`scan`]: one object: multi-member gzip → the parser of the tenant's log format (CloudFront or
+//!   Huawei) → the condition's selection → any record sink (a partial aggregate, a sort run).
+//! - `fanout` (crate-private): many objects scanned several at once into bounded parts gathered
+//!   in listing order, shared by [`job`] and [`report`] through its `Gather` seam.
+//! - [`job`]: one run of a task: claim, scan every object (through the fan-out, merging the
+//!   partial aggregates, or sorting the rows of a `logs` export), write the file, upload it
+//!   (streamed for `logs` in csv and json), record the result; progress and cancellation go
 //!   through the guarded transitions of the status store; each recorded end goes to the
 //!   [`TaskEnded`] port (the binary's completion callbacks).
 //! - [`report`]: the synchronous reports' engine: an origin-volume request scanned like a task
-//!   (same object selection, scan and partial result, several files at once) within bounds on
+//!   (same object selection, fan-out, scan and partial result) within bounds on
 //!   the bytes read, the wall time and the reports running at once.
 //! - [`sort`]: the external sort of `logs` exports: selected rows packed into sorted runs on
 //!   disk in bounded memory, merged back in time order and cut at the export's `count`.
 //! - [`retry`]: backoff with jitter and the retry span of transient failures.
-//! - [`output`]: the csv / json / JSON Lines / xlsx writers (csv and JSON Lines into any byte
-//!   sink, e.g. a streaming upload).
+//! - [`output`]: the csv / json / JSON Lines / xlsx writers, opened through one entry point,
+//!   [`output::writer_for`] (a file, or for the formats that stream a byte sink such as a
+//!   streaming upload); a new output format is one file there and one arm of its match.
 //! - [`runner`]: [`job::run_export`] as the queue's job handler (`statport-queue`, Redis or
-//!   SQLite): each [`RunEnd`] becomes an ack, a scheduled or immediate new job, or a dead
-//!   letter; and `run_workers` over either backend.
+//!   SQLite): each [`RunEnd`] becomes the queue's `JobEnd` in one function,
+//!   [`runner::job_end`] (an ack, a scheduled or immediate new job, or a dead letter); and
+//!   `run_workers` over either backend.
 //! - [`janitor`]: retention sweeps: expired result files, the queue's records of finished jobs
 //!   (through the queue's `FinishedJobs` port).
 

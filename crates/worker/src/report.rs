@@ -1,6 +1,6 @@
 //! The synchronous reports' engine: an origin-volume request runs on the export machinery (the
 //! log objects selected as for a task by [`select_objects`], read by the same fan-out
-//! ([`crate::fanout`]) as an export run, each scanned into the same [`Partial`], merged) within
+//! (`crate::fanout`) as an export run, each scanned into the same [`Partial`], merged) within
 //! bounds that keep a request from tying up
 //! the API: the compressed bytes it may read (checked from the object listing, before reading
 //! anything), its wall time, and how many run at once on the process.

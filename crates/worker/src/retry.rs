@@ -16,7 +16,7 @@ use statport_core::task::RetryState;
 pub struct RetryPolicy {
     /// Backoff before the first retry (the upper bound of its jitter).
     pub base: Duration,
-    /// Longest backoff.
+    /// Longest backoff, however many retries came before: the exponential growth stops here.
     pub cap: Duration,
     /// Shortest backoff, so a retry never comes at once.
     pub min: Duration,

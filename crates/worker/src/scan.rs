@@ -21,7 +21,7 @@ use statport_core::log::format::{LineParser, LogFormat, ParsedLine, WithParser};
 use statport_core::log::RecordSink;
 use statport_core::ExportCondition;
 
-/// Counters of one scan.
+/// Counters of one scan, recorded in the task (`read_lines`, `skipped_lines`) and logged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScanStats {
     /// Data lines read (header and blank lines excluded).
@@ -54,7 +54,7 @@ pub enum ScanError {
     /// The object is not valid gzip (or is truncated): permanent.
     #[error("log file '{key}' is not valid gzip: {reason}")]
     Corrupt {
-        /// The object's key.
+        /// The object's key, named in the task's error.
         key: String,
         /// What the decoder said.
         reason: String,
@@ -62,7 +62,7 @@ pub enum ScanError {
     /// Reading the object failed (network): retryable.
     #[error("reading log file '{key}' failed: {reason}")]
     Read {
-        /// The object's key.
+        /// The object's key, named in the retry's cause.
         key: String,
         /// What failed.
         reason: String,

@@ -167,7 +167,7 @@ pub async fn run_export(
     }
 }
 
-/// Tells the [`TaskEnded`] port, if any, that `record` ended as `end` under `run_id` (only
+/// Tells the [`TaskEnded`](super::TaskEnded) port, if any, that `record` ended as `end` under `run_id` (only
 /// `success` and `fail` are ends; a deferred or released run is not).
 fn report_end(ctx: &ExportContext, record: &TaskRecord, run_id: &str, end: &RunEnd) {
     let status = match end {

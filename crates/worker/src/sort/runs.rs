@@ -17,7 +17,7 @@ use statport_core::request::LogOrder;
 pub struct RunSettings {
     /// The rows selected, beyond the condition's common filters.
     pub query: Arc<Query>,
-    /// The export's order.
+    /// The export's order, in which each run is sorted before it is written.
     pub order: LogOrder,
     /// The export's row count: a run keeps at most this many rows.
     pub count: u64,
@@ -30,9 +30,9 @@ pub struct RunSettings {
 /// One sorted run on disk: rows as `[u32 length][packed row]`, in the export's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
-    /// The run's file.
+    /// The run's file, read back by the merge and removed with the run's directory.
     pub path: PathBuf,
-    /// Rows in it.
+    /// Rows in it: the merge reads exactly this many back, so it knows a run's end.
     pub rows: u64,
 }
 
