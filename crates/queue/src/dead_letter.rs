@@ -14,7 +14,7 @@ pub use self::redis::RedisDeadLetters;
 pub use self::sqlite::SqliteDeadLetters;
 use crate::port::QueueError;
 
-/// One dead job.
+/// A job the queue gave up on, as an operator lists it to decide whether to put it back.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeadLetter {
     /// The apalis job id (a ULID).

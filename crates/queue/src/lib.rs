@@ -3,18 +3,21 @@
 //!
 //! # Layout
 //! - [`port`]: [`JobQueue`] (push a job now or at a time) and [`QueueError`].
+//! - [`apalis_queue`]: [`ApalisQueue`], the one [`JobQueue`] over either backend's apalis
+//!   storage (`RedisQueue` and `SqliteQueue` are it, named per backend).
 //! - [`settings`]: [`QueueSettings`], one struct for both backends.
 //! - [`handler`]: [`JobHandler`], what a worker does with a job, and [`JobEnd`], how a run ends.
 //! - [`runner`]: [`run_workers`], the apalis workers over either backend (one generic function),
 //!   turning a [`JobEnd`] into an ack, a pushed job, a retry or a dead letter.
-//! - [`redis`]: apalis-redis: connection, configuration (payload check), [`redis::RedisQueue`],
-//!   the worker backend.
-//! - [`sqlite`]: apalis-sqlite on a caller's pool: setup, configuration,
-//!   [`sqlite::SqliteQueue`], the worker backend.
+//! - [`redis`]: apalis-redis: connection, configuration (payload check), its storage, and
+//!   over it [`redis::RedisQueue`] and the worker backend.
+//! - [`sqlite`]: apalis-sqlite on a caller's pool: setup, configuration, its storage, and over
+//!   it [`sqlite::SqliteQueue`] and the worker backend.
 //! - [`dead_letter`]: [`DeadLetters`], the jobs the queue gave up on (list, requeue), for both.
 //! - [`finished`]: [`FinishedJobs`], trimming the backends' records of finished jobs.
 //! - [`payload`]: the payload check (a stored job must decode).
 
+pub mod apalis_queue;
 pub mod dead_letter;
 pub mod finished;
 pub mod handler;
@@ -25,6 +28,7 @@ pub mod runner;
 pub mod settings;
 pub mod sqlite;
 
+pub use apalis_queue::ApalisQueue;
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub use finished::FinishedJobs;
 pub use handler::{JobEnd, JobHandler};

@@ -1,22 +1,20 @@
 //! The apalis-redis backend (the vendored, patched `apalis-redis`, see its `PATCHED.md`): the
-//! connection, the queue configuration, the push side ([`RedisQueue`]) and the value the runner
-//! pulls from ([`worker_backend`]).
+//! connection, the queue configuration, the push side ([`RedisQueue`], the shared
+//! [`ApalisQueue`] adapter over this storage) and the value the runner pulls from
+//! ([`worker_backend`]).
 //!
 //! Jobs live under `<name>:*` keys. apalis-redis retries a failed job (`JobEnd::Error`) up to 25
 //! times, `attempt` seconds apart; a job whose worker stopped heart-beating is re-enqueued by
 //! another worker's heartbeat after heartbeat × missed beats.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{TaskBuilder, TaskSink};
 pub use apalis_redis::ConnectionManager;
 use apalis_redis::RedisStorage;
-use async_trait::async_trait;
 use statport_core::task::ExportJob;
 
+use crate::apalis_queue::{self, ApalisQueue};
 use crate::payload::check_payload;
-use crate::port::{due_second, JobQueue, QueueError};
 use crate::runner::{ErrorSpacing, WorkerBackend};
 use crate::settings::QueueSettings;
 
@@ -47,52 +45,20 @@ pub fn storage(conn: ConnectionManager, settings: &QueueSettings) -> RedisStorag
 }
 
 /// What the runner pulls from: the storage over `conn` and a [`RedisQueue`] over the same
-/// connection for the jobs a run hands back.
+/// connection for the jobs a run hands back; apalis-redis spaces retries itself.
 pub fn worker_backend(
     conn: ConnectionManager,
     settings: &QueueSettings,
 ) -> WorkerBackend<RedisStorage<ExportJob>> {
-    let storage = storage(conn, settings);
-    WorkerBackend {
-        queue: Arc::new(RedisQueue::from_storage(storage.clone())),
-        storage,
-        error_spacing: ErrorSpacing::ByBackend,
-    }
+    apalis_queue::worker_backend(storage(conn, settings), ErrorSpacing::ByBackend)
 }
 
-/// The push side of the apalis-redis queue.
-#[derive(Debug, Clone)]
-pub struct RedisQueue {
-    storage: RedisStorage<ExportJob>,
-}
+/// The push side of the apalis-redis queue: the one adapter over this backend's storage.
+pub type RedisQueue = ApalisQueue<RedisStorage<ExportJob>>;
 
 impl RedisQueue {
     /// The queue `settings` names, over `conn`.
     pub fn new(conn: ConnectionManager, settings: &QueueSettings) -> Self {
         RedisQueue::from_storage(storage(conn, settings))
-    }
-
-    /// A queue pushing into `storage` (built with the same settings as the workers').
-    pub fn from_storage(storage: RedisStorage<ExportJob>) -> Self {
-        RedisQueue { storage }
-    }
-}
-
-#[async_trait]
-impl JobQueue for RedisQueue {
-    async fn push(&self, job: ExportJob) -> Result<(), QueueError> {
-        let mut storage = self.storage.clone();
-        storage.push(job).await.map_err(QueueError::from_display)
-    }
-
-    async fn push_at(&self, job: ExportJob, at_ms: i64) -> Result<(), QueueError> {
-        let task = TaskBuilder::new(job)
-            .run_at_timestamp(due_second(at_ms))
-            .build();
-        let mut storage = self.storage.clone();
-        storage
-            .push_task(task)
-            .await
-            .map_err(QueueError::from_display)
     }
 }

@@ -1,9 +1,15 @@
 //! The apalis workers that pull jobs from either backend and hand them to a [`JobHandler`].
 //!
-//! Shaped by what apalis 1.0 does (see `shared/design/APALIS-NOTES.md`): worker names are unique
-//! per process (host, pid, random suffix); heartbeat interval and missed beats are set
-//! explicitly by the backend modules so an orphaned job is picked up again in seconds; backend
-//! errors restart the worker instead of ending the process; shutdown waits a bounded time.
+//! Shaped by what apalis 1.0 does:
+//! - Both backends keep a worker's registration and the jobs it holds under the worker's name,
+//!   so two processes sharing a name would look like one worker to the backend: names are
+//!   unique per process (host, pid, random suffix, [`unique_worker_name`]).
+//! - A job held by a worker that stopped heart-beating goes back to the queue only after
+//!   heartbeat × missed beats (apalis-redis defaults to 30 s × 10): the backend modules set both
+//!   explicitly so an orphaned job is picked up again in seconds.
+//! - A backend error ends the worker: the monitor restarts it instead of ending the process.
+//! - The monitor's own shutdown timeout returns as if all went well and drops the runs still
+//!   going, so the grace period is enforced here instead and shutdown waits a bounded time.
 //!
 //! A run's end ([`JobEnd`]) decides what happens to its job: `RetryAt` acks it and pushes a new
 //! job due then; `RunAgainNow` acks it and pushes a new job due at once; `Abort` ends it as an
@@ -58,7 +64,7 @@ pub const MAX_ERROR_HOLD: Duration = Duration::from_secs(30);
 /// Why the workers stopped badly.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
-    /// The apalis monitor failed.
+    /// The apalis monitor failed (not a job: the monitor itself, so no worker runs any more).
     #[error(transparent)]
     Monitor(#[from] MonitorError),
     /// Runs were still going when the shutdown grace period ended; their jobs are recovered

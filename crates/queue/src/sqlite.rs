@@ -1,5 +1,7 @@
 //! The apalis-sqlite backend over a `sqlx::SqlitePool` the caller owns (the binary shares one
-//! pool and file with the SQLite task store).
+//! pool and file with the SQLite task store): setup, configuration, the push side
+//! ([`SqliteQueue`], the shared [`ApalisQueue`] adapter over this storage) and the value the
+//! runner pulls from ([`worker_backend`]).
 //!
 //! What apalis-sqlite 1.0 does, and what we build on:
 //! - Jobs are rows of its `Jobs` table (`job_type` = the queue name); [`setup`] runs its
@@ -23,15 +25,12 @@
 //! `DurableBackend`; the Redis backend is patched for this, this one is not): the monitor
 //! restarts it, and the row comes back after the heartbeat timeout.
 
-use std::sync::Arc;
-
-use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_sqlite::{Config, SqliteStorage};
-use async_trait::async_trait;
 use sqlx::SqlitePool;
 use statport_core::task::ExportJob;
 
-use crate::port::{due_second, JobQueue, QueueError};
+use crate::apalis_queue::{self, ApalisQueue};
+use crate::port::QueueError;
 use crate::runner::{ErrorSpacing, WorkerBackend};
 use crate::settings::QueueSettings;
 
@@ -68,52 +67,21 @@ pub fn storage(pool: &SqlitePool, settings: &QueueSettings) -> SqliteStorage<Exp
 }
 
 /// What the runner pulls from: the storage over `pool` and a [`SqliteQueue`] over the same
-/// pool for the jobs a run hands back.
+/// pool for the jobs a run hands back; apalis-sqlite re-fetches a failed job at once, so the
+/// runner spaces the retries (see [`ErrorSpacing::HoldAttemptSeconds`]).
 pub fn worker_backend(
     pool: &SqlitePool,
     settings: &QueueSettings,
 ) -> WorkerBackend<SqliteStorage<ExportJob>> {
-    let storage = storage(pool, settings);
-    WorkerBackend {
-        queue: Arc::new(SqliteQueue::from_storage(storage.clone())),
-        storage,
-        error_spacing: ErrorSpacing::HoldAttemptSeconds,
-    }
+    apalis_queue::worker_backend(storage(pool, settings), ErrorSpacing::HoldAttemptSeconds)
 }
 
-/// The push side of the apalis-sqlite queue.
-#[derive(Debug, Clone)]
-pub struct SqliteQueue {
-    storage: SqliteStorage<ExportJob>,
-}
+/// The push side of the apalis-sqlite queue: the one adapter over this backend's storage.
+pub type SqliteQueue = ApalisQueue<SqliteStorage<ExportJob>>;
 
 impl SqliteQueue {
     /// The queue `settings` names, over `pool` (migrated with [`setup`]).
     pub fn new(pool: &SqlitePool, settings: &QueueSettings) -> Self {
         SqliteQueue::from_storage(storage(pool, settings))
-    }
-
-    /// A queue pushing into `storage`.
-    pub fn from_storage(storage: SqliteStorage<ExportJob>) -> Self {
-        SqliteQueue { storage }
-    }
-}
-
-#[async_trait]
-impl JobQueue for SqliteQueue {
-    async fn push(&self, job: ExportJob) -> Result<(), QueueError> {
-        let mut storage = self.storage.clone();
-        storage.push(job).await.map_err(QueueError::from_display)
-    }
-
-    async fn push_at(&self, job: ExportJob, at_ms: i64) -> Result<(), QueueError> {
-        let task = TaskBuilder::new(job)
-            .run_at_timestamp(due_second(at_ms))
-            .build();
-        let mut storage = self.storage.clone();
-        storage
-            .push_task(task)
-            .await
-            .map_err(QueueError::from_display)
     }
 }

@@ -2,7 +2,7 @@
 //! processing, at most `max_kept` tasks kept (the oldest finished ones are evicted), and a task
 //! whose normalized condition equals an existing one takes that task's place.
 //!
-//! The rule is a pure function over the tenant's current records ([`decide`]); every
+//! The rule is a pure function over the tenant's current records (`decide`); every
 //! [`TaskStore`](crate::TaskStore) applies it atomically against concurrent submissions, so all
 //! stores agree on the semantics.
 
@@ -35,7 +35,7 @@ impl Default for AdmissionLimits {
 pub enum Admission {
     /// Stored as a new task; queue a job for it.
     Created {
-        /// The record as stored.
+        /// The record as stored, whose job the caller queues.
         record: TaskRecord,
         /// Older finished tasks removed to stay within `max_kept`: delete their files.
         evicted: Vec<TaskRecord>,
@@ -56,7 +56,7 @@ pub enum Admission {
     TooManyUnfinished {
         /// Tasks `waiting` or `processing` now.
         unfinished: usize,
-        /// The limit.
+        /// The tenant's `max_unfinished`, so the refusal can say what the limit is.
         limit: usize,
     },
 }

@@ -15,7 +15,7 @@ pub enum StatusError {
     /// The SQLite file's folder could not be created.
     #[error("status store file {path} could not be opened: {source}")]
     Open {
-        /// The file.
+        /// The SQLite file that was to be opened, so the operator sees which path to fix.
         path: String,
         /// What the file system said.
         source: std::io::Error,
@@ -23,7 +23,7 @@ pub enum StatusError {
     /// The SQLite file holds tables of a newer schema than this statport knows.
     #[error("status store tables {component} have schema version {found}; this statport supports up to {supported}")]
     Schema {
-        /// Which store's tables.
+        /// Which store's tables are too new (`tasks`, `schedules`), as recorded in the file.
         component: String,
         /// The version in the file.
         found: i64,

@@ -37,7 +37,8 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Allowed, counted.
+    /// The call may go ahead and was counted: what a limiter answers under its rate, and what a
+    /// caller that fails open uses when the limiter cannot be reached.
     pub const ALLOWED: Decision = Decision {
         allowed: true,
         retry_after_ms: 0,
@@ -182,7 +183,7 @@ struct MemoryState {
 }
 
 impl MemoryRateLimiter {
-    /// An empty limiter.
+    /// A limiter that has counted nothing yet, for one API process (its counts die with it).
     pub fn new() -> Self {
         Self::default()
     }

@@ -186,13 +186,13 @@ pub enum Claim {
 pub enum Outcome {
     /// The file is written and uploaded: the task becomes `success` with progress 100.
     Success {
-        /// Rows written.
+        /// Rows written to the file (the task's `export_count`).
         export_count: u64,
         /// Size of the file in bytes.
         file_size: u64,
         /// Object-store key of the file.
         file_key: String,
-        /// Log lines read.
+        /// Log lines the whole run read, the count the finished task keeps.
         read_lines: u64,
         /// Log lines skipped as unparsable.
         skipped_lines: u64,

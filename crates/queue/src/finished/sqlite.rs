@@ -14,7 +14,8 @@ use super::FinishedJobs;
 use crate::port::QueueError;
 use crate::settings::QueueSettings;
 
-/// Rows one statement deletes.
+/// Rows one statement deletes, so no trim holds the file's write lock long (the task store and
+/// the workers write to the same file).
 const TRIM_CHUNK: i64 = 500;
 
 /// The finished-job rows of one SQLite queue.

@@ -6,7 +6,7 @@ use statport_core::tenant::TenantLimits;
 
 use super::*;
 
-/// 2026-01-01T00:00:00Z.
+/// A fixed start time (2026-01-01T00:00:00Z), so the rates are tested without a clock.
 const T0: i64 = 1_767_225_600_000;
 
 fn redis_url() -> String {

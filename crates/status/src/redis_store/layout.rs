@@ -56,7 +56,7 @@ impl Layout {
         }
     }
 
-    /// The namespace prefix.
+    /// The namespace prefix, which the stores report in their `Debug` output.
     pub(crate) fn namespace(&self) -> &str {
         &self.namespace
     }

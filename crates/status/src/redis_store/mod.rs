@@ -3,9 +3,10 @@
 //! Guarded transitions are optimistic: Rust reads the record and its `rev` token, computes the
 //! next record with the shared transition rules, and a Lua script writes it only if `rev` is
 //! still the one read (any write, including a delete and re-create, changes it), else the round
-//! is retried (the compare-and-set of `cas`, which this store implements). The JSON is never edited in Lua, so `u64` counters keep their exact values. The
-//! `layout` module documents the keys; `record` holds the hash read and compare-and-set write
-//! this store shares with the schedule store.
+//! is retried (the compare-and-set of `cas`, which this store implements). The JSON is never
+//! edited in Lua, so `u64` counters keep their exact values. The `layout` module documents the
+//! keys; `record` holds the hash read and compare-and-set write this store shares with the
+//! schedule store.
 
 pub(crate) mod layout;
 pub(crate) mod record;

@@ -27,7 +27,7 @@ struct State {
 }
 
 impl MemoryScheduleStore {
-    /// An empty store.
+    /// A store with no schedules, for tests and one process (nothing survives it).
     pub fn new() -> Self {
         Self::default()
     }

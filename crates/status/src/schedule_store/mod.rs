@@ -166,7 +166,8 @@ pub enum FireClaim {
 pub enum FireResult {
     /// The task was created (or an equal task took the request).
     Created {
-        /// The task.
+        /// The task the fire time created (or the equal task that took it), recorded in the
+        /// run so an operator can follow a schedule to its exports.
         task_id: String,
     },
     /// No task: validation or a limit refused it.

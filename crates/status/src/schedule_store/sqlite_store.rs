@@ -83,7 +83,7 @@ impl SqliteScheduleStore {
         ensure_schema(&self.pool, COMPONENT, VERSION, SCHEMA).await
     }
 
-    /// The pool.
+    /// The pool, to share the file with the task store and the job queue.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
