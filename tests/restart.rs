@@ -43,7 +43,7 @@ fn write_config(dir: &std::path::Path, port: u16, key: &str) -> std::path::PathB
     let config = format!(
         "{backends}[api]\nlisten = \"127.0.0.1:{port}\"\n[links]\nsecret = \"restart-test\"\n\
          [tenants.r]\napi_key_hashes = [\"{}\"]\nlog_bucket = \"{}\"\nlog_prefix = \"cf/\"\nlog_format = \"cloudfront\"\n",
-        statport_status::hash_api_key(key),
+        statport_access::hash_api_key(key),
         unique("restart-logs"),
     );
     let path = dir.join("statport.toml");

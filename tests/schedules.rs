@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use statport::genlogs::GenSpec;
 use statport::launch::LaunchOptions;
 use statport::services::{object_store, Services};
+use statport_api::scheduler::Scheduler;
 use statport_core::time::clock::{Clock, ManualClock, SystemClock};
 use statport_core::time::{DAY_MS, HOUR_MS};
-use statport_ingest::scheduler::Scheduler;
 
 use crate::common::Harness;
 

@@ -138,7 +138,7 @@ impl Harness {
             (
                 "t1".to_string(),
                 TenantConfig {
-                    api_key_hashes: vec![statport_status::hash_api_key(&key)],
+                    api_key_hashes: vec![statport_access::hash_api_key(&key)],
                     log_bucket: log_bucket.clone(),
                     log_prefix: "cf/".into(),
                     log_format: LogFormat::Cloudfront,
@@ -149,7 +149,7 @@ impl Harness {
             (
                 "t2".to_string(),
                 TenantConfig {
-                    api_key_hashes: vec![statport_status::hash_api_key(&other_key)],
+                    api_key_hashes: vec![statport_access::hash_api_key(&other_key)],
                     log_bucket: unique("missing"),
                     log_prefix: String::new(),
                     log_format: LogFormat::Cloudfront,

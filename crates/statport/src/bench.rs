@@ -71,7 +71,7 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
         settings.backends.store, settings.backends.queue, settings.backends.objects
     );
     let tenant = |key: &str, prefix: &str| TenantConfig {
-        api_key_hashes: vec![statport_status::hash_api_key(key)],
+        api_key_hashes: vec![statport_access::hash_api_key(key)],
         log_bucket: log_bucket.clone(),
         log_prefix: prefix.into(),
         log_format: LogFormat::Cloudfront,

@@ -21,12 +21,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use statport_access::LinkSigner;
+use statport_api::ops::Metrics;
+use statport_api::task_view;
 use statport_core::callback::{sign, AddressPolicy, CallbackUrl, SIGNATURE_HEADER};
 use statport_core::task::TaskRecord;
 use statport_core::time::clock::Clock;
-use statport_ingest::ops::Metrics;
-use statport_ingest::task_view;
-use statport_status::{LinkSigner, TaskStore};
+use statport_records::TaskStore;
 use statport_worker::retry::{jitter_unit, RetryPolicy};
 use statport_worker::{TaskEnd, TaskEnded};
 use tokio::task::JoinSet;

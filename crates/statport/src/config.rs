@@ -661,7 +661,7 @@ mod tests {
 
     #[test]
     fn callback_settings_are_checked_and_the_secret_never_shown() {
-        let own_hash = statport_status::hash_api_key("operator-key");
+        let own_hash = statport_access::hash_api_key("operator-key");
         let tenant = |secret: &str| {
             format!(
                 "[tenants.acme]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\ncallback_secret = \"{secret}\"\n"
@@ -712,7 +712,7 @@ mod tests {
     #[test]
     fn operator_tenants_replace_the_demo_and_the_demo_key_needs_the_demo() {
         // An operator's file: only its tenant exists, the demo key is not live.
-        let own_hash = statport_status::hash_api_key("operator-key");
+        let own_hash = statport_access::hash_api_key("operator-key");
         let s = load_with(&format!(
             "[tenants.acme]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\n"
         ))
@@ -734,14 +734,14 @@ mod tests {
         assert_eq!(
             PUBLISHED_DEMO_KEY_HASHES,
             [
-                statport_status::hash_api_key("demo-key"),
-                statport_status::hash_api_key("demo-huawei-key")
+                statport_access::hash_api_key("demo-key"),
+                statport_access::hash_api_key("demo-huawei-key")
             ]
         );
         // The Huawei demo key alone, outside the demo: refused too.
         let huawei_only = format!(
             "[tenants.h]\napi_key_hashes = [\"{}\"]\nlog_bucket = \"b\"\nlog_format = \"huawei\"\n",
-            statport_status::hash_api_key("demo-huawei-key")
+            statport_access::hash_api_key("demo-huawei-key")
         );
         let err = load_with(&huawei_only).expect_err("huawei demo key outside the demo");
         assert!(
@@ -775,7 +775,7 @@ mod tests {
         );
         let err = load_with("[reports.server_groups]\nmine = []\n").expect_err("empty group");
         assert!(err.to_string().contains("no edge-location prefix"), "{err}");
-        let own_hash = statport_status::hash_api_key("operator-key");
+        let own_hash = statport_access::hash_api_key("operator-key");
         let huawei = load_with(&format!(
             "[tenants.h]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"huawei\"\n"
         ))

@@ -153,7 +153,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::HashKey { key } = &cli.command {
-        println!("{}", statport_status::hash_api_key(key));
+        println!("{}", statport_access::hash_api_key(key));
         return Ok(());
     }
     if let Command::GenIpdb { out } = &cli.command {

@@ -9,25 +9,25 @@ use std::time::Duration;
 use anyhow::Context;
 use apalis_redis::ConnectionManager;
 use sqlx::SqlitePool;
+use statport_access::{KeyRing, LinkSigner, MemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use statport_api::ops::Metrics;
+use statport_api::ready::{probe_forever, Readiness};
+use statport_api::reports::{OriginVolumeEngine, Reports};
+use statport_api::scheduler::{Scheduler, SchedulerSettings};
+use statport_api::{AppState, CallbackAccess};
 use statport_core::callback::AddressPolicy;
 use statport_core::log::geo::mmdb::MmdbGeo;
 use statport_core::log::geo::GeoLookup;
 use statport_core::origin_volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_core::time::clock::{Clock, SystemClock};
-use statport_ingest::ops::Metrics;
-use statport_ingest::ready::{probe_forever, Readiness};
-use statport_ingest::reports::{OriginVolumeEngine, Reports};
-use statport_ingest::scheduler::{Scheduler, SchedulerSettings};
-use statport_ingest::{AppState, CallbackAccess};
 use statport_queue::dead_letter::{DeadLetters, RedisDeadLetters, SqliteDeadLetters};
 use statport_queue::finished::{FinishedJobs, RedisFinishedJobs, SqliteFinishedJobs};
 use statport_queue::redis::RedisQueue;
 use statport_queue::sqlite::SqliteQueue;
 use statport_queue::{JobQueue, QueueSettings};
-use statport_status::{
-    open_sqlite, KeyRing, LinkSigner, MemoryRateLimiter, RateLimiter, RedisRateLimiter,
-    RedisScheduleStore, RedisTaskStore, ScheduleStore, SqliteScheduleStore, SqliteTaskStore,
-    TaskStore,
+use statport_records::{
+    open_sqlite, RedisScheduleStore, RedisTaskStore, ScheduleStore, SqliteScheduleStore,
+    SqliteTaskStore, TaskStore,
 };
 use statport_storage::{LocalStore, ObjectStore, S3Settings, S3Store};
 use statport_worker::janitor::{Janitor, StaleSortDirs, TenantRetention};
@@ -584,7 +584,7 @@ impl Services {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let app = statport_ingest::app(self.app_state()?);
+        let app = statport_api::app(self.app_state()?);
         info!(addr = %listener.local_addr()?, "api listening");
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

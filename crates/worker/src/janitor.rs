@@ -24,7 +24,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use statport_core::task::TaskStatus;
 use statport_core::time::clock::Clock;
 use statport_queue::FinishedJobs;
-use statport_status::{ListQuery, TaskStore};
+use statport_records::{ListQuery, TaskStore};
 use statport_storage::ObjectStore;
 use tracing::{debug, info, warn};
 

@@ -43,7 +43,7 @@ use statport_core::stats::sketch::SketchLimits;
 use statport_core::task::{TaskError, TaskRecord};
 use statport_core::time::clock::Clock;
 use statport_core::ErrorCode;
-use statport_status::TaskStore;
+use statport_records::TaskStore;
 use statport_storage::{ObjectStore, StorageError};
 use tokio_util::sync::CancellationToken;
 use tracing::info;

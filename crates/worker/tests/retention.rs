@@ -22,7 +22,7 @@ use statport_core::ExportRequest;
 use statport_queue::finished::RedisFinishedJobs;
 use statport_queue::redis::{connect as connect_redis, storage as job_storage, worker_backend};
 use statport_queue::QueueSettings;
-use statport_status::{Admission, AdmissionLimits, ListQuery, RedisTaskStore, TaskStore};
+use statport_records::{Admission, AdmissionLimits, ListQuery, RedisTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectStore};
 use statport_worker::janitor::{Janitor, TenantRetention};
 use statport_worker::retry::RetryPolicy;

@@ -11,7 +11,7 @@ use apalis::prelude::TaskSink;
 use statport_core::task::{ExportJob, TaskStatus};
 use statport_queue::dead_letter::{DeadLetter, DeadLetters, RedisDeadLetters};
 use statport_queue::redis::config as queue_config;
-use statport_status::TaskStore;
+use statport_records::TaskStore;
 
 use common::*;
 

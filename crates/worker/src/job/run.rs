@@ -3,7 +3,7 @@
 
 use statport_core::task::{ExportJob, TaskError, TaskRecord, TaskStatus};
 use statport_core::ErrorCode;
-use statport_status::{Claim, Outcome};
+use statport_records::{Claim, Outcome};
 use tracing::{info, warn};
 
 use super::{execute, ExportContext, ResultFile, RetryLater, RunEnd, TaskEnd, Unfinished};

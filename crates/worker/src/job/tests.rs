@@ -18,7 +18,7 @@ use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
 use statport_core::time::clock::{Clock, ManualClock};
 use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
-use statport_status::{MemoryTaskStore, TaskStore};
+use statport_records::{MemoryTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectMeta, ObjectStore, StorageError};
 use tokio_util::sync::CancellationToken;
 
@@ -548,7 +548,7 @@ async fn a_run_stopped_mid_scan_hands_the_task_back_at_once() {
         .await
         .expect("claim")
     {
-        statport_status::Claim::Started(r) => assert!(r.retries.is_empty()),
+        statport_records::Claim::Started(r) => assert!(r.retries.is_empty()),
         other => panic!("not claimable: {other:?}"),
     }
 }

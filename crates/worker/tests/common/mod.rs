@@ -22,7 +22,7 @@ use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
 use statport_queue::redis::{connect as connect_redis, storage as job_storage, worker_backend};
 use statport_queue::{QueueSettings, RunnerError};
-use statport_status::{RedisTaskStore, TaskStore};
+use statport_records::{RedisTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectMeta, ObjectReader, ObjectStore, StorageError};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::run_workers;

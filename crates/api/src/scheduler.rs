@@ -1,0 +1,237 @@
+//! The scheduler: turns the fire times of every schedule into tasks, exactly once per fire time
+//! however many schedulers run.
+//!
+//! Each tick reads every schedule, works out its due fire times from the last one handled (the
+//! catch-up policy of `statport_core::schedule` decides what runs after downtime), and for each
+//! one takes the fire time in the store ([`ScheduleStore::claim_fire`], keyed by schedule id and
+//! fire time, atomic across processes). Only the scheduler that took it creates the task, through
+//! the same [`crate::tasks::submit`] as `POST /export-tasks` (validation, limits, queueing), and
+//! records the result on the run and the schedule. A scheduler that dies between the two loses
+//! its lease, and another takes the fire time over; the task it then creates has the same
+//! condition, so admission hands back the task already made rather than a second one.
+//!
+//! A run that cannot create its task for good (the tenant is gone, its log bucket is gone, the
+//! template no longer validates, a limit) is recorded as refused with the error on the schedule
+//! (`last_error`), never dropped silently. A store or queue outage leaves the fire time claimed
+//! and unfinished, so it is tried again once the lease passes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use statport_core::schedule::{due_fire_times, ScheduleError, ScheduleRecord};
+use statport_core::tenant::Tenant;
+use statport_core::ErrorCode;
+use statport_records::{FireClaim, FireResult, StoreError};
+use statport_storage::StorageError;
+use tracing::{debug, info, warn};
+
+use crate::AppState;
+
+/// How a scheduler behaves.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// Time between two ticks.
+    pub tick: Duration,
+    /// The oldest missed fire time still run after downtime, ms.
+    pub max_catch_up_ms: i64,
+    /// How long a claimed fire time is held before another scheduler may take it over, ms.
+    pub lease_ms: i64,
+}
+
+/// One scheduler (any number may run against one store).
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    /// The API state tasks are created through (stores, queue, limits, clock).
+    pub state: AppState,
+    /// Every configured tenant: a schedule of a tenant not here is refused.
+    pub tenants: Arc<HashMap<String, Tenant>>,
+    /// This scheduler's name in claims (unique per process).
+    pub owner: String,
+    /// How often it ticks, how far back it catches up and how long a claim holds.
+    pub settings: SchedulerSettings,
+}
+
+/// What one tick did, for tests and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Fire times this scheduler took and created a task for.
+    pub created: usize,
+    /// Fire times this scheduler took and recorded as refused.
+    pub refused: usize,
+    /// Fire times another scheduler had already taken.
+    pub taken_elsewhere: usize,
+    /// Fire times left claimed because a dependency failed (tried again after the lease).
+    pub postponed: usize,
+    /// Missed fire times skipped by the catch-up policy.
+    pub skipped: u64,
+}
+
+impl Scheduler {
+    /// Ticks every `settings.tick` until `shutdown` resolves. A failing tick (store away) is
+    /// logged and the next one tries again.
+    pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) {
+        info!(owner = %self.owner, tick = ?self.settings.tick, "scheduler starting");
+        tokio::pin!(shutdown);
+        let mut interval = tokio::time::interval(self.settings.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = interval.tick() => {
+                    match self.tick().await {
+                        Ok(report) if report != TickReport::default() => debug!(?report, "scheduler tick"),
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "scheduler tick failed; trying again at the next tick"),
+                    }
+                }
+            }
+        }
+        info!(owner = %self.owner, "scheduler stopped");
+    }
+
+    /// Handles every fire time due now, once.
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        for schedule in self.state.schedules.all().await? {
+            if schedule.paused {
+                continue;
+            }
+            self.handle_schedule(&schedule, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn handle_schedule(
+        &self,
+        schedule: &ScheduleRecord,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
+        let now = self.state.clock.now_ms();
+        let spec = match schedule.cron_spec() {
+            Ok(spec) => spec,
+            Err(e) => {
+                // Validated at creation; only a changed zone database could get here.
+                warn!(schedule_id = %schedule.schedule_id, error = %e, "a stored schedule no longer parses");
+                return Ok(());
+            }
+        };
+        let last = schedule.last_fire_time.unwrap_or(schedule.create_time);
+        let due = due_fire_times(&spec, last, now, self.settings.max_catch_up_ms);
+        if let Some(up_to) = due.skipped_up_to {
+            if due.skipped > 0 {
+                warn!(schedule_id = %schedule.schedule_id, skipped = due.skipped, "missed fire times skipped (catch-up policy)");
+            }
+            self.state
+                .schedules
+                .skip_fires(
+                    &schedule.tenant_id,
+                    &schedule.schedule_id,
+                    up_to,
+                    due.skipped,
+                )
+                .await?;
+            report.skipped = report.skipped.saturating_add(due.skipped);
+        }
+        for fire in due.run {
+            self.fire(schedule, fire, report).await?;
+        }
+        Ok(())
+    }
+
+    async fn fire(
+        &self,
+        schedule: &ScheduleRecord,
+        fire: i64,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
+        let store = &self.state.schedules;
+        let (tenant, id) = (&schedule.tenant_id, &schedule.schedule_id);
+        let now = self.state.clock.now_ms();
+        match store
+            .claim_fire(tenant, id, fire, &self.owner, now, self.settings.lease_ms)
+            .await?
+        {
+            FireClaim::Claimed => {}
+            FireClaim::Taken(_) | FireClaim::Missing => {
+                report.taken_elsewhere += 1;
+                return Ok(());
+            }
+        }
+        let Some(result) = self.create_task(schedule, fire).await else {
+            report.postponed += 1;
+            return Ok(());
+        };
+        match &result {
+            FireResult::Created { task_id } => {
+                info!(schedule_id = %id, tenant = %tenant, fire_time = fire, task_id = %task_id, "scheduled task created");
+                report.created += 1;
+            }
+            FireResult::Refused(error) => {
+                warn!(schedule_id = %id, tenant = %tenant, fire_time = fire, code = %error.error_code, reason = %error.error_msg, "scheduled run refused; recorded on the schedule");
+                report.refused += 1;
+            }
+        }
+        let done = store
+            .complete_fire(
+                tenant,
+                id,
+                fire,
+                &self.owner,
+                result,
+                self.state.clock.now_ms(),
+            )
+            .await?;
+        if !done {
+            warn!(schedule_id = %id, fire_time = fire, "the fire time was taken over before its result was recorded (lease passed)");
+        }
+        Ok(())
+    }
+
+    /// Creates the task of `fire`: `Some(Created)`, `Some(Refused)` when it cannot be created
+    /// for good, `None` when a dependency failed and it should be tried again.
+    async fn create_task(&self, schedule: &ScheduleRecord, fire: i64) -> Option<FireResult> {
+        let refused = |code: ErrorCode, message: String| {
+            Some(FireResult::Refused(ScheduleError {
+                fire_time: fire,
+                error_code: code.as_str().to_owned(),
+                error_msg: message,
+            }))
+        };
+        let Some(tenant) = self.tenants.get(&schedule.tenant_id) else {
+            return refused(
+                ErrorCode::TenantNotConfigured,
+                format!(
+                    "the tenant '{}' is no longer configured; delete the schedule",
+                    schedule.tenant_id
+                ),
+            );
+        };
+        let bucket = tenant.source.bucket.as_str();
+        match self.state.objects.ping(bucket).await {
+            Ok(()) => {}
+            Err(StorageError::NoSuchBucket { .. }) => {
+                return refused(
+                    ErrorCode::LogBucketNotFound,
+                    format!("the tenant's log bucket '{bucket}' does not exist"),
+                );
+            }
+            Err(e) => {
+                warn!(error = %e, bucket, "the object store did not answer; the fire time is tried again after its lease");
+                return None;
+            }
+        }
+        let body = match schedule.task_body(fire) {
+            Ok(body) => body,
+            Err(e) => return refused(e.code, e.message),
+        };
+        match crate::tasks::submit(&self.state, &schedule.tenant_id, &body).await {
+            Ok((_, record)) => Some(FireResult::Created {
+                task_id: record.task_id,
+            }),
+            Err(f) if f.error.code == ErrorCode::ServiceUnavailable => None,
+            Err(f) => refused(f.error.code, f.error.message),
+        }
+    }
+}
