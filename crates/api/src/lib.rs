@@ -8,9 +8,9 @@
 //! - [`schedules`]: create / list / get / pause / resume / delete recurring exports.
 //! - [`scheduler`]: the [`scheduler::Scheduler`] that turns fire times into tasks, exactly once
 //!   per fire time however many run.
-//! - [`volume`]: `POST /cdn/report/volOrigin`, the synchronous Wangsu origin-volume report.
-//! - [`reports`]: the [`reports::OriginVolumeEngine`] port the synchronous reports run through
-//!   (implemented over the worker's scan by the binary) and the configured server groups.
+//! - [`origin_volume`]: `POST /cdn/report/volOrigin`, the synchronous Wangsu origin-volume
+//!   report, through the core's `OriginVolumeEngine` port (the worker's scan, wired in by the
+//!   binary) with the configured server groups.
 //! - [`download`]: the signed, expiring download link.
 //! - [`auth`]: bearer key → [`auth::Tenant`], counted against the tenant's API rate limit.
 //! - [`limits`]: per-tenant rate limits (API calls, downloads) over the
@@ -30,13 +30,12 @@ pub mod download;
 pub mod error;
 pub mod limits;
 pub mod ops;
+pub mod origin_volume;
 pub mod ready;
-pub mod reports;
 pub mod scheduler;
 pub mod schedules;
 pub mod tasks;
 pub mod view;
-pub mod volume;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -91,8 +90,8 @@ pub struct AppState {
     pub tenants: Arc<HashMap<String, TenantLimits>>,
     /// Counts API calls and downloads per tenant (Redis-backed when several API processes run).
     pub rate_limiter: Arc<dyn RateLimiter>,
-    /// The synchronous reports' engine and server groups.
-    pub reports: reports::Reports,
+    /// The synchronous origin-volume report's engine and server groups.
+    pub origin_volume: origin_volume::OriginVolume,
     /// True when an IP database is configured: without it the geography filters and
     /// `isp_detail` are refused (`StatPort.IpDatabaseNotConfigured`).
     pub ip_database: bool,
@@ -206,7 +205,7 @@ pub fn app(state: AppState) -> Router {
             post(schedules::resume),
         )
         .route("/v1/downloads/{tenant}/{task_id}", get(download::download))
-        .route("/cdn/report/volOrigin", post(volume::vol_origin))
+        .route("/cdn/report/volOrigin", post(origin_volume::vol_origin))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -11,14 +11,13 @@ use apalis_redis::ConnectionManager;
 use sqlx::SqlitePool;
 use statport_access::{KeyRing, LinkSigner, MemoryRateLimiter, RateLimiter, RedisRateLimiter};
 use statport_api::ops::Metrics;
+use statport_api::origin_volume::OriginVolume;
 use statport_api::ready::{probe_forever, Readiness};
-use statport_api::reports::{OriginVolumeEngine, Reports};
 use statport_api::scheduler::{Scheduler, SchedulerSettings};
 use statport_api::{AppState, CallbackAccess};
 use statport_core::callback::AddressPolicy;
 use statport_core::log::geo::mmdb::MmdbGeo;
 use statport_core::log::geo::GeoLookup;
-use statport_core::origin_volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
 use statport_core::time::clock::{Clock, SystemClock};
 use statport_queue::dead_letter::{DeadLetters, RedisDeadLetters, SqliteDeadLetters};
 use statport_queue::finished::{FinishedJobs, RedisFinishedJobs, SqliteFinishedJobs};
@@ -31,7 +30,7 @@ use statport_records::{
 };
 use statport_storage::{LocalStore, ObjectStore, S3Settings, S3Store};
 use statport_worker::janitor::{Janitor, StaleSortDirs, TenantRetention};
-use statport_worker::report::{OriginVolumeReporter, ReportSettings};
+use statport_worker::origin_volume::{OriginVolumeReporter, OriginVolumeSettings};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::run_workers;
 use statport_worker::CancellationToken;
@@ -501,8 +500,8 @@ impl Services {
             results_bucket: self.settings.results.bucket.clone(),
             public_url: self.settings.public_url(),
             metrics: Arc::clone(&self.metrics),
-            reports: Reports {
-                engine: Arc::new(WorkerReports(self.origin_reporter())),
+            origin_volume: OriginVolume {
+                engine: Arc::new(self.origin_volume_engine()),
                 server_groups: Arc::new(self.settings.reports.server_groups().map_err(|e| {
                     anyhow::anyhow!(
                         "invalid configuration: reports.server_groups.{}: {}",
@@ -534,14 +533,14 @@ impl Services {
         })
     }
 
-    /// The engine of the synchronous reports: the worker's scan over the tenants' logs, within
-    /// the `[reports]` bounds.
-    pub fn origin_reporter(&self) -> OriginVolumeReporter {
+    /// The engine of the synchronous origin-volume report: the worker's scan over the tenants'
+    /// logs, within the `[reports]` bounds.
+    pub fn origin_volume_engine(&self) -> OriginVolumeReporter {
         let r = &self.settings.reports;
         OriginVolumeReporter::new(
             Arc::clone(&self.objects),
             Arc::new(self.settings.tenants()),
-            ReportSettings {
+            OriginVolumeSettings {
                 max_compressed_bytes: r.max_compressed_bytes,
                 timeout: Duration::from_millis(r.timeout_ms),
                 max_concurrent: r.max_concurrent,
@@ -695,22 +694,6 @@ fn cores_if_zero(n: usize) -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         n
-    }
-}
-
-/// The API's report port over the worker's engine (the API crate does not depend on the
-/// worker).
-#[derive(Debug)]
-struct WorkerReports(OriginVolumeReporter);
-
-#[async_trait::async_trait]
-impl OriginVolumeEngine for WorkerReports {
-    async fn origin_volume(
-        &self,
-        tenant: &str,
-        request: &OriginVolumeRequest,
-    ) -> Result<Vec<VolumePoint>, ReportFailure> {
-        self.0.origin_volume(tenant, request).await
     }
 }
 

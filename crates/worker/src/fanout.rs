@@ -1,5 +1,5 @@
 //! The fan-out of one scan over many log objects, shared by the export runs ([`crate::job`])
-//! and the synchronous reports ([`crate::report`]): the objects read several at once, each
+//! and the synchronous reports ([`crate::origin_volume`]): the objects read several at once, each
 //! scanned on its own blocking thread into a bounded part, the parts gathered in listing order,
 //! and every scan stopped promptly when the fan-out ends early.
 //!

@@ -5,15 +5,16 @@
 //! - [`scan`]: one object: multi-member gzip → the parser of the tenant's log format (CloudFront or
 //!   Huawei) → the condition's selection → any record sink (a partial aggregate, a sort run).
 //! - `fanout` (crate-private): many objects scanned several at once into bounded parts gathered
-//!   in listing order, shared by [`job`] and [`report`] through its `Gather` seam.
+//!   in listing order, shared by [`job`] and [`origin_volume`] through its `Gather` seam.
 //! - [`job`]: one run of a task: claim, scan every object (through the fan-out, merging the
 //!   partial aggregates, or sorting the rows of a `logs` export), write the file, upload it
 //!   (streamed for `logs` in csv and json), record the result; progress and cancellation go
-//!   through the guarded transitions of the status store; each recorded end goes to the
+//!   through the guarded transitions of the record store; each recorded end goes to the
 //!   [`TaskEnded`] port (the binary's completion callbacks).
-//! - [`report`]: the synchronous reports' engine: an origin-volume request scanned like a task
-//!   (same object selection, fan-out, scan and partial result) within bounds on
-//!   the bytes read, the wall time and the reports running at once.
+//! - [`origin_volume`]: the engine of the synchronous origin-volume report (`volOrigin`), the
+//!   core's `OriginVolumeEngine` port: the request scanned like a task (same object selection,
+//!   fan-out, scan and partial result) within bounds on the bytes read, the wall time and the
+//!   reports running at once.
 //! - [`sort`]: the external sort of `logs` exports: selected rows packed into sorted runs on
 //!   disk in bounded memory, merged back in time order and cut at the export's `count`.
 //! - [`retry`]: backoff with jitter and the retry span of transient failures.
@@ -30,8 +31,8 @@
 mod fanout;
 pub mod janitor;
 pub mod job;
+pub mod origin_volume;
 pub mod output;
-pub mod report;
 pub mod retry;
 pub mod runner;
 pub mod scan;

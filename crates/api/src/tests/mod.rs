@@ -8,9 +8,9 @@ mod callbacks;
 mod errors;
 mod geo;
 mod limits;
+mod origin_volume;
 mod scheduler;
 mod socket;
-mod volume;
 
 use std::sync::Mutex;
 
@@ -54,7 +54,7 @@ struct Fixture {
     state: AppState,
     queue: Arc<RecordingQueue>,
     clock: Arc<ManualClock>,
-    engine: Arc<volume::ScriptedEngine>,
+    engine: Arc<origin_volume::ScriptedEngine>,
     root: std::path::PathBuf,
 }
 
@@ -77,7 +77,7 @@ async fn fixture() -> Fixture {
         ("t2".into(), hash_api_key("k2")),
     ])
     .expect("keys");
-    let engine = Arc::new(volume::ScriptedEngine::default());
+    let engine = Arc::new(origin_volume::ScriptedEngine::default());
     let state = AppState {
         tasks: Arc::new(MemoryTaskStore::new()),
         schedules: Arc::new(MemoryScheduleStore::new()),
@@ -93,9 +93,9 @@ async fn fixture() -> Fixture {
         readiness: Arc::new(crate::ready::Readiness::new()),
         tenants: Arc::new(HashMap::new()),
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
-        reports: reports::Reports {
+        origin_volume: crate::origin_volume::OriginVolume {
             engine: engine.clone(),
-            server_groups: Arc::new(volume::server_groups()),
+            server_groups: Arc::new(origin_volume::server_groups()),
         },
         ip_database: false,
         log_formats: Arc::new(HashMap::from([(

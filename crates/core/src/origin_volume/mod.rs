@@ -11,7 +11,10 @@
 //! - [`server_group`]: the operator's server groups (Wangsu `serverGroups`), the [`EdgeFilter`]
 //!   a request resolves to and the sink wrapper that applies it.
 
+mod engine;
 pub mod server_group;
+
+pub use engine::OriginVolumeEngine;
 
 use serde_json::{Map, Number, Value};
 

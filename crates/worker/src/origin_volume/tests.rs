@@ -165,8 +165,8 @@ async fn three_hours(store: &MemStore) -> Vec<Req> {
     all
 }
 
-fn settings() -> ReportSettings {
-    ReportSettings {
+fn settings() -> OriginVolumeSettings {
+    OriginVolumeSettings {
         max_compressed_bytes: 10_000_000,
         timeout: Duration::from_secs(60),
         max_concurrent: 2,
@@ -175,7 +175,11 @@ fn settings() -> ReportSettings {
     }
 }
 
-fn reporter(store: &Arc<MemStore>, settings: ReportSettings, bucket: &str) -> OriginVolumeReporter {
+fn reporter(
+    store: &Arc<MemStore>,
+    settings: OriginVolumeSettings,
+    bucket: &str,
+) -> OriginVolumeReporter {
     let tenant = Tenant {
         api_key_hashes: Vec::new(),
         source: LogSource {
@@ -255,7 +259,7 @@ async fn over_the_byte_bound_nothing_is_read() {
         .sum();
     let r = reporter(
         &store,
-        ReportSettings {
+        OriginVolumeSettings {
             max_compressed_bytes: total - 1,
             ..settings()
         },
@@ -286,7 +290,7 @@ async fn one_report_too_many_is_refused_and_a_slow_one_times_out() {
     store.hang_gets.store(true, Ordering::SeqCst);
     let r = reporter(
         &store,
-        ReportSettings {
+        OriginVolumeSettings {
             max_concurrent: 1,
             timeout: Duration::from_millis(300),
             ..settings()

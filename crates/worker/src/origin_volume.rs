@@ -13,10 +13,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use statport_core::log::LogRecord;
 use statport_core::log::RecordSink;
 use statport_core::origin_volume::server_group::{EdgeFilter, EdgeFiltered};
-use statport_core::origin_volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
+use statport_core::origin_volume::{
+    OriginVolumeEngine, OriginVolumeRequest, ReportFailure, VolumePoint,
+};
 use statport_core::stats::partial::Partial;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::table::Cell;
@@ -33,7 +36,7 @@ use crate::source::select_objects;
 
 /// The bounds and knobs of synchronous reports (`[reports]` in the config).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportSettings {
+pub struct OriginVolumeSettings {
     /// Most compressed log bytes one report may read (the sum of the listed sizes of the files
     /// its range needs); over it the report is refused before anything is read.
     pub max_compressed_bytes: u64,
@@ -52,7 +55,7 @@ pub struct ReportSettings {
 pub struct OriginVolumeReporter {
     objects: Arc<dyn ObjectStore>,
     tenants: Arc<HashMap<String, Tenant>>,
-    settings: ReportSettings,
+    settings: OriginVolumeSettings,
     running: Arc<Semaphore>,
 }
 
@@ -61,7 +64,7 @@ impl OriginVolumeReporter {
     pub fn new(
         objects: Arc<dyn ObjectStore>,
         tenants: Arc<HashMap<String, Tenant>>,
-        settings: ReportSettings,
+        settings: OriginVolumeSettings,
     ) -> Self {
         let running = Arc::new(Semaphore::new(settings.max_concurrent.max(1)));
         OriginVolumeReporter {
@@ -70,36 +73,6 @@ impl OriginVolumeReporter {
             settings,
             running,
         }
-    }
-
-    /// The origin bytes of every interval of `request`, zeros included, in time order.
-    pub async fn origin_volume(
-        &self,
-        tenant_id: &str,
-        request: &OriginVolumeRequest,
-    ) -> Result<Vec<VolumePoint>, ReportFailure> {
-        let _permit =
-            Arc::clone(&self.running)
-                .try_acquire_owned()
-                .map_err(|_| ReportFailure::Busy {
-                    limit: self.settings.max_concurrent.max(1),
-                })?;
-        let signals = Arc::new(ScanSignals::default());
-        let stop = CancellationToken::new();
-        let result = tokio::time::timeout(
-            self.settings.timeout,
-            self.run(tenant_id, request, &signals, &stop),
-        )
-        .await;
-        // Whatever ended the report, no scan keeps reading: blocked reads fail at once, scan
-        // loops end at their next check.
-        signals.cancel.store(true, Ordering::Relaxed);
-        stop.cancel();
-        result.unwrap_or_else(|_| {
-            Err(ReportFailure::TimedOut {
-                limit_ms: u64::try_from(self.settings.timeout.as_millis()).unwrap_or(u64::MAX),
-            })
-        })
     }
 
     async fn run(
@@ -144,6 +117,40 @@ impl OriginVolumeReporter {
         };
         let (series, _) = fan_out.run(series, objects, &mut Unwatched).await?;
         points(&condition, &series.merged)
+    }
+}
+
+#[async_trait]
+impl OriginVolumeEngine for OriginVolumeReporter {
+    /// The origin bytes of every interval of `request`, zeros included, in time order, within
+    /// the settings' bounds.
+    async fn origin_volume(
+        &self,
+        tenant_id: &str,
+        request: &OriginVolumeRequest,
+    ) -> Result<Vec<VolumePoint>, ReportFailure> {
+        let _permit =
+            Arc::clone(&self.running)
+                .try_acquire_owned()
+                .map_err(|_| ReportFailure::Busy {
+                    limit: self.settings.max_concurrent.max(1),
+                })?;
+        let signals = Arc::new(ScanSignals::default());
+        let stop = CancellationToken::new();
+        let result = tokio::time::timeout(
+            self.settings.timeout,
+            self.run(tenant_id, request, &signals, &stop),
+        )
+        .await;
+        // Whatever ended the report, no scan keeps reading: blocked reads fail at once, scan
+        // loops end at their next check.
+        signals.cancel.store(true, Ordering::Relaxed);
+        stop.cancel();
+        result.unwrap_or_else(|_| {
+            Err(ReportFailure::TimedOut {
+                limit_ms: u64::try_from(self.settings.timeout.as_millis()).unwrap_or(u64::MAX),
+            })
+        })
     }
 }
 
@@ -232,7 +239,7 @@ impl ScanFailure for ReportFailure {
 }
 
 /// A report's fan-out reports no progress; its bound is the wall time around it
-/// ([`ReportSettings::timeout`]).
+/// ([`OriginVolumeSettings::timeout`]).
 struct Unwatched;
 
 impl Watch<ReportFailure> for Unwatched {

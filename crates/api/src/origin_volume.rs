@@ -2,8 +2,8 @@
 //!
 //! The query (`startdate`, `enddate`, `type`, `scheme`) and the body (`filters.hostnames`,
 //! `filters.serverGroups`) are validated into an `origin_detail` condition
-//! ([`OriginVolumeRequest`]); the [`OriginVolumeEngine`](crate::reports::OriginVolumeEngine)
-//! reads the tenant's logs within its bounds; the answer is the seed's
+//! ([`OriginVolumeRequest`]); the [`OriginVolumeEngine`] port (the worker's scan, wired in by
+//! the binary: this crate never reads logs) reads the tenant's logs within its bounds; the answer is the seed's
 //! `{"dataName", "dataUnit", "dataSeries": [{"timestamp", "data"}]}` in megabytes, timestamps in
 //! UTC.
 
@@ -12,7 +12,12 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::Serialize;
 use serde_json::Number;
-use statport_core::origin_volume::{megabytes, OriginVolumeRequest, ReportFailure, VolumePoint};
+use std::sync::Arc;
+
+use statport_core::origin_volume::server_group::ServerGroups;
+use statport_core::origin_volume::{
+    megabytes, OriginVolumeEngine, OriginVolumeRequest, ReportFailure, VolumePoint,
+};
 use statport_core::time::format_rfc3339;
 use tracing::{error, info};
 
@@ -20,10 +25,19 @@ use crate::auth::Tenant;
 use crate::error::{ApiResult, Failure};
 use crate::AppState;
 
+/// What the report route shares: the engine and the configured server groups.
+#[derive(Debug, Clone)]
+pub struct OriginVolume {
+    /// Runs the reports.
+    pub engine: Arc<dyn OriginVolumeEngine>,
+    /// Server group name → edge-code prefixes (`[reports.server_groups]`).
+    pub server_groups: Arc<ServerGroups>,
+}
+
 /// The report as the client sees it (the seed's field names).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VolumeView {
+pub struct OriginVolumeView {
     /// Always `origin response volume`.
     pub data_name: &'static str,
     /// Always `megabytes` (1,000,000 bytes).
@@ -32,7 +46,7 @@ pub struct VolumeView {
     pub data_series: Vec<PointView>,
 }
 
-/// One interval of a [`VolumeView`].
+/// One interval of a [`OriginVolumeView`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PointView {
     /// The interval's start, RFC 3339 in UTC (`…Z`), whatever the `type`'s offset.
@@ -41,10 +55,10 @@ pub struct PointView {
     pub data: Number,
 }
 
-impl VolumeView {
+impl OriginVolumeView {
     /// The view of the engine's points.
     pub fn new(points: &[VolumePoint]) -> Self {
-        VolumeView {
+        OriginVolumeView {
             data_name: "origin response volume",
             data_unit: "megabytes",
             data_series: points
@@ -64,14 +78,20 @@ pub async fn vol_origin(
     Tenant(tenant): Tenant,
     Query(pairs): Query<Vec<(String, String)>>,
     body: Bytes,
-) -> ApiResult<Json<VolumeView>> {
+) -> ApiResult<Json<OriginVolumeView>> {
     let limits = state.limits(&tenant).request_limits();
-    let request = OriginVolumeRequest::parse(&pairs, &body, &state.reports.server_groups, &limits)?;
+    let request =
+        OriginVolumeRequest::parse(&pairs, &body, &state.origin_volume.server_groups, &limits)?;
     let started = std::time::Instant::now();
-    match state.reports.engine.origin_volume(&tenant, &request).await {
+    match state
+        .origin_volume
+        .engine
+        .origin_volume(&tenant, &request)
+        .await
+    {
         Ok(points) => {
             info!(tenant = %tenant, points = points.len(), elapsed_ms = started.elapsed().as_millis() as u64, "origin-volume report answered");
-            Ok(Json(VolumeView::new(&points)))
+            Ok(Json(OriginVolumeView::new(&points)))
         }
         Err(failure) => Err(refusal(&tenant, &failure)),
     }

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::reports::OriginVolumeEngine;
 use statport_core::origin_volume::server_group::{EdgeFilter, ServerGroups};
-use statport_core::origin_volume::{OriginVolumeRequest, ReportFailure, VolumePoint};
+use statport_core::origin_volume::{
+    OriginVolumeEngine, OriginVolumeRequest, ReportFailure, VolumePoint,
+};
 use statport_core::tenant::TenantLimits;
 
 /// An engine that answers `(i + 1) * 1.25 MB + i bytes` for interval `i`, or the failure it was
