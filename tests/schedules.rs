@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use statport::genlogs::GenSpec;
 use statport::launch::LaunchOptions;
 use statport::services::{object_store, Services};
-use statport_api::scheduler::Scheduler;
 use statport_core::time::clock::{Clock, ManualClock, SystemClock};
 use statport_core::time::{DAY_MS, HOUR_MS};
+use statport_scheduler::Scheduler;
 
 use crate::common::Harness;
 
@@ -51,7 +51,8 @@ async fn schedulers(h: &Harness, clock: &Arc<ManualClock>) -> Vec<Scheduler> {
             .await
             .expect("connect");
         let mut scheduler = services.scheduler().expect("scheduler");
-        scheduler.state.clock = clock.clone();
+        scheduler.clock = clock.clone();
+        scheduler.submitter.clock = clock.clone();
         scheduler.owner = format!("test-scheduler-{i}");
         all.push(scheduler);
     }

@@ -9,6 +9,7 @@ use std::fmt;
 
 use hmac::digest::CtOutput;
 use sha2::{Digest, Sha256};
+use statport_core::tenant::TenantDirectory;
 
 /// The lowercase hex SHA-256 of `key`: the form in which keys are stored in config.
 pub fn hash_api_key(key: &str) -> String {
@@ -54,6 +55,19 @@ impl fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
+    /// The ring of every configured tenant's key hashes (the one way the API builds it).
+    pub fn for_tenants(tenants: &TenantDirectory) -> Result<Self, KeyRingError> {
+        let entries = tenants
+            .iter()
+            .flat_map(|(id, t)| {
+                t.api_key_hashes
+                    .iter()
+                    .map(move |h| (id.to_owned(), h.clone()))
+            })
+            .collect();
+        KeyRing::new(entries)
+    }
+
     /// A ring from `(tenant_id, key_hash_hex)` pairs as configured (hex in either case).
     /// Fails on a malformed hash or one key configured for two tenants.
     pub fn new(entries: Vec<(String, String)>) -> Result<Self, KeyRingError> {

@@ -10,12 +10,13 @@ use crate::error::Failure;
 use crate::limits::{enforce, Limit};
 use crate::AppState;
 
-/// The tenant a request acts for; extracting it authenticates the request and counts it against
-/// the tenant's API rate limit (429 when over it).
+/// The id of the tenant a request acts for (the tenant itself is in the directory); extracting
+/// it authenticates the request and counts it against the tenant's API rate limit (429 when
+/// over it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant(pub String);
+pub struct Authenticated(pub String);
 
-impl FromRequestParts<AppState> for Tenant {
+impl FromRequestParts<AppState> for Authenticated {
     type Rejection = Failure;
 
     async fn from_request_parts(
@@ -42,7 +43,7 @@ impl FromRequestParts<AppState> for Tenant {
             .map(str::to_owned)
             .ok_or_else(|| unauthorized("the API key is not valid"))?;
         enforce(state, &tenant, Limit::Api).await?;
-        Ok(Tenant(tenant))
+        Ok(Authenticated(tenant))
     }
 }
 

@@ -31,7 +31,7 @@ pub async fn download(
         .ok_or_else(invalid)?;
     let signature = params.get("signature").ok_or_else(invalid)?;
     let record = state
-        .tasks
+        .tasks()
         .get(&tenant, &task_id)
         .await?
         .ok_or_else(invalid)?;
@@ -39,14 +39,10 @@ pub async fn download(
         (TaskStatus::Success, Some(key)) => key.clone(),
         _ => return Err(invalid()),
     };
-    match state.links.verify(
-        &tenant,
-        &task_id,
-        &key,
-        expires,
-        signature,
-        state.clock.now_ms(),
-    ) {
+    match state
+        .links
+        .verify(&tenant, &task_id, &key, expires, signature, state.now_ms())
+    {
         Ok(()) => {}
         Err(LinkError::Expired) => {
             return Err(Failure::new(
@@ -63,7 +59,11 @@ pub async fn download(
         ));
     }
     enforce(&state, &tenant, Limit::Download).await?;
-    let reader = state.objects.get(&state.results_bucket, &key).await?;
+    let reader = state
+        .submitter
+        .objects
+        .get(&state.submitter.results_bucket, &key)
+        .await?;
     state.metrics.downloads.inc();
     let format = record.condition.export_format;
     let mut response =

@@ -1,22 +1,20 @@
-//! The statport HTTP API (axum): authentication, validation into typed conditions, task records,
-//! queueing, signed downloads and the operations endpoints.
+//! The statport HTTP API (axum): authentication, rate limits, task submission (through the
+//! shared `Submitter`), task and schedule records, signed downloads, the synchronous report and
+//! the operations endpoints. It holds no scheduler and reads no logs.
 //!
 //! # Layout
 //! - [`app`]: the router, built from an [`AppState`]; tested without a socket.
-//! - [`tasks`]: create / list / get / delete export tasks; [`tasks::submit`], the one way a task
-//!   is created (the API and the scheduler).
+//! - [`tasks`]: create / list / get / delete export tasks; creation goes through the
+//!   `statport_submit::Submitter` every front end (and the scheduler) submits through.
 //! - [`schedules`]: create / list / get / pause / resume / delete recurring exports.
-//! - [`scheduler`]: the [`scheduler::Scheduler`] that turns fire times into tasks, exactly once
-//!   per fire time however many run.
 //! - [`origin_volume`]: `POST /cdn/report/volOrigin`, the synchronous Wangsu origin-volume
 //!   report, through the core's `OriginVolumeEngine` port (the worker's scan, wired in by the
 //!   binary) with the configured server groups.
 //! - [`download`]: the signed, expiring download link.
-//! - [`auth`]: bearer key → [`auth::Tenant`], counted against the tenant's API rate limit.
+//! - [`auth`]: bearer key → [`auth::Authenticated`] (the tenant a request acts for), counted
+//!   against the tenant's API rate limit.
 //! - [`limits`]: per-tenant rate limits (API calls, downloads) over the
 //!   [`RateLimiter`] port, failing open.
-//! - The queue: the `statport_queue::JobQueue` port (Redis or SQLite, chosen by the binary)
-//!   receives the job of every accepted task.
 //! - [`view`]: the task object clients see; [`task_view`] signs its link (the API's answers
 //!   and the completion callbacks' bodies).
 //! - [`error`]: the one error body, and the middleware that gives it to every response axum makes
@@ -32,12 +30,10 @@ pub mod limits;
 pub mod ops;
 pub mod origin_volume;
 pub mod ready;
-pub mod scheduler;
 pub mod schedules;
 pub mod tasks;
 pub mod view;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -45,16 +41,11 @@ use axum::middleware::{map_request, map_response};
 use axum::routing::{get, post};
 use axum::Router;
 use statport_access::{KeyRing, LinkSigner, RateLimiter};
-use statport_core::callback::{AddressPolicy, CallbackSupport};
-use statport_core::log::format::LogFormat;
-use statport_core::log::geo::GeoSupport;
 use statport_core::request::RequestLimits;
 use statport_core::task::TaskRecord;
 use statport_core::tenant::TenantLimits;
-use statport_core::time::clock::Clock;
-use statport_queue::JobQueue;
-use statport_records::{AdmissionLimits, ScheduleStore, TaskStore};
-use statport_storage::ObjectStore;
+use statport_records::{ScheduleStore, TaskStore};
+use statport_submit::Submitter;
 
 use crate::ops::Metrics;
 use crate::view::TaskView;
@@ -62,93 +53,54 @@ use crate::view::TaskView;
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// Where task records live (Redis or SQLite): admission, listing, reading, deletion.
-    pub tasks: Arc<dyn TaskStore>,
+    /// Creates tasks (validation, admission, queueing) and holds what the other routes share
+    /// with it: the task store (listing, reading, deletion), the object store (downloads), the
+    /// tenant directory (limits) and the clock (links, rate limits).
+    pub submitter: Submitter,
     /// Recurring exports and the record of their fire times.
     pub schedules: Arc<dyn ScheduleStore>,
     /// Schedules one tenant may have.
     pub max_schedules: usize,
-    /// Where result files live: a deleted or evicted task's file is removed from it.
-    pub objects: Arc<dyn ObjectStore>,
-    /// The job queue every accepted task is pushed onto for a worker.
-    pub queue: Arc<dyn JobQueue>,
     /// Authenticates requests: API key → tenant.
     pub keys: Arc<KeyRing>,
     /// Signs download links in task views and checks them on download.
     pub links: Arc<LinkSigner>,
-    /// The time tasks are stamped with and links signed at; a fixed clock in tests.
-    pub clock: Arc<dyn Clock>,
-    /// The bucket result files are written to and downloaded from.
-    pub results_bucket: String,
     /// Base URL clients reach the API at, for absolute download links (no trailing slash).
     pub public_url: String,
     /// The API's counters, exported on `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The last known health of Redis and the object store (from the background probe).
     pub readiness: Arc<ready::Readiness>,
-    /// Each tenant's limits; a tenant not listed has [`TenantLimits::DEFAULT`].
-    pub tenants: Arc<HashMap<String, TenantLimits>>,
     /// Counts API calls and downloads per tenant (Redis-backed when several API processes run).
     pub rate_limiter: Arc<dyn RateLimiter>,
     /// The synchronous origin-volume report's engine and server groups.
     pub origin_volume: origin_volume::OriginVolume,
-    /// True when an IP database is configured: without it the geography filters and
-    /// `isp_detail` are refused (`StatPort.IpDatabaseNotConfigured`).
-    pub ip_database: bool,
-    /// Each tenant's log format (whether its logs state the service area); a tenant not listed
-    /// is read as CloudFront.
-    pub log_formats: Arc<HashMap<String, LogFormat>>,
-    /// Where completion callbacks may go and which tenants may ask for them.
-    pub callbacks: CallbackAccess,
-}
-
-/// What the API checks a `callback_url` against: the `[callbacks]` address policy, and the
-/// tenants with a callback secret (only they may ask for callbacks, so none goes unsigned).
-/// The default allows no tenant.
-#[derive(Debug, Clone, Default)]
-pub struct CallbackAccess {
-    /// The destinations callbacks may reach (`callbacks.allow_private`).
-    pub policy: AddressPolicy,
-    /// Tenants with a callback secret.
-    pub signed_tenants: Arc<HashSet<String>>,
 }
 
 impl AppState {
-    /// `tenant`'s limits.
+    /// `tenant`'s limits ([`TenantLimits::DEFAULT`] for a tenant not configured).
     pub fn limits(&self, tenant: &str) -> &TenantLimits {
-        self.tenants.get(tenant).unwrap_or(&TenantLimits::DEFAULT)
+        self.submitter.tenants.limits(tenant)
     }
 
-    /// What a request of `tenant` is validated under: its size limits and the geography this
-    /// deployment supports for it.
+    /// What a request of `tenant` is validated under (tasks, and schedules' templates).
     pub fn request_limits(&self, tenant: &str) -> RequestLimits {
-        let format = self
-            .log_formats
-            .get(tenant)
-            .copied()
-            .unwrap_or(LogFormat::Cloudfront);
-        RequestLimits {
-            geo: GeoSupport::new(self.ip_database, format),
-            callbacks: CallbackSupport {
-                policy: self.callbacks.policy,
-                signed: self.callbacks.signed_tenants.contains(tenant),
-            },
-            ..self.limits(tenant).request_limits()
-        }
+        self.submitter.request_limits(tenant)
     }
 
-    /// The limits a new task of `tenant` is admitted under.
-    pub fn admission_limits(&self, tenant: &str) -> AdmissionLimits {
-        let limits = self.limits(tenant);
-        AdmissionLimits {
-            max_kept: usize::try_from(limits.max_kept_tasks).unwrap_or(usize::MAX),
-            max_unfinished: usize::try_from(limits.max_unfinished_tasks).unwrap_or(usize::MAX),
-        }
+    /// The task store behind listing, reading and deletion.
+    pub fn tasks(&self) -> &dyn TaskStore {
+        self.submitter.tasks.as_ref()
+    }
+
+    /// The time tasks are stamped with, links signed at and rate limits counted by.
+    pub fn now_ms(&self) -> i64 {
+        self.submitter.clock.now_ms()
     }
 
     /// The client view of `record`, with a freshly signed link when it succeeded.
     pub fn view(&self, record: TaskRecord) -> TaskView {
-        task_view(record, &self.links, &self.public_url, self.clock.now_ms())
+        task_view(record, &self.links, &self.public_url, self.now_ms())
     }
 }
 

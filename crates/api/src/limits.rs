@@ -66,7 +66,7 @@ pub async fn enforce(state: &AppState, tenant: &str, limit: Limit) -> Result<(),
         return Ok(());
     }
     let limits = state.limits(tenant);
-    let now = state.clock.now_ms();
+    let now = state.now_ms();
     match state
         .rate_limiter
         .check(&limit.key(tenant), limit.rate(limits), now)

@@ -1,6 +1,6 @@
 //! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -11,33 +11,19 @@ use serde_json::{json, Value};
 use statport_core::log::query::MAX_QUERY_LENGTH;
 use statport_core::request::{MAX_LOG_ROWS, MAX_TOP_N};
 
+pub use statport_submit::Counter;
+use statport_submit::SubmitCounts;
+
 use crate::tasks::MAX_PAGE_LIMIT;
 use crate::AppState;
-
-/// A monotonically increasing counter.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds one.
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The current value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
 
 /// The process's counters (the API's, and the completion callbacks' of its workers), rendered
 /// in Prometheus text format.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Tasks accepted.
-    pub tasks_created: Counter,
-    /// Task requests refused by validation.
-    pub tasks_rejected: Counter,
+    /// Tasks accepted and refused, counted by the submitter this process's API and scheduler
+    /// share.
+    pub submissions: Arc<SubmitCounts>,
     /// Files served through download links.
     pub downloads: Counter,
     /// Completion callbacks the receiver accepted (2xx).
@@ -80,8 +66,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
          # HELP statport_downloads_total Result files served.\n# TYPE statport_downloads_total counter\nstatport_downloads_total {}\n\
          # HELP statport_callbacks_total Completion callback attempts by result: delivered (2xx), retried (failed, tried again), failed (given up).\n# TYPE statport_callbacks_total counter\n\
          statport_callbacks_total{{result=\"delivered\"}} {}\nstatport_callbacks_total{{result=\"retried\"}} {}\nstatport_callbacks_total{{result=\"failed\"}} {}\n",
-        m.tasks_created.get(),
-        m.tasks_rejected.get(),
+        m.submissions.created.get(),
+        m.submissions.rejected.get(),
         m.downloads.get(),
         m.callbacks_delivered.get(),
         m.callbacks_retried.get(),

@@ -21,7 +21,7 @@ use statport_core::origin_volume::{
 use statport_core::time::format_rfc3339;
 use tracing::{error, info};
 
-use crate::auth::Tenant;
+use crate::auth::Authenticated;
 use crate::error::{ApiResult, Failure};
 use crate::AppState;
 
@@ -75,7 +75,7 @@ impl OriginVolumeView {
 /// The handler: authenticate (and count against the API rate), validate, run, render.
 pub async fn vol_origin(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Authenticated(tenant): Authenticated,
     Query(pairs): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> ApiResult<Json<OriginVolumeView>> {

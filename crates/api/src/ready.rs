@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use statport_records::TaskStore;
 use statport_storage::ObjectStore;
@@ -193,14 +194,13 @@ pub async fn probe_forever(
     objects: Arc<dyn ObjectStore>,
     results_bucket: String,
     interval: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: CancellationToken,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            () = &mut shutdown => return,
+            () = shutdown.cancelled() => return,
             _ = ticker.tick() => {
                 probe_once(&readiness, tasks.as_ref(), objects.as_ref(), &results_bucket).await;
             }

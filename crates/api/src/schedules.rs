@@ -17,7 +17,7 @@ use statport_core::time::format_rfc3339;
 use statport_core::{ApiError, ErrorCode, ExportRequest};
 use tracing::info;
 
-use crate::auth::Tenant;
+use crate::auth::Authenticated;
 use crate::error::{ApiResult, Failure};
 use crate::AppState;
 
@@ -177,7 +177,7 @@ pub fn not_found(schedule_id: &str) -> Failure {
 /// fire times; `429 LimitExceeded.Schedule` past the tenant's schedule limit.
 pub async fn create(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Authenticated(tenant): Authenticated,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
@@ -187,7 +187,7 @@ pub async fn create(
         )
     })?;
     let valid = ScheduleRequest::from_json(&value)?.validate()?;
-    let now = state.clock.now_ms();
+    let now = state.now_ms();
     // The template must make a valid task: check it as the next fire time's task.
     let fire = valid
         .spec
@@ -238,7 +238,7 @@ pub async fn create(
 /// `GET` (list): newest first, paged by `limit` (1–100, default 10) and `offset`.
 pub async fn list(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Authenticated(tenant): Authenticated,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let mut limit = 10usize;
@@ -252,7 +252,7 @@ pub async fn list(
             }
         }
     }
-    let now = state.clock.now_ms();
+    let now = state.now_ms();
     let (total, page) = state.schedules.list(&tenant, limit, offset).await?;
     let data: Vec<ScheduleView> = page.into_iter().map(|r| view(r, now, None)).collect();
     Ok(Json(json!({"total": total, "data": data})))
@@ -261,7 +261,7 @@ pub async fn list(
 /// `GET {schedule_id}`: the schedule, its next fire times and its latest runs.
 pub async fn get(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Authenticated(tenant): Authenticated,
     Path(schedule_id): Path<String>,
 ) -> ApiResult<Json<ScheduleView>> {
     let record = state
@@ -273,13 +273,13 @@ pub async fn get(
         .schedules
         .runs(&tenant, &schedule_id, RUNS_SHOWN)
         .await?;
-    Ok(Json(view(record, state.clock.now_ms(), Some(runs))))
+    Ok(Json(view(record, state.now_ms(), Some(runs))))
 }
 
 /// `POST {schedule_id}/pause`: fire times pass without runs until resumed.
 pub async fn pause(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Authenticated(tenant): Authenticated,
     Path(schedule_id): Path<String>,
 ) -> ApiResult<Json<ScheduleView>> {
     set_paused(&state, &tenant, &schedule_id, true).await
@@ -289,7 +289,7 @@ pub async fn pause(
 /// paused are not caught up).
 pub async fn resume(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Authenticated(tenant): Authenticated,
     Path(schedule_id): Path<String>,
 ) -> ApiResult<Json<ScheduleView>> {
     set_paused(&state, &tenant, &schedule_id, false).await
@@ -301,7 +301,7 @@ async fn set_paused(
     schedule_id: &str,
     paused: bool,
 ) -> ApiResult<Json<ScheduleView>> {
-    let now = state.clock.now_ms();
+    let now = state.now_ms();
     let record = state
         .schedules
         .set_paused(tenant, schedule_id, paused, now)
@@ -314,7 +314,7 @@ async fn set_paused(
 /// `DELETE {schedule_id}`: removes the schedule and its run records; tasks it created stay.
 pub async fn delete(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Authenticated(tenant): Authenticated,
     Path(schedule_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state

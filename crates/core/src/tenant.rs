@@ -1,6 +1,8 @@
-//! Tenants as data: who a tenant is (its API keys), where its logs are and what it may do (its
-//! limits). [`Tenant`] is the one home of all three: config builds it, the API reads keys and
-//! limits from it, workers read the log source and limits from it.
+//! Tenants as data: who a tenant is (its API keys), where its logs are, what it may do (its
+//! limits) and how its callbacks are signed. [`Tenant`] is the one home of all four, and the
+//! [`TenantDirectory`] the one place a tenant is looked up by id: config builds it, the API reads
+//! keys and limits from it, submission its limits, log format and callback secret, the scheduler
+//! and the workers its log source.
 //!
 //! Defaults come from the seeds: 20 API calls per second (Tencent CLS), one download per 30 s, 50
 //! kept and 5 unfinished tasks (Huawei IoTDA), results kept 3 days (Tencent CLS). `max_rows`
@@ -8,6 +10,9 @@
 //! while an aggregate row costs the worker about 70 bytes of memory until the file is written
 //! (8.9 M rows took 643 MB), so a million rows keeps one export near 70 MB. `max_domains` (100) has no seed: it is the usual ceiling of the Huawei CDN
 //! statistics queries.
+
+use std::collections::HashMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -155,9 +160,36 @@ pub struct LogSource {
     pub format: LogFormat,
 }
 
+/// A tenant's callback secret: never shown by `Debug` (nor logged), empty when not set.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct CallbackSecret(String);
+
+impl CallbackSecret {
+    /// A secret from its text (config, tests).
+    pub fn new(secret: impl Into<String>) -> Self {
+        CallbackSecret(secret.into())
+    }
+
+    /// The key bytes; `None` when no secret is set.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        Some(self.0.as_bytes()).filter(|b| !b.is_empty())
+    }
+}
+
+impl fmt::Debug for CallbackSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<not set>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
 /// One configured tenant: everything statport knows about it, in one place.
 ///
-/// `Debug` shows how many keys it has, never the key hashes.
+/// `Debug` shows how many keys it has, never the key hashes, and never the callback secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tenant {
     /// SHA-256 hex of each API key the tenant may use (several, for rotation).
@@ -166,6 +198,9 @@ pub struct Tenant {
     pub source: LogSource,
     /// What it may do.
     pub limits: TenantLimits,
+    /// The HMAC key its completion callbacks are signed with; without one its tasks may not ask
+    /// for callbacks (none goes unsigned).
+    pub callback_secret: CallbackSecret,
 }
 
 impl Tenant {
@@ -176,7 +211,71 @@ impl Tenant {
             api_key_hashes: Vec::new(),
             source,
             limits: TenantLimits::default(),
+            callback_secret: CallbackSecret::default(),
         }
+    }
+
+    /// True when the tenant has a callback secret, so its tasks may ask for callbacks.
+    pub fn signs_callbacks(&self) -> bool {
+        self.callback_secret.bytes().is_some()
+    }
+}
+
+/// Every configured tenant by id: the one directory the API, submission, the scheduler, the
+/// workers and the callbacks look a tenant up in. A tenant not in it has no keys (so no request
+/// acts for it), reads no logs and gets [`TenantLimits::DEFAULT`] where limits are asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantDirectory {
+    tenants: HashMap<String, Tenant>,
+}
+
+impl TenantDirectory {
+    /// The directory of `tenants`, by id.
+    pub fn new(tenants: HashMap<String, Tenant>) -> Self {
+        TenantDirectory { tenants }
+    }
+
+    /// The tenant `id`, when configured.
+    pub fn get(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.get(id)
+    }
+
+    /// `id`'s limits; the defaults for a tenant not configured.
+    pub fn limits(&self, id: &str) -> &TenantLimits {
+        self.get(id).map_or(&TenantLimits::DEFAULT, |t| &t.limits)
+    }
+
+    /// Every tenant with its id, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tenant)> {
+        self.tenants.iter().map(|(id, t)| (id.as_str(), t))
+    }
+
+    /// A copy with `id` set to `tenant` (tests, and config built step by step).
+    pub fn with(mut self, id: impl Into<String>, tenant: Tenant) -> Self {
+        self.tenants.insert(id.into(), tenant);
+        self
+    }
+
+    /// How many tenants are configured.
+    pub fn len(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// True when no tenant is configured.
+    pub fn is_empty(&self) -> bool {
+        self.tenants.is_empty()
+    }
+}
+
+impl From<HashMap<String, Tenant>> for TenantDirectory {
+    fn from(tenants: HashMap<String, Tenant>) -> Self {
+        TenantDirectory::new(tenants)
+    }
+}
+
+impl FromIterator<(String, Tenant)> for TenantDirectory {
+    fn from_iter<I: IntoIterator<Item = (String, Tenant)>>(iter: I) -> Self {
+        TenantDirectory::new(iter.into_iter().collect())
     }
 }
 
@@ -186,6 +285,7 @@ impl std::fmt::Debug for Tenant {
             .field("api_keys", &self.api_key_hashes.len())
             .field("source", &self.source)
             .field("limits", &self.limits)
+            .field("callback_secret", &self.callback_secret)
             .finish()
     }
 }

@@ -17,7 +17,6 @@
 //! current job is failed instead, so the backend retries it and the task is never left without
 //! a job.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,7 +126,7 @@ fn requeue(pushed: Result<(), crate::port::QueueError>) -> Result<(), BoxDynErro
     })
 }
 
-/// Runs workers on `backend` until `shutdown` resolves, then cancels `stop` (the token the
+/// Runs workers on `backend` until `shutdown` is cancelled, then cancels `stop` (the token the
 /// handler's runs watch: they hand their jobs back) and waits for them at most
 /// `settings.shutdown_timeout`: past that it returns [`RunnerError::ShutdownTimedOut`].
 ///
@@ -139,7 +138,7 @@ pub async fn run_workers<B>(
     handler: Arc<dyn JobHandler>,
     settings: QueueSettings,
     stop: CancellationToken,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> Result<(), RunnerError>
 where
     B: PolledBackend,
@@ -178,7 +177,7 @@ where
         .run_with_signal({
             let stop = stop.clone();
             async move {
-                shutdown.await;
+                shutdown.cancelled().await;
                 info!("workers stopping: handing running jobs back");
                 stop.cancel();
                 Ok(())

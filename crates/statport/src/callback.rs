@@ -16,7 +16,6 @@
 //! At shutdown, pending deliveries get [`SHUTDOWN_GRACE`] and are then dropped: callbacks are
 //! at least once while the process lives, and polling the task stays the source of truth.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +25,7 @@ use statport_api::ops::Metrics;
 use statport_api::task_view;
 use statport_core::callback::{sign, AddressPolicy, CallbackUrl, SIGNATURE_HEADER};
 use statport_core::task::TaskRecord;
+use statport_core::tenant::TenantDirectory;
 use statport_core::time::clock::Clock;
 use statport_records::TaskStore;
 use statport_worker::retry::{jitter_unit, RetryPolicy};
@@ -33,7 +33,7 @@ use statport_worker::{TaskEnd, TaskEnded};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::config::{CallbackSecret, CallbackSettings};
+use crate::config::CallbackSettings;
 
 /// How long pending deliveries may still run when the process stops.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -88,7 +88,7 @@ struct Inner {
     links: Arc<LinkSigner>,
     public_url: String,
     clock: Arc<dyn Clock>,
-    secrets: HashMap<String, CallbackSecret>,
+    tenants: Arc<TenantDirectory>,
     policy: AddressPolicy,
     delivery: Delivery,
     metrics: Arc<Metrics>,
@@ -105,8 +105,8 @@ pub struct SenderParts {
     pub public_url: String,
     /// Now (signing times, link expiry).
     pub clock: Arc<dyn Clock>,
-    /// Each tenant's callback secret.
-    pub secrets: HashMap<String, CallbackSecret>,
+    /// The tenants, whose callback secrets sign the bodies.
+    pub tenants: Arc<TenantDirectory>,
     /// Where callbacks may go.
     pub policy: AddressPolicy,
     /// Retries and timeouts.
@@ -124,7 +124,7 @@ impl CallbackSender {
                 links: parts.links,
                 public_url: parts.public_url,
                 clock: parts.clock,
-                secrets: parts.secrets,
+                tenants: parts.tenants,
                 policy: parts.policy,
                 delivery: parts.delivery,
                 metrics: parts.metrics,
@@ -179,7 +179,11 @@ impl Inner {
     async fn deliver(&self, end: TaskEnd, url: String) {
         let task_id = end.task_id.as_str();
         let tenant = end.tenant_id.as_str();
-        let Some(secret) = self.secrets.get(tenant).and_then(CallbackSecret::bytes) else {
+        let Some(secret) = self
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.callback_secret.bytes())
+        else {
             warn!(task_id, tenant, url = %url, "callback given up: the tenant has no callback secret configured any more");
             self.metrics.callbacks_failed.inc();
             return;

@@ -119,21 +119,7 @@ pub struct EmbeddedSettings {
     pub objects_dir: String,
 }
 
-/// `[scheduler]`: recurring exports (`/v1/cdn/statistics/export-schedules`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SchedulerSettings {
-    /// How often a scheduler looks for due fire times, ms.
-    pub tick_ms: u64,
-    /// A fire time missed while no scheduler ran is still run (only the latest one) when it is
-    /// at most this old, s; older ones are skipped and counted.
-    pub max_catch_up_secs: u64,
-    /// How long a scheduler holds a fire time while it creates the task before another
-    /// scheduler may take it over, s.
-    pub lease_secs: u64,
-    /// Schedules one tenant may have.
-    pub max_per_tenant: usize,
-}
+pub use statport_scheduler::SchedulerSettings;
 
 /// `[retention]`: how often result-file retention (`tenants.<id>.limits.result_retention_secs`)
 /// and the trimming of finished queue records are enforced.
@@ -365,32 +351,7 @@ pub struct CallbackSettings {
     pub timeout_ms: u64,
 }
 
-/// A tenant's callback secret: never shown by `Debug` (nor logged), empty when not set.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct CallbackSecret(String);
-
-impl CallbackSecret {
-    /// A secret from its text (config, tests).
-    pub fn new(secret: impl Into<String>) -> Self {
-        CallbackSecret(secret.into())
-    }
-
-    /// The key bytes; `None` when no secret is set.
-    pub fn bytes(&self) -> Option<&[u8]> {
-        Some(self.0.as_bytes()).filter(|b| !b.is_empty())
-    }
-}
-
-impl fmt::Debug for CallbackSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "<not set>"
-        } else {
-            "<redacted>"
-        })
-    }
-}
+pub use statport_core::tenant::CallbackSecret;
 
 /// The shortest callback secret accepted, bytes: a receiver's HMAC key must not be guessable.
 pub const MIN_CALLBACK_SECRET_BYTES: usize = 16;
@@ -437,6 +398,7 @@ impl TenantConfig {
                 format: self.log_format,
             },
             limits: self.limits.clone(),
+            callback_secret: self.callback_secret.clone(),
         }
     }
 }
@@ -572,7 +534,7 @@ impl Settings {
     }
 
     /// Every configured tenant, by id, as the rest of statport sees it.
-    pub fn tenants(&self) -> std::collections::HashMap<String, statport_core::tenant::Tenant> {
+    pub fn tenants(&self) -> statport_core::tenant::TenantDirectory {
         self.tenants
             .iter()
             .map(|(id, t)| (id.clone(), t.tenant()))

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use crate::config::Settings;
 use crate::services::Services;
-use crate::shutdown::{self, Trigger};
+use crate::shutdown::CancellationToken;
 
 /// How long [`launch`] waits for Redis and the object store to answer.
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
@@ -19,7 +19,7 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The connected services (stores, queue).
     pub services: Services,
-    trigger: Trigger,
+    shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -64,12 +64,12 @@ pub async fn launch_with(
     settings.api.public_url = format!("http://{addr}");
     settings.check()?;
     let services = Services::connect(settings).await?;
-    let (trigger, stop) = shutdown::channel();
+    let stop = CancellationToken::new();
     let probe = {
         let services = services.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            services.run_probe(stop.wait()).await;
+            services.run_probe(stop).await;
             Ok(())
         })
     };
@@ -78,7 +78,7 @@ pub async fn launch_with(
             .await
             .is_err()
     {
-        trigger.fire();
+        stop.cancel();
         anyhow::bail!(
             "Redis or the object store did not answer within {READY_WITHIN:?}: task store {}, object store {}",
             services.readiness.describe_task_store(),
@@ -88,28 +88,28 @@ pub async fn launch_with(
     let api = {
         let services = services.clone();
         let stop = stop.clone();
-        tokio::spawn(async move { services.run_api(listener, stop.wait()).await })
+        tokio::spawn(async move { services.run_api(listener, stop).await })
     };
     let mut tasks = vec![probe, api];
     if options.workers {
         let services = services.clone();
         let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            services.run_workers(stop.wait()).await
-        }));
+        tasks.push(tokio::spawn(
+            async move { services.run_workers(stop).await },
+        ));
     }
     if options.scheduler {
         let services = services.clone();
         let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            services.run_scheduler(stop.wait()).await
-        }));
+        tasks.push(tokio::spawn(
+            async move { services.run_scheduler(stop).await },
+        ));
     }
     Ok(Running {
         base_url: format!("http://{addr}"),
         addr,
         services,
-        trigger,
+        shutdown: stop,
         tasks,
     })
 }
@@ -117,7 +117,7 @@ pub async fn launch_with(
 impl Running {
     /// Stops the API and the workers gracefully and waits for both.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.trigger.fire();
+        self.shutdown.cancel();
         for task in self.tasks {
             task.await??;
         }

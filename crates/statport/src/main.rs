@@ -236,35 +236,35 @@ async fn serve(settings: Settings, roles: Roles) -> anyhow::Result<()> {
     } else {
         None
     };
-    let (trigger, stop) = shutdown::channel();
+    let stop = shutdown::CancellationToken::new();
     let probe = async {
-        services.run_probe(stop.clone().wait()).await;
+        services.run_probe(stop.clone()).await;
         Ok::<(), anyhow::Error>(())
     };
     let api = async {
         match listener {
-            Some(listener) => services.run_api(listener, stop.clone().wait()).await,
+            Some(listener) => services.run_api(listener, stop.clone()).await,
             None => Ok(()),
         }
     };
     let workers = async {
         if roles.workers {
-            services.run_workers(stop.clone().wait()).await
+            services.run_workers(stop.clone()).await
         } else {
             Ok(())
         }
     };
     let scheduler = async {
         if roles.scheduler {
-            services.run_scheduler(stop.clone().wait()).await
+            services.run_scheduler(stop.clone()).await
         } else {
             Ok(())
         }
     };
-    let signal = async move {
+    let signal = async {
         shutdown::signal().await;
         info!("shutting down");
-        trigger.fire();
+        stop.cancel();
         Ok::<(), anyhow::Error>(())
     };
     tokio::try_join!(probe, api, workers, scheduler, signal)?;

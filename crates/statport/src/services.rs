@@ -2,7 +2,6 @@
 //! its `TaskEnded` port) from [`Settings`], and runs the API and the workers. The binary and the end-to-end tests start statport through here, so the
 //! tests exercise exactly what ships.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +12,11 @@ use statport_access::{KeyRing, LinkSigner, MemoryRateLimiter, RateLimiter, Redis
 use statport_api::ops::Metrics;
 use statport_api::origin_volume::OriginVolume;
 use statport_api::ready::{probe_forever, Readiness};
-use statport_api::scheduler::{Scheduler, SchedulerSettings};
-use statport_api::{AppState, CallbackAccess};
+use statport_api::AppState;
 use statport_core::callback::AddressPolicy;
 use statport_core::log::geo::mmdb::MmdbGeo;
 use statport_core::log::geo::GeoLookup;
+use statport_core::tenant::TenantDirectory;
 use statport_core::time::clock::{Clock, SystemClock};
 use statport_queue::dead_letter::{DeadLetters, RedisDeadLetters, SqliteDeadLetters};
 use statport_queue::finished::{FinishedJobs, RedisFinishedJobs, SqliteFinishedJobs};
@@ -28,7 +27,9 @@ use statport_records::{
     open_sqlite, RedisScheduleStore, RedisTaskStore, ScheduleStore, SqliteScheduleStore,
     SqliteTaskStore, TaskStore,
 };
+use statport_scheduler::Scheduler;
 use statport_storage::{LocalStore, ObjectStore, S3Settings, S3Store};
+use statport_submit::{Deployment, Submitter};
 use statport_worker::janitor::{Janitor, StaleSortDirs, TenantRetention};
 use statport_worker::origin_volume::{OriginVolumeReporter, OriginVolumeSettings};
 use statport_worker::retry::RetryPolicy;
@@ -53,6 +54,9 @@ use crate::config::{ObjectBackend, QueueBackend, Settings, StoreBackend};
 pub struct Services {
     /// The settings it was built from.
     pub settings: Settings,
+    /// Every configured tenant: the one directory the API, submission, the scheduler, the
+    /// workers and the callbacks look tenants up in.
+    pub tenants: Arc<TenantDirectory>,
     /// Task records, over the patient connection (workers, sweeps).
     pub tasks: Arc<dyn TaskStore>,
     /// Task records, over the fail-fast connection (API requests).
@@ -292,16 +296,13 @@ impl Services {
         let links = Arc::new(LinkSigner::new(secret, settings.links.ttl_secs));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics = Arc::new(Metrics::default());
+        let tenants = Arc::new(settings.tenants());
         let callbacks = Arc::new(CallbackSender::new(SenderParts {
             tasks: Arc::clone(&tasks),
             links: Arc::clone(&links),
             public_url: settings.public_url(),
             clock: Arc::clone(&clock),
-            secrets: settings
-                .tenants
-                .iter()
-                .map(|(id, t)| (id.clone(), t.callback_secret.clone()))
-                .collect(),
+            tenants: Arc::clone(&tenants),
             policy: AddressPolicy {
                 allow_private: settings.callbacks.allow_private,
             },
@@ -309,6 +310,7 @@ impl Services {
             metrics: Arc::clone(&metrics),
         }));
         Ok(Services {
+            tenants,
             links,
             metrics,
             callbacks,
@@ -368,40 +370,52 @@ impl Services {
     /// A scheduler over this process's stores and queue (`statport serve` and
     /// `statport scheduler` run one; any number may run at once).
     pub fn scheduler(&self) -> anyhow::Result<Scheduler> {
-        let s = &self.settings.scheduler;
         Ok(Scheduler {
-            state: self.app_state()?,
-            tenants: Arc::new(self.settings.tenants()),
+            schedules: Arc::clone(&self.schedules),
+            submitter: self.submitter()?,
+            objects: Arc::clone(&self.objects),
+            clock: Arc::clone(&self.clock),
             owner: format!("scheduler-{}", statport_queue::unique_worker_name()),
-            settings: SchedulerSettings {
-                tick: Duration::from_millis(s.tick_ms.max(1)),
-                max_catch_up_ms: i64::try_from(s.max_catch_up_secs.saturating_mul(1000))
-                    .unwrap_or(i64::MAX),
-                lease_ms: i64::try_from(s.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
-            },
+            settings: self.settings.scheduler.clone(),
         })
     }
 
-    /// Runs a scheduler until `shutdown` resolves, once the task store and the object store
+    /// The one submitter of this process's API and scheduler: the fail-fast task store, the
+    /// API's queue, the tenant directory and what the deployment supports.
+    pub fn submitter(&self) -> anyhow::Result<Submitter> {
+        Ok(Submitter {
+            tasks: Arc::clone(&self.api_tasks),
+            queue: self.api_queue()?,
+            objects: Arc::clone(&self.objects),
+            results_bucket: self.settings.results.bucket.clone(),
+            tenants: Arc::clone(&self.tenants),
+            deployment: Deployment {
+                ip_database: self.geo.is_some(),
+                callback_policy: AddressPolicy {
+                    allow_private: self.settings.callbacks.allow_private,
+                },
+            },
+            clock: Arc::clone(&self.clock),
+            counts: Arc::clone(&self.metrics.submissions),
+        })
+    }
+
+    /// Runs a scheduler until `shutdown` is cancelled, once the task store and the object store
     /// answer (a [`Services::run_probe`] must be running in the process).
-    pub async fn run_scheduler(
-        &self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_scheduler(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let scheduler = self.scheduler()?;
-        tokio::pin!(shutdown);
         tokio::select! {
             () = self.readiness.wait_ready() => {},
-            () = &mut shutdown => return Ok(()),
+            () = shutdown.cancelled() => return Ok(()),
         }
         scheduler.run(shutdown).await;
         Ok(())
     }
 
     /// Probes Redis and the object store every second (creating the result bucket once S3
-    /// answers) until `shutdown`, and says once what Redis's persistence means for accepted
-    /// tasks. Workers start pulling jobs, and `/readyz` says ready, once both answered.
-    pub async fn run_probe(&self, shutdown: impl Future<Output = ()> + Send + 'static) {
+    /// answers) until `shutdown` is cancelled, and says once what Redis's persistence means for
+    /// accepted tasks. Workers start pulling jobs, and `/readyz` says ready, once both answered.
+    pub async fn run_probe(&self, shutdown: CancellationToken) {
         let probe = probe_forever(
             Arc::clone(&self.readiness),
             // The fail-fast connection: an outage is seen within a probe period.
@@ -443,11 +457,10 @@ impl Services {
             objects: Arc::clone(&self.objects),
             results_bucket: self.settings.results.bucket.clone(),
             tenants: self
-                .settings
-                .tenants()
-                .into_iter()
+                .tenants
+                .iter()
                 .map(|(tenant, t)| TenantRetention {
-                    tenant,
+                    tenant: tenant.to_owned(),
                     file_retention: Duration::from_secs(t.limits.result_retention_secs),
                 })
                 .collect(),
@@ -462,14 +475,7 @@ impl Services {
 
     /// The API state.
     pub fn app_state(&self) -> anyhow::Result<AppState> {
-        let mut entries = Vec::new();
-        let tenants = self.settings.tenants();
-        for (tenant, t) in &tenants {
-            for hash in &t.api_key_hashes {
-                entries.push((tenant.clone(), hash.to_ascii_lowercase()));
-            }
-        }
-        let keys = KeyRing::new(entries)
+        let keys = KeyRing::for_tenants(&self.tenants)
             .map_err(|e| anyhow::anyhow!("invalid configuration: tenants.*.api_key_hashes: {e}"))?;
         let rate_limiter: Arc<dyn RateLimiter> = match (&self.settings.backends.store, &self.redis)
         {
@@ -481,23 +487,13 @@ impl Services {
             _ => Arc::new(MemoryRateLimiter::new()),
         };
         Ok(AppState {
-            tasks: Arc::clone(&self.api_tasks),
+            submitter: self.submitter()?,
             schedules: Arc::clone(&self.schedules),
             max_schedules: self.settings.scheduler.max_per_tenant,
-            objects: Arc::clone(&self.objects),
-            queue: self.api_queue()?,
             readiness: Arc::clone(&self.readiness),
-            tenants: Arc::new(
-                tenants
-                    .iter()
-                    .map(|(id, t)| (id.clone(), t.limits.clone()))
-                    .collect(),
-            ),
             rate_limiter,
             keys: Arc::new(keys),
             links: Arc::clone(&self.links),
-            clock: Arc::clone(&self.clock),
-            results_bucket: self.settings.results.bucket.clone(),
             public_url: self.settings.public_url(),
             metrics: Arc::clone(&self.metrics),
             origin_volume: OriginVolume {
@@ -510,26 +506,6 @@ impl Services {
                     )
                 })?),
             },
-            ip_database: self.geo.is_some(),
-            log_formats: Arc::new(
-                tenants
-                    .iter()
-                    .map(|(id, t)| (id.clone(), t.source.format))
-                    .collect(),
-            ),
-            callbacks: CallbackAccess {
-                policy: AddressPolicy {
-                    allow_private: self.settings.callbacks.allow_private,
-                },
-                signed_tenants: Arc::new(
-                    self.settings
-                        .tenants
-                        .iter()
-                        .filter(|(_, t)| t.callback_secret.bytes().is_some())
-                        .map(|(id, _)| id.clone())
-                        .collect(),
-                ),
-            },
         })
     }
 
@@ -539,7 +515,7 @@ impl Services {
         let r = &self.settings.reports;
         OriginVolumeReporter::new(
             Arc::clone(&self.objects),
-            Arc::new(self.settings.tenants()),
+            Arc::clone(&self.tenants),
             OriginVolumeSettings {
                 max_compressed_bytes: r.max_compressed_bytes,
                 timeout: Duration::from_millis(r.timeout_ms),
@@ -557,7 +533,7 @@ impl Services {
         ExportContext {
             tasks: Arc::clone(&self.tasks),
             objects: Arc::clone(&self.objects),
-            tenants: Arc::new(self.settings.tenants()),
+            tenants: Arc::clone(&self.tenants),
             clock: Arc::clone(&self.clock),
             settings: WorkerSettings {
                 late_hours: w.late_hours,
@@ -577,85 +553,61 @@ impl Services {
         }
     }
 
-    /// Serves the API on `listener` until `shutdown` resolves.
+    /// Serves the API on `listener` until `shutdown` is cancelled.
     pub async fn run_api(
         &self,
         listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let app = statport_api::app(self.app_state()?);
         info!(addr = %listener.local_addr()?, "api listening");
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
             .context("serving the API")
     }
 
-    /// Runs export workers and the retention sweeps until `shutdown` resolves, then gives the
-    /// completion callbacks still pending a short grace. Workers start pulling jobs once Redis
-    /// and the object store answer (a [`Services::run_probe`] must be running in the process).
-    pub async fn run_workers(
-        &self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
-        };
-        let relay = async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        };
-        let work = async {
-            tokio::select! {
-                () = self.readiness.wait_ready() => {},
-                () = stopped() => return Ok(()),
-            }
-            let sweeps = self.janitor()?.run(
-                Duration::from_secs(self.settings.retention.sweep_interval_secs.max(1)),
-                stopped(),
-            );
-            let ctx = Arc::new(self.export_context());
-            let settings = queue_settings(&self.settings);
-            // One generic runner, instantiated for the configured backend.
-            let workers = async {
-                match self.settings.backends.queue {
-                    QueueBackend::Redis => {
-                        let conn = self.redis_connections()?.patient.clone();
-                        let backend = statport_queue::redis::worker_backend(conn, &settings);
-                        run_workers(ctx, backend, settings, stopped())
-                            .await
-                            .map_err(anyhow::Error::from)
-                    }
-                    QueueBackend::Sqlite => {
-                        let backend =
-                            statport_queue::sqlite::worker_backend(self.sqlite_pool()?, &settings);
-                        run_workers(ctx, backend, settings, stopped())
-                            .await
-                            .map_err(anyhow::Error::from)
-                    }
-                }
-            };
-            let (result, ()) = tokio::join!(workers, sweeps);
-            // The workers are done: what is left of their callbacks gets a short grace.
-            self.callbacks.drain(CALLBACK_SHUTDOWN_GRACE).await;
-            result.map_err(|e| {
-                error!(error = %e, "export workers stopped");
-                anyhow::anyhow!("export workers: {e}")
-            })
-        };
-        tokio::pin!(work);
-        tokio::pin!(relay);
-        let mut relayed = false;
-        loop {
-            tokio::select! {
-                result = &mut work => return result,
-                () = &mut relay, if !relayed => relayed = true,
-            }
+    /// Runs export workers and the retention sweeps until `shutdown` is cancelled, then gives
+    /// the completion callbacks still pending a short grace. Workers start pulling jobs once
+    /// Redis and the object store answer (a [`Services::run_probe`] must be running in the
+    /// process).
+    pub async fn run_workers(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tokio::select! {
+            () = self.readiness.wait_ready() => {},
+            () = shutdown.cancelled() => return Ok(()),
         }
+        let sweeps = self.janitor()?.run(
+            Duration::from_secs(self.settings.retention.sweep_interval_secs.max(1)),
+            shutdown.clone(),
+        );
+        let ctx = Arc::new(self.export_context());
+        let settings = queue_settings(&self.settings);
+        // One generic runner, instantiated for the configured backend.
+        let workers = async {
+            match self.settings.backends.queue {
+                QueueBackend::Redis => {
+                    let conn = self.redis_connections()?.patient.clone();
+                    let backend = statport_queue::redis::worker_backend(conn, &settings);
+                    run_workers(ctx, backend, settings, shutdown.clone())
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+                QueueBackend::Sqlite => {
+                    let backend =
+                        statport_queue::sqlite::worker_backend(self.sqlite_pool()?, &settings);
+                    run_workers(ctx, backend, settings, shutdown.clone())
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+            }
+        };
+        let (result, ()) = tokio::join!(workers, sweeps);
+        // The workers are done: what is left of their callbacks gets a short grace.
+        self.callbacks.drain(CALLBACK_SHUTDOWN_GRACE).await;
+        result.map_err(|e| {
+            error!(error = %e, "export workers stopped");
+            anyhow::anyhow!("export workers: {e}")
+        })
     }
 }
 

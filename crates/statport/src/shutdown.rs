@@ -1,6 +1,8 @@
-//! Graceful shutdown: one signal (SIGINT or SIGTERM) observed by every part of the process.
+//! Graceful shutdown: one signal (SIGINT or SIGTERM) fires one [`CancellationToken`] that every
+//! part of the process (API, workers and their runs, scheduler, probe, sweeps) watches. The token
+//! is the only way a statport part is told to stop.
 
-use tokio::sync::watch;
+pub use tokio_util::sync::CancellationToken;
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn signal() {
@@ -21,33 +23,5 @@ pub async fn signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
-    }
-}
-
-/// A shutdown that many tasks can wait for.
-#[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-/// Triggers a [`Shutdown`].
-#[derive(Debug)]
-pub struct Trigger(watch::Sender<bool>);
-
-/// A new trigger and the shutdown it fires.
-pub fn channel() -> (Trigger, Shutdown) {
-    let (tx, rx) = watch::channel(false);
-    (Trigger(tx), Shutdown(rx))
-}
-
-impl Trigger {
-    /// Fires the shutdown.
-    pub fn fire(&self) {
-        let _ = self.0.send(true);
-    }
-}
-
-impl Shutdown {
-    /// Resolves once the trigger fired (or was dropped).
-    pub async fn wait(mut self) {
-        let _ = self.0.wait_for(|fired| *fired).await;
     }
 }

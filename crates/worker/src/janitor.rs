@@ -20,6 +20,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
 
 use statport_core::task::TaskStatus;
 use statport_core::time::clock::Clock;
@@ -200,14 +201,13 @@ impl Janitor {
         expired
     }
 
-    /// Sweeps every `interval` until `shutdown` resolves.
-    pub async fn run(self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    /// Sweeps every `interval` until `shutdown` is cancelled.
+    pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
         loop {
             tokio::select! {
-                () = &mut shutdown => return,
+                () = shutdown.cancelled() => return,
                 _ = ticker.tick() => {
                     self.sweep().await;
                 }

@@ -32,7 +32,6 @@
 //! - `logs`: the run of a `logs` export: the scans fill sorted runs ([`crate::sort`]), merged
 //!   into the file in the export's order and cut at its `count`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +52,7 @@ use crate::scan::ScanStats;
 use crate::sort::LogSortSettings;
 use crate::source::select_objects;
 
-pub use statport_core::tenant::{LogSource, Tenant};
+use statport_core::tenant::TenantDirectory;
 mod logs;
 mod run;
 mod scans;
@@ -98,7 +97,7 @@ pub struct ExportContext {
     /// Where the tenants' log objects are read and the result files uploaded.
     pub objects: Arc<dyn ObjectStore>,
     /// Log source per tenant id.
-    pub tenants: Arc<HashMap<String, Tenant>>,
+    pub tenants: Arc<TenantDirectory>,
     /// The time a run stamps on its transitions and retries from (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
     /// How runs scan, retry, report progress and store their results.

@@ -8,7 +8,6 @@
 //! The server groups of the request filter records by edge location in front of the partial
 //! result ([`EdgeFiltered`]); everything else is the `origin_detail` condition's own selection.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +22,7 @@ use statport_core::origin_volume::{
 use statport_core::stats::partial::Partial;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::table::Cell;
-use statport_core::tenant::Tenant;
+use statport_core::tenant::TenantDirectory;
 use statport_core::ExportCondition;
 use statport_storage::{ObjectStore, StorageError};
 use tokio::sync::Semaphore;
@@ -54,7 +53,7 @@ pub struct OriginVolumeSettings {
 #[derive(Debug, Clone)]
 pub struct OriginVolumeReporter {
     objects: Arc<dyn ObjectStore>,
-    tenants: Arc<HashMap<String, Tenant>>,
+    tenants: Arc<TenantDirectory>,
     settings: OriginVolumeSettings,
     running: Arc<Semaphore>,
 }
@@ -63,7 +62,7 @@ impl OriginVolumeReporter {
     /// A reporter reading `tenants`' log sources from `objects` within `settings`.
     pub fn new(
         objects: Arc<dyn ObjectStore>,
-        tenants: Arc<HashMap<String, Tenant>>,
+        tenants: Arc<TenantDirectory>,
         settings: OriginVolumeSettings,
     ) -> Self {
         let running = Arc::new(Semaphore::new(settings.max_concurrent.max(1)));

@@ -10,7 +10,6 @@
 //! `max_attempts`, transient failures against the retry span), since the backends retry an
 //! error many times.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -19,6 +18,7 @@ use statport_queue::runner::PolledBackend;
 use statport_queue::{JobEnd, JobHandler, QueueSettings, RunnerError, WorkerBackend};
 
 use crate::job::{run_export, ExportContext, RunEnd};
+use tokio_util::sync::CancellationToken;
 
 /// Export runs, as the queue's job handler.
 #[derive(Debug, Clone)]
@@ -58,14 +58,14 @@ impl JobHandler for ExportHandler {
 }
 
 /// Runs export workers on `backend` (Redis or SQLite, see `statport_queue::redis::worker_backend`
-/// and `statport_queue::sqlite::worker_backend`) until `shutdown` resolves; then cancels
+/// and `statport_queue::sqlite::worker_backend`) until `shutdown` is cancelled; then cancels
 /// `ctx.shutdown`, so the runs hand their tasks back, and waits for them at most
 /// `settings.shutdown_timeout` (past that: [`RunnerError::ShutdownTimedOut`]).
 pub async fn run_workers<B: PolledBackend>(
     ctx: Arc<ExportContext>,
     backend: WorkerBackend<B>,
     settings: QueueSettings,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> Result<(), RunnerError> {
     let stop = ctx.shutdown.clone();
     statport_queue::run_workers(

@@ -17,6 +17,7 @@ use redis::AsyncCommands;
 use statport_core::log::format::LogFormat;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
+use statport_core::tenant::{LogSource, Tenant, TenantDirectory};
 use statport_core::time::clock::{Clock, ManualClock, SystemClock};
 use statport_core::ExportRequest;
 use statport_queue::finished::RedisFinishedJobs;
@@ -27,7 +28,7 @@ use statport_storage::{LocalStore, ObjectStore};
 use statport_worker::janitor::{Janitor, TenantRetention};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::run_workers;
-use statport_worker::{CancellationToken, ExportContext, LogSource, Tenant, WorkerSettings};
+use statport_worker::{CancellationToken, ExportContext, WorkerSettings};
 
 const ROUNDS: usize = 10;
 const PER_ROUND: usize = 1_000;
@@ -133,14 +134,14 @@ async fn redis_memory_is_flat_over_10000_tasks() {
     let ctx = Arc::new(ExportContext {
         tasks: Arc::clone(&tasks),
         objects: Arc::clone(&objects),
-        tenants: Arc::new(HashMap::from([(
+        tenants: Arc::new(TenantDirectory::from(HashMap::from([(
             TENANT.to_string(),
             Tenant::reading(LogSource {
                 bucket: "logs".into(),
                 prefix: String::new(),
                 format: LogFormat::Cloudfront,
             }),
-        )])),
+        )]))),
         clock: Arc::new(SystemClock),
         settings: WorkerSettings {
             late_hours: 0,
@@ -159,14 +160,12 @@ async fn redis_memory_is_flat_over_10000_tasks() {
         task_ended: None,
     });
     let storage = job_storage(conn.clone(), &queue);
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let stop = CancellationToken::new();
     let workers = tokio::spawn(run_workers(
         Arc::clone(&ctx),
         worker_backend(conn.clone(), &queue),
         queue.clone(),
-        async move {
-            let _ = stop_rx.wait_for(|s| *s).await;
-        },
+        stop.clone(),
     ));
     // The sweep's clock is 4 days ahead, so every file is past the 3-day retention.
     let later = Arc::new(ManualClock::new(SystemClock.now_ms() + 4 * DAY_MS));
@@ -243,7 +242,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
         );
         measured.push((keys, bytes));
     }
-    let _ = stop_tx.send(true);
+    stop.cancel();
     workers.await.expect("join").expect("workers stop cleanly");
 
     // Every task ended successfully and no file outlived its retention.

@@ -4,10 +4,10 @@
 use super::*;
 
 fn with_callbacks(mut f: Fixture, allow_private: bool) -> Fixture {
-    f.state.callbacks = crate::CallbackAccess {
-        policy: AddressPolicy { allow_private },
-        signed_tenants: Arc::new(HashSet::from(["t1".to_string()])),
-    };
+    f.state.submitter.deployment.callback_policy = AddressPolicy { allow_private };
+    f.tenant("t1", |t| {
+        t.callback_secret = CallbackSecret::new("a receiver's shared secret");
+    });
     f
 }
 

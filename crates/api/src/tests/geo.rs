@@ -85,7 +85,7 @@ async fn logs_that_state_their_area_need_no_database_for_service_area() {
 #[tokio::test]
 async fn with_a_database_the_filters_are_accepted_and_validated() {
     let mut f = fixture().await;
-    f.state.ip_database = true;
+    f.state.submitter.deployment.ip_database = true;
     let mut body = body_with("action", "isp_detail");
     body["country"] = json!("cn,us");
     body["service_area"] = json!("mainland_china");

@@ -47,7 +47,7 @@ async fn unauthenticated_calls_do_not_count_and_limits_are_per_tenant() {
         api_burst: 2,
         ..TenantLimits::DEFAULT
     };
-    f.state.tenants = Arc::new(HashMap::from([("t1".to_owned(), strict)]));
+    f.tenant("t1", |t| t.limits = strict);
     for _ in 0..5 {
         assert_eq!(list(&f.state, "wrong").await.0, StatusCode::UNAUTHORIZED);
     }

@@ -1,15 +1,13 @@
 //! The router without a socket (`tower::ServiceExt::oneshot`), over the in-process stores and a
 //! manual clock: auth, the error body, creation and the expiry of download links; `errors`: the
-//! body on responses axum makes itself; `limits`: per-tenant rate limits; `volume`: the
-//! synchronous origin-volume report over a scripted engine; `scheduler`: refused runs recorded
-//! on the schedule; `callbacks`: `callback_url` at submission.
+//! body on responses axum makes itself; `limits`: per-tenant rate limits; `origin_volume`: the
+//! synchronous origin-volume report over a scripted engine; `callbacks`: `callback_url` at submission.
 
 mod callbacks;
 mod errors;
 mod geo;
 mod limits;
 mod origin_volume;
-mod scheduler;
 mod socket;
 
 use std::sync::Mutex;
@@ -21,16 +19,20 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use statport_access::{hash_api_key, MemoryRateLimiter};
+use statport_core::callback::AddressPolicy;
+use statport_core::log::format::LogFormat;
 use statport_core::task::{ExportJob, TaskStatus};
+use statport_core::tenant::{CallbackSecret, LogSource, Tenant, TenantDirectory};
 use statport_core::time::clock::ManualClock;
 use statport_core::time::HOUR_MS;
 use statport_core::ExportRequest;
 use statport_records::{MemoryScheduleStore, MemoryTaskStore};
-use statport_storage::LocalStore;
+use statport_storage::{LocalStore, ObjectStore};
 use tower::ServiceExt;
 
 use super::*;
-use statport_queue::QueueError;
+use statport_queue::{JobQueue, QueueError};
+use statport_submit::{Deployment, Submitter};
 
 #[derive(Debug, Default)]
 struct RecordingQueue(Mutex<Vec<ExportJob>>);
@@ -58,6 +60,16 @@ struct Fixture {
     root: std::path::PathBuf,
 }
 
+impl Fixture {
+    /// Changes tenant `id` in the directory the state submits under.
+    fn tenant(&mut self, id: &str, change: impl FnOnce(&mut Tenant)) {
+        let tenants = &mut self.state.submitter.tenants;
+        let mut tenant = tenants.get(id).cloned().expect("a fixture tenant");
+        change(&mut tenant);
+        *tenants = Arc::new((**tenants).clone().with(id, tenant));
+    }
+}
+
 impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
@@ -78,31 +90,40 @@ async fn fixture() -> Fixture {
     ])
     .expect("keys");
     let engine = Arc::new(origin_volume::ScriptedEngine::default());
+    let reading = |format| {
+        Tenant::reading(LogSource {
+            bucket: "logs".into(),
+            prefix: String::new(),
+            format,
+        })
+    };
+    let tenants = TenantDirectory::default()
+        .with("t1", reading(LogFormat::Cloudfront))
+        .with("t2", reading(LogFormat::Huawei));
+    let metrics = Arc::new(Metrics::default());
     let state = AppState {
-        tasks: Arc::new(MemoryTaskStore::new()),
+        submitter: Submitter {
+            tasks: Arc::new(MemoryTaskStore::new()),
+            queue: queue.clone(),
+            objects,
+            results_bucket: "results".into(),
+            tenants: Arc::new(tenants),
+            deployment: Deployment::default(),
+            clock: clock.clone(),
+            counts: Arc::clone(&metrics.submissions),
+        },
         schedules: Arc::new(MemoryScheduleStore::new()),
         max_schedules: 20,
-        objects,
-        queue: queue.clone(),
         keys: Arc::new(keys),
         links: Arc::new(LinkSigner::new(b"secret".to_vec(), 60)),
-        clock: clock.clone(),
-        results_bucket: "results".into(),
         public_url: "http://api.test".into(),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         readiness: Arc::new(crate::ready::Readiness::new()),
-        tenants: Arc::new(HashMap::new()),
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         origin_volume: crate::origin_volume::OriginVolume {
             engine: engine.clone(),
             server_groups: Arc::new(origin_volume::server_groups()),
         },
-        ip_database: false,
-        log_formats: Arc::new(HashMap::from([(
-            "t2".to_string(),
-            statport_core::log::format::LogFormat::Huawei,
-        )])),
-        callbacks: crate::CallbackAccess::default(),
     };
     Fixture {
         state,
@@ -275,6 +296,7 @@ async fn finished_task(state: &AppState, task_name: &str) -> String {
         .and_then(|r| r.validate())
         .expect("valid");
     state
+        .submitter
         .objects
         .put_bytes(
             "results",
@@ -293,7 +315,7 @@ async fn finished_task(state: &AppState, task_name: &str) -> String {
     record.end_time = Some(NOW);
     record.attempts = 1;
     record.run_id = Some("r".into());
-    state.tasks.create(&record).await.expect("create");
+    state.tasks().create(&record).await.expect("create");
     let (_, body) = call(
         state,
         "GET",
@@ -355,12 +377,13 @@ async fn a_file_past_its_retention_is_gone_and_the_task_says_so() {
     let path = finished_task(&f.state, "kept three days").await;
     let key = f
         .state
-        .tasks
+        .tasks()
         .expire_file("t1", "done", NOW, NOW + 1)
         .await
         .expect("expire")
         .expect("a file to expire");
     f.state
+        .submitter
         .objects
         .delete("results", &key)
         .await

@@ -232,14 +232,13 @@ async fn the_engines_bounds_become_client_errors() {
 #[tokio::test]
 async fn reports_count_against_the_api_rate() {
     let mut f = fixture().await;
-    f.state.tenants = Arc::new(HashMap::from([(
-        "t1".to_owned(),
-        TenantLimits {
+    f.tenant("t1", |t| {
+        t.limits = TenantLimits {
             api_per_second: 1,
             api_burst: 1,
             ..TenantLimits::default()
-        },
-    )]));
+        }
+    });
     let (status, _, _) = post(&f, DAILY, Some("k1"), "").await;
     assert_eq!(status, StatusCode::OK);
     let (status, headers, body) = post(&f, DAILY, Some("k1"), "").await;

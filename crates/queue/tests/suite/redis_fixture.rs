@@ -85,7 +85,7 @@ impl Fixture for RedisFixture {
             handler,
             self.settings.clone(),
             stop,
-            shutdown.clone().cancelled_owned(),
+            shutdown.clone(),
         ));
         Workers { shutdown, handle }
     }

@@ -94,7 +94,7 @@ impl Fixture for SqliteFixture {
             handler,
             self.settings.clone(),
             stop,
-            shutdown.clone().cancelled_owned(),
+            shutdown.clone(),
         ));
         Workers { shutdown, handle }
     }

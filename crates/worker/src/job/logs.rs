@@ -23,7 +23,9 @@ use tracing::info;
 
 use super::scans::scan_all;
 use super::write::{result_key, upload_file, upload_stop, Uploaded};
-use super::{ExportContext, LogSource, ResultFile, Unfinished};
+use statport_core::tenant::LogSource;
+
+use super::{ExportContext, ResultFile, Unfinished};
 use crate::fanout::Gather;
 use crate::output::{self, RowWriter};
 use crate::output::{Contents, RowKind, Target};

@@ -14,7 +14,9 @@ use statport_storage::{ObjectMeta, StorageError};
 use tokio::task::JoinError;
 use tracing::warn;
 
-use super::{storage_stop, ExportContext, LogSource, Unfinished};
+use statport_core::tenant::LogSource;
+
+use super::{storage_stop, ExportContext, Unfinished};
 use crate::fanout::{FanOut, Gather, ScanFailure, Watch};
 use crate::scan::{ScanError, ScanSignals, ScanStats};
 

@@ -15,6 +15,7 @@ use statport_core::log::format::LogFormat;
 use statport_core::request::ExportFormat;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
+use statport_core::tenant::{LogSource, Tenant};
 use statport_core::time::clock::{Clock, ManualClock};
 use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
@@ -22,10 +23,7 @@ use statport_records::{MemoryTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectMeta, ObjectStore, StorageError};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    result_key, run_export, ExportContext, LogSource, RunEnd, TaskEnd, TaskEnded, Tenant,
-    WorkerSettings,
-};
+use super::{result_key, run_export, ExportContext, RunEnd, TaskEnd, TaskEnded, WorkerSettings};
 use crate::retry::RetryPolicy;
 
 const FIELDS: &str = "#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields";
@@ -95,7 +93,7 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
     let ctx = ExportContext {
         tasks: store.clone(),
         objects: faults.clone(),
-        tenants: Arc::new(tenants),
+        tenants: Arc::new(tenants.into()),
         clock: clock.clone(),
         settings: WorkerSettings {
             late_hours: 2,
@@ -600,11 +598,9 @@ async fn an_export_outgrowing_the_row_limit_while_scanning_fails_saying_so() {
         text.push('\n');
     }
     let mut f = fixture(&[("E.2026-11-01-00.a.gz", gz(&text))]).await;
-    let mut tenants = (*f.ctx.tenants).clone();
-    if let Some(t) = tenants.get_mut("t1") {
-        t.limits.max_rows = 40;
-    }
-    f.ctx.tenants = Arc::new(tenants);
+    let mut t1 = f.ctx.tenants.get("t1").cloned().expect("t1");
+    t1.limits.max_rows = 40;
+    f.ctx.tenants = Arc::new((*f.ctx.tenants).clone().with("t1", t1));
     let body = json!({"domain_name": "all", "group_by": "domain",
                       "start_time": ms_from_civil(2026, 11, 1, 0, 0, 0).expect("date"),
                       "end_time": ms_from_civil(2026, 11, 1, 2, 0, 0).expect("date"), "interval": 3600});

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -10,7 +10,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use statport_core::log::format::LogFormat;
 use statport_core::origin_volume::server_group::ServerGroups;
-use statport_core::tenant::{LogSource, TenantLimits};
+use statport_core::tenant::{LogSource, Tenant};
 use statport_core::time::{ms_from_civil, HOUR_MS};
 use statport_core::RequestLimits;
 use statport_storage::{ObjectMeta, ObjectReader};
@@ -180,18 +180,14 @@ fn reporter(
     settings: OriginVolumeSettings,
     bucket: &str,
 ) -> OriginVolumeReporter {
-    let tenant = Tenant {
-        api_key_hashes: Vec::new(),
-        source: LogSource {
-            bucket: bucket.into(),
-            prefix: "cf/".into(),
-            format: LogFormat::Cloudfront,
-        },
-        limits: TenantLimits::default(),
-    };
+    let tenant = Tenant::reading(LogSource {
+        bucket: bucket.into(),
+        prefix: "cf/".into(),
+        format: LogFormat::Cloudfront,
+    });
     OriginVolumeReporter::new(
         Arc::clone(store) as Arc<dyn ObjectStore>,
-        Arc::new(HashMap::from([("t1".to_owned(), tenant)])),
+        Arc::new(HashMap::from([("t1".to_owned(), tenant)]).into()),
         settings,
     )
 }

@@ -17,6 +17,7 @@ use redis::AsyncCommands;
 use statport_core::log::format::LogFormat;
 use statport_core::stats::sketch::SketchLimits;
 use statport_core::task::{ExportJob, TaskRecord, TaskStatus};
+use statport_core::tenant::{LogSource, Tenant, TenantDirectory};
 use statport_core::time::clock::SystemClock;
 use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
@@ -26,7 +27,7 @@ use statport_records::{RedisTaskStore, TaskStore};
 use statport_storage::{LocalStore, ObjectMeta, ObjectReader, ObjectStore, StorageError};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::runner::run_workers;
-use statport_worker::{CancellationToken, ExportContext, LogSource, Tenant, WorkerSettings};
+use statport_worker::{CancellationToken, ExportContext, WorkerSettings};
 use tokio::sync::Notify;
 
 /// The tenant of every test task.
@@ -145,14 +146,14 @@ impl Env {
         ExportContext {
             tasks: self.tasks.clone(),
             objects,
-            tenants: Arc::new(HashMap::from([(
+            tenants: Arc::new(TenantDirectory::from(HashMap::from([(
                 TENANT.to_string(),
                 Tenant::reading(LogSource {
                     bucket: "logs".into(),
                     prefix: "cf/".into(),
                     format: LogFormat::Cloudfront,
                 }),
-            )])),
+            )]))),
             clock: Arc::new(SystemClock),
             settings: WorkerSettings {
                 late_hours: 2,
@@ -179,7 +180,7 @@ impl Env {
             Arc::new(self.ctx(objects)),
             worker_backend(self.conn.clone(), &self.settings),
             self.settings.clone(),
-            stop.clone().cancelled_owned(),
+            stop.clone(),
         ));
         Workers { stop, handle }
     }

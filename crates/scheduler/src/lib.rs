@@ -5,7 +5,7 @@
 //! catch-up policy of `statport_core::schedule` decides what runs after downtime), and for each
 //! one takes the fire time in the store ([`ScheduleStore::claim_fire`], keyed by schedule id and
 //! fire time, atomic across processes). Only the scheduler that took it creates the task, through
-//! the same [`crate::tasks::submit`] as `POST /export-tasks` (validation, limits, queueing), and
+//! the same [`Submitter`] as `POST /export-tasks` (validation, limits, queueing), and
 //! records the result on the run and the schedule. A scheduler that dies between the two loses
 //! its lease, and another takes the fire time over; the task it then creates has the same
 //! condition, so admission hands back the task already made rather than a second one.
@@ -14,39 +14,68 @@
 //! template no longer validates, a limit) is recorded as refused with the error on the schedule
 //! (`last_error`), never dropped silently. A store or queue outage leaves the fire time claimed
 //! and unfinished, so it is tried again once the lease passes.
+//!
+//! Any number of schedulers may run, in the API process (`statport serve`) or on their own
+//! (`statport scheduler`); this crate knows nothing of HTTP.
 
-use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
 use statport_core::schedule::{due_fire_times, ScheduleError, ScheduleRecord};
-use statport_core::tenant::Tenant;
+use statport_core::time::clock::Clock;
 use statport_core::ErrorCode;
-use statport_records::{FireClaim, FireResult, StoreError};
-use statport_storage::StorageError;
+use statport_records::{FireClaim, FireResult, ScheduleStore, StoreError};
+use statport_storage::{ObjectStore, StorageError};
+use statport_submit::Submitter;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::AppState;
-
-/// How a scheduler behaves.
-#[derive(Debug, Clone)]
+/// `[scheduler]`: how schedulers behave, and how many schedules a tenant may have.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SchedulerSettings {
-    /// Time between two ticks.
-    pub tick: Duration,
+    /// How often a scheduler looks for due fire times, ms.
+    pub tick_ms: u64,
+    /// A fire time missed while no scheduler ran is still run (only the latest one) when it is
+    /// at most this old, s; older ones are skipped and counted.
+    pub max_catch_up_secs: u64,
+    /// How long a scheduler holds a fire time while it creates the task before another
+    /// scheduler may take it over, s.
+    pub lease_secs: u64,
+    /// Schedules one tenant may have (the API refuses one more).
+    pub max_per_tenant: usize,
+}
+
+impl SchedulerSettings {
+    /// Time between two ticks (at least 1 ms).
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms.max(1))
+    }
+
     /// The oldest missed fire time still run after downtime, ms.
-    pub max_catch_up_ms: i64,
-    /// How long a claimed fire time is held before another scheduler may take it over, ms.
-    pub lease_ms: i64,
+    pub fn max_catch_up_ms(&self) -> i64 {
+        i64::try_from(self.max_catch_up_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
+    /// How long a claimed fire time is held, ms.
+    pub fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
 }
 
 /// One scheduler (any number may run against one store).
 #[derive(Debug, Clone)]
 pub struct Scheduler {
-    /// The API state tasks are created through (stores, queue, limits, clock).
-    pub state: AppState,
-    /// Every configured tenant: a schedule of a tenant not here is refused.
-    pub tenants: Arc<HashMap<String, Tenant>>,
+    /// The schedules and the record of their fire times.
+    pub schedules: Arc<dyn ScheduleStore>,
+    /// Creates each fire time's task, by the rules every task meets; its tenant directory
+    /// decides which schedules still have a tenant.
+    pub submitter: Submitter,
+    /// Where the tenants' logs are: a run whose log bucket is gone is refused.
+    pub objects: Arc<dyn ObjectStore>,
+    /// The time fire times are due by; a manual clock in tests.
+    pub clock: Arc<dyn Clock>,
     /// This scheduler's name in claims (unique per process).
     pub owner: String,
     /// How often it ticks, how far back it catches up and how long a claim holds.
@@ -69,16 +98,16 @@ pub struct TickReport {
 }
 
 impl Scheduler {
-    /// Ticks every `settings.tick` until `shutdown` resolves. A failing tick (store away) is
-    /// logged and the next one tries again.
-    pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) {
-        info!(owner = %self.owner, tick = ?self.settings.tick, "scheduler starting");
-        tokio::pin!(shutdown);
-        let mut interval = tokio::time::interval(self.settings.tick);
+    /// Ticks every `settings.tick()` until `shutdown` is cancelled. A failing tick (store away)
+    /// is logged and the next one tries again.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let tick = self.settings.tick();
+        info!(owner = %self.owner, ?tick, "scheduler starting");
+        let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = &mut shutdown => break,
+                () = shutdown.cancelled() => break,
                 _ = interval.tick() => {
                     match self.tick().await {
                         Ok(report) if report != TickReport::default() => debug!(?report, "scheduler tick"),
@@ -94,7 +123,7 @@ impl Scheduler {
     /// Handles every fire time due now, once.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
-        for schedule in self.state.schedules.all().await? {
+        for schedule in self.schedules.all().await? {
             if schedule.paused {
                 continue;
             }
@@ -108,7 +137,7 @@ impl Scheduler {
         schedule: &ScheduleRecord,
         report: &mut TickReport,
     ) -> Result<(), StoreError> {
-        let now = self.state.clock.now_ms();
+        let now = self.clock.now_ms();
         let spec = match schedule.cron_spec() {
             Ok(spec) => spec,
             Err(e) => {
@@ -118,13 +147,12 @@ impl Scheduler {
             }
         };
         let last = schedule.last_fire_time.unwrap_or(schedule.create_time);
-        let due = due_fire_times(&spec, last, now, self.settings.max_catch_up_ms);
+        let due = due_fire_times(&spec, last, now, self.settings.max_catch_up_ms());
         if let Some(up_to) = due.skipped_up_to {
             if due.skipped > 0 {
                 warn!(schedule_id = %schedule.schedule_id, skipped = due.skipped, "missed fire times skipped (catch-up policy)");
             }
-            self.state
-                .schedules
+            self.schedules
                 .skip_fires(
                     &schedule.tenant_id,
                     &schedule.schedule_id,
@@ -146,11 +174,11 @@ impl Scheduler {
         fire: i64,
         report: &mut TickReport,
     ) -> Result<(), StoreError> {
-        let store = &self.state.schedules;
+        let store = &self.schedules;
         let (tenant, id) = (&schedule.tenant_id, &schedule.schedule_id);
-        let now = self.state.clock.now_ms();
+        let now = self.clock.now_ms();
         match store
-            .claim_fire(tenant, id, fire, &self.owner, now, self.settings.lease_ms)
+            .claim_fire(tenant, id, fire, &self.owner, now, self.settings.lease_ms())
             .await?
         {
             FireClaim::Claimed => {}
@@ -174,14 +202,7 @@ impl Scheduler {
             }
         }
         let done = store
-            .complete_fire(
-                tenant,
-                id,
-                fire,
-                &self.owner,
-                result,
-                self.state.clock.now_ms(),
-            )
+            .complete_fire(tenant, id, fire, &self.owner, result, self.clock.now_ms())
             .await?;
         if !done {
             warn!(schedule_id = %id, fire_time = fire, "the fire time was taken over before its result was recorded (lease passed)");
@@ -199,7 +220,7 @@ impl Scheduler {
                 error_msg: message,
             }))
         };
-        let Some(tenant) = self.tenants.get(&schedule.tenant_id) else {
+        let Some(tenant) = self.submitter.tenants.get(&schedule.tenant_id) else {
             return refused(
                 ErrorCode::TenantNotConfigured,
                 format!(
@@ -209,7 +230,7 @@ impl Scheduler {
             );
         };
         let bucket = tenant.source.bucket.as_str();
-        match self.state.objects.ping(bucket).await {
+        match self.objects.ping(bucket).await {
             Ok(()) => {}
             Err(StorageError::NoSuchBucket { .. }) => {
                 return refused(
@@ -226,12 +247,15 @@ impl Scheduler {
             Ok(body) => body,
             Err(e) => return refused(e.code, e.message),
         };
-        match crate::tasks::submit(&self.state, &schedule.tenant_id, &body).await {
-            Ok((_, record)) => Some(FireResult::Created {
-                task_id: record.task_id,
+        match self.submitter.submit(&schedule.tenant_id, &body).await {
+            Ok(submitted) => Some(FireResult::Created {
+                task_id: submitted.into_record().task_id,
             }),
-            Err(f) if f.error.code == ErrorCode::ServiceUnavailable => None,
-            Err(f) => refused(f.error.code, f.error.message),
+            Err(e) if e.code == ErrorCode::ServiceUnavailable => None,
+            Err(e) => refused(e.code, e.message),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,13 +2,72 @@
 //! or whose template no longer validates records why on the schedule and its run, and a later
 //! run that works clears the error.
 
-use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use statport_core::log::format::LogFormat;
+use statport_core::schedule::{RelativeWindow, WindowUnit};
+use statport_core::task::ExportJob;
+use statport_core::tenant::{LogSource, Tenant, TenantDirectory};
+use statport_core::time::clock::ManualClock;
+use statport_core::time::HOUR_MS;
+use statport_queue::{JobQueue, QueueError};
+use statport_records::{MemoryScheduleStore, MemoryTaskStore};
+use statport_storage::LocalStore;
+use statport_submit::{Deployment, SubmitCounts};
 
 use super::*;
-use crate::scheduler::{Scheduler, SchedulerSettings};
-use statport_core::log::format::LogFormat;
-use statport_core::schedule::{RelativeWindow, ScheduleRecord, WindowUnit};
-use statport_core::tenant::{LogSource, Tenant};
+
+const NOW: i64 = 1_795_000_000_000;
+
+/// The jobs pushed, in order (the queue port's contract is exercised by its own suite).
+#[derive(Debug, Default)]
+struct RecordingQueue(Mutex<Vec<ExportJob>>);
+
+#[async_trait]
+impl JobQueue for RecordingQueue {
+    async fn push(&self, job: ExportJob) -> Result<(), QueueError> {
+        self.0
+            .lock()
+            .map_err(|e| QueueError(e.to_string()))?
+            .push(job);
+        Ok(())
+    }
+
+    async fn push_at(&self, job: ExportJob, _at_ms: i64) -> Result<(), QueueError> {
+        self.push(job).await
+    }
+}
+
+/// A scheduler over in-process stores, a folder object store and a manual clock.
+struct Fixture {
+    schedules: Arc<MemoryScheduleStore>,
+    objects: Arc<LocalStore>,
+    queue: Arc<RecordingQueue>,
+    clock: Arc<ManualClock>,
+    root: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn fixture() -> Fixture {
+    let root = std::env::temp_dir().join(format!(
+        "statport-scheduler-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    Fixture {
+        schedules: Arc::new(MemoryScheduleStore::new()),
+        objects: Arc::new(LocalStore::new(&root)),
+        queue: Arc::new(RecordingQueue::default()),
+        clock: Arc::new(ManualClock::new(NOW)),
+        root,
+    }
+}
 
 fn record(tenant: &str, template: Value) -> ScheduleRecord {
     ScheduleRecord {
@@ -32,29 +91,41 @@ fn record(tenant: &str, template: Value) -> ScheduleRecord {
     }
 }
 
-fn scheduler(f: &Fixture, tenants: HashMap<String, Tenant>) -> Scheduler {
+fn scheduler(f: &Fixture, tenants: TenantDirectory) -> Scheduler {
     Scheduler {
-        state: f.state.clone(),
-        tenants: Arc::new(tenants),
+        schedules: f.schedules.clone(),
+        submitter: Submitter {
+            tasks: Arc::new(MemoryTaskStore::new()),
+            queue: f.queue.clone(),
+            objects: f.objects.clone(),
+            results_bucket: "results".into(),
+            tenants: Arc::new(tenants),
+            deployment: Deployment::default(),
+            clock: f.clock.clone(),
+            counts: Arc::new(SubmitCounts::default()),
+        },
+        objects: f.objects.clone(),
+        clock: f.clock.clone(),
         owner: "test".into(),
         settings: SchedulerSettings {
-            tick: std::time::Duration::from_secs(1),
-            max_catch_up_ms: 24 * HOUR_MS,
-            lease_ms: 60_000,
+            tick_ms: 1000,
+            max_catch_up_secs: 24 * 3600,
+            lease_secs: 60,
+            max_per_tenant: 20,
         },
     }
 }
 
 #[tokio::test]
 async fn a_gone_tenant_or_an_invalid_template_is_recorded_on_the_schedule() {
-    let f = fixture().await;
-    f.state.objects.ensure_bucket("logs").await.expect("bucket");
+    let f = fixture();
+    f.objects.ensure_bucket("logs").await.expect("bucket");
     let t1 = Tenant::reading(LogSource {
         bucket: "logs".into(),
         prefix: String::new(),
         format: LogFormat::Cloudfront,
     });
-    let schedules = &f.state.schedules;
+    let schedules = &f.schedules;
     // "ghost" is not configured; t1's template names a domain that is not a host name.
     for r in [
         record("ghost", json!({"domain_name": "all", "interval": 300})),
@@ -62,7 +133,7 @@ async fn a_gone_tenant_or_an_invalid_template_is_recorded_on_the_schedule() {
     ] {
         assert!(schedules.create(&r, 20).await.expect("create"));
     }
-    let s = scheduler(&f, HashMap::from([("t1".to_string(), t1)]));
+    let s = scheduler(&f, TenantDirectory::default().with("t1", t1));
     let first_fire = NOW - NOW.rem_euclid(HOUR_MS) + HOUR_MS;
     f.clock.advance(first_fire - NOW + 1_000);
     let report = s.tick().await.expect("tick");
