@@ -16,27 +16,27 @@ pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// HTTP API.
+    /// Where the HTTP API listens and the URL clients reach it at (download links).
     pub api: ApiSettings,
     /// Which implementation serves each port (task store, queue, object store).
     pub backends: BackendSettings,
     /// Where the embedded backends keep their data.
     pub embedded: EmbeddedSettings,
-    /// Recurring exports.
+    /// How schedulers turn recurring exports into tasks, and how many schedules a tenant has.
     pub scheduler: SchedulerSettings,
     /// Redis (task records and the queue).
     pub redis: RedisSettings,
     /// The job queue.
     pub queue: QueueConfig,
     /// The S3-compatible object store.
-    pub s3: S3Config,
+    pub s3: statport_storage::S3Settings,
     /// Where result files go.
     pub results: ResultsSettings,
-    /// Download links.
+    /// How download links are signed and how long they hold.
     pub links: LinkSettings,
-    /// Export runs.
+    /// How export runs read, retry, report progress and bound their memory.
     pub worker: WorkerConfig,
-    /// Retention sweeps.
+    /// How often expired result files and finished queue records are swept.
     pub retention: RetentionSettings,
     /// Synchronous reports (`POST /cdn/report/volOrigin`): bounds and server groups.
     pub reports: ReportsConfig,
@@ -216,7 +216,7 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
-    /// Queue name.
+    /// The queue's name, under which its jobs live (several deployments may share a Redis).
     pub name: String,
     /// Worker heartbeat period, seconds.
     pub heartbeat_secs: u64,
@@ -232,42 +232,13 @@ pub struct QueueConfig {
     pub shutdown_timeout_secs: u64,
 }
 
-/// `[s3]`.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Config {
-    /// Endpoint URL; empty = AWS.
-    #[serde(default)]
-    pub endpoint: String,
-    /// The region requests are signed for (any value for most S3-compatible servers).
-    pub region: String,
-    /// Access key id.
-    pub access_key_id: String,
-    /// Secret key (redacted in Debug).
-    pub secret_access_key: String,
-    /// Path-style addressing (needed by most S3-compatible servers).
-    pub path_style: bool,
-}
-
-impl fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Config")
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("path_style", &self.path_style)
-            .finish()
-    }
-}
-
 /// `[results]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsSettings {
     /// Bucket for result files (created at start if missing).
     pub bucket: String,
-    /// Key prefix.
+    /// Key prefix of result files: the prefix holds nothing else, so an orphan is recognisable.
     #[serde(default)]
     pub prefix: String,
 }

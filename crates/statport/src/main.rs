@@ -272,7 +272,7 @@ async fn serve(settings: Settings, roles: Roles) -> anyhow::Result<()> {
 }
 
 async fn dead_letters(settings: &Settings, action: DeadLetterAction) -> anyhow::Result<()> {
-    let dead = Services::connect(settings.clone()).await?.dead_letters()?;
+    let dead = Services::connect(settings.clone()).await?.dead_letters();
     match action {
         DeadLetterAction::List => {
             for letter in dead.list().await? {

@@ -449,7 +449,7 @@ pub(crate) fn s3_test_settings() -> S3Settings {
         .filter(|e| !e.is_empty())
         .unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
     S3Settings {
-        endpoint: Some(endpoint),
+        endpoint,
         region: "us-east-1".to_owned(),
         access_key_id: "test".to_owned(),
         secret_access_key: "test".to_owned(),
@@ -478,7 +478,7 @@ pub(crate) async fn require_s3(store: &S3Store) {
         panic!(
             "S3 server at {} is unreachable ({err}); start one with scripts/start-s3.sh, \
              point S3_ENDPOINT at one, or set STATPORT_SKIP_S3=1",
-            s3_test_settings().endpoint.unwrap_or_default()
+            s3_test_settings().endpoint
         );
     }
 }

@@ -48,12 +48,14 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ATTEMPTS: u32 = 3;
 
-/// Where and how to reach S3.
-#[derive(Clone)]
+/// Where and how to reach S3: also the `[s3]` section of the configuration, read as it is.
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct S3Settings {
-    /// Endpoint URL of an S3-compatible server (`http://127.0.0.1:9000`); `None` (or empty)
-    /// for AWS itself.
-    pub endpoint: Option<String>,
+    /// Endpoint URL of an S3-compatible server (`http://127.0.0.1:9000`); empty for AWS
+    /// itself.
+    #[serde(default)]
+    pub endpoint: String,
     /// Region, e.g. `us-east-1`.
     pub region: String,
     /// Access key id.
@@ -106,7 +108,7 @@ impl S3Store {
         Self {
             client: Client::from_conf(sdk_config(&settings, bounded)),
             upload_client: Client::from_conf(sdk_config(&settings, unbounded)),
-            endpoint: settings.endpoint.filter(|endpoint| !endpoint.is_empty()),
+            endpoint: Some(settings.endpoint.clone()).filter(|endpoint| !endpoint.is_empty()),
             region: settings.region,
             list_page_size: i32::try_from(DEFAULT_LIST_PAGE_SIZE).unwrap_or(i32::MAX),
             part_size: DEFAULT_PART_SIZE,
@@ -202,7 +204,7 @@ fn sdk_config(settings: &S3Settings, timeouts: TimeoutConfig) -> Config {
         // are not understood by every S3-compatible server.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-    if let Some(endpoint) = settings.endpoint.as_deref().filter(|e| !e.is_empty()) {
+    if let Some(endpoint) = Some(settings.endpoint.as_str()).filter(|e| !e.is_empty()) {
         builder = builder.endpoint_url(endpoint);
     }
     builder.build()
@@ -419,7 +421,7 @@ mod tests {
     async fn unreachable_server_is_retryable() {
         let mut settings = s3_test_settings();
         // Port 1 (tcpmux) is closed on any sane test machine: connections are refused.
-        settings.endpoint = Some("http://127.0.0.1:1".to_owned());
+        settings.endpoint = "http://127.0.0.1:1".to_owned();
         let store = S3Store::new(settings);
         let err = store
             .ping("bucket")

@@ -1,14 +1,23 @@
 //! Wiring: builds the stores, the queue, the worker context (with the completion callbacks as
-//! its `TaskEnded` port) from [`Settings`], and runs the API and the workers. The binary and the end-to-end tests start statport through here, so the
-//! tests exercise exactly what ships.
+//! its `TaskEnded` port) from [`Settings`], and runs the API, the workers and the scheduler. The
+//! binary and the end-to-end tests start statport through here, so the tests exercise exactly
+//! what ships.
+//!
+//! # Layout
+//! - [`backends`]: one bundle of ports per backend, chosen once ([`Backends::connect`]).
+//! - [`redis`]: the Redis backend's connections, bundles and persistence check.
+//! - [`sqlite`]: the embedded backend's file, bundles and setup.
+//! - this module: [`Services`], which holds the bundles and runs the parts of a process.
+
+pub mod backends;
+pub mod redis;
+pub mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use apalis_redis::ConnectionManager;
-use sqlx::SqlitePool;
-use statport_access::{KeyRing, LinkSigner, MemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use statport_access::{KeyRing, LinkSigner};
 use statport_api::ops::Metrics;
 use statport_api::origin_volume::OriginVolume;
 use statport_api::ready::{probe_forever, Readiness};
@@ -18,31 +27,25 @@ use statport_core::log::geo::mmdb::MmdbGeo;
 use statport_core::log::geo::GeoLookup;
 use statport_core::tenant::TenantDirectory;
 use statport_core::time::clock::{Clock, SystemClock};
-use statport_queue::dead_letter::{DeadLetters, RedisDeadLetters, SqliteDeadLetters};
-use statport_queue::finished::{FinishedJobs, RedisFinishedJobs, SqliteFinishedJobs};
-use statport_queue::redis::RedisQueue;
-use statport_queue::sqlite::SqliteQueue;
-use statport_queue::{JobQueue, QueueSettings};
-use statport_records::{
-    open_sqlite, RedisScheduleStore, RedisTaskStore, ScheduleStore, SqliteScheduleStore,
-    SqliteTaskStore, TaskStore,
-};
+use statport_queue::dead_letter::DeadLetters;
+use statport_queue::QueueSettings;
 use statport_scheduler::Scheduler;
-use statport_storage::{LocalStore, ObjectStore, S3Settings, S3Store};
+use statport_storage::{LocalStore, ObjectStore, S3Store};
 use statport_submit::{Deployment, Submitter};
 use statport_worker::janitor::{Janitor, StaleSortDirs, TenantRetention};
 use statport_worker::origin_volume::{OriginVolumeReporter, OriginVolumeSettings};
 use statport_worker::retry::RetryPolicy;
-use statport_worker::runner::run_workers;
 use statport_worker::CancellationToken;
 use statport_worker::{ExportContext, TaskEnded, WorkerSettings};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
+pub use backends::Backends;
+
 use crate::callback::{
     CallbackSender, Delivery, SenderParts, SHUTDOWN_GRACE as CALLBACK_SHUTDOWN_GRACE,
 };
-use crate::config::{ObjectBackend, QueueBackend, Settings, StoreBackend};
+use crate::config::{ObjectBackend, Settings};
 
 /// The connected parts of a statport process, on the backends `[backends]` names.
 ///
@@ -57,18 +60,10 @@ pub struct Services {
     /// Every configured tenant: the one directory the API, submission, the scheduler, the
     /// workers and the callbacks look tenants up in.
     pub tenants: Arc<TenantDirectory>,
-    /// Task records, over the patient connection (workers, sweeps).
-    pub tasks: Arc<dyn TaskStore>,
-    /// Task records, over the fail-fast connection (API requests).
-    pub api_tasks: Arc<dyn TaskStore>,
-    /// Schedules, over the fail-fast connection (API requests, schedulers).
-    pub schedules: Arc<dyn ScheduleStore>,
+    /// The store and queue backends `[backends]` chose, as bundles of ports.
+    pub backends: Backends,
     /// Logs and results.
     pub objects: Arc<dyn ObjectStore>,
-    /// The Redis connections, when a backend is `redis`.
-    pub redis: Option<RedisConnections>,
-    /// The SQLite pool, when a backend is `sqlite`.
-    pub sqlite: Option<SqlitePool>,
     /// What the background probe last saw of the task store and the object store.
     pub readiness: Arc<Readiness>,
     /// The one clock every part of the process reads, so tests can fix it.
@@ -81,106 +76,6 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Sends the completion callbacks of the tasks this process's workers end.
     pub callbacks: Arc<CallbackSender>,
-}
-
-/// The two Redis connections of a process.
-#[derive(Debug, Clone)]
-pub struct RedisConnections {
-    /// Workers and sweeps.
-    pub patient: ConnectionManager,
-    /// API requests.
-    pub fail_fast: ConnectionManager,
-}
-
-/// How a Redis connection behaves when Redis is slow or away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RedisProfile {
-    /// Workers and sweeps: queue scripts may take a while under load; reconnects are retried
-    /// patiently (10 s per reply, 5 s per connection attempt, 6 tries).
-    Patient,
-    /// API requests: a client waits at most about 3 s before a 503 while Redis is away
-    /// (2 s per reply, 1 s per connection attempt, 1 retry).
-    FailFast,
-}
-
-/// A lazy Redis connection: nothing is dialled until the first command, so a process starts
-/// while Redis is down. Fails only on a malformed URL.
-pub fn redis_connection(url: &str, profile: RedisProfile) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url)
-        .with_context(|| format!("invalid configuration: redis.url '{url}'"))?;
-    let config = redis::aio::ConnectionManagerConfig::new();
-    let config = match profile {
-        RedisProfile::Patient => config
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_connection_timeout(Some(Duration::from_secs(5))),
-        RedisProfile::FailFast => config
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200)),
-    };
-    ConnectionManager::new_lazy_with_config(client, config)
-        .with_context(|| format!("preparing the Redis connection to {url}"))
-}
-
-/// How much the connected Redis keeps on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedisPersistence {
-    /// The append-only file is on: with `appendfsync always` or `everysec`, at most about a
-    /// second of writes is lost in a crash.
-    AppendOnly {
-        /// The `appendfsync` setting.
-        fsync: String,
-    },
-    /// Snapshots only (`save` rules): a crash loses everything since the last snapshot.
-    SnapshotsOnly,
-    /// Nothing: a restart loses every task and queued job.
-    None,
-}
-
-/// Reads the persistence of the Redis behind `conn` (`CONFIG GET`, which managed services may
-/// refuse: then the error says so).
-pub async fn redis_persistence(conn: &ConnectionManager) -> redis::RedisResult<RedisPersistence> {
-    let mut conn = conn.clone();
-    let get = |name: &'static str| {
-        let mut c = redis::cmd("CONFIG");
-        c.arg("GET").arg(name);
-        c
-    };
-    let appendonly: Vec<String> = get("appendonly").query_async(&mut conn).await?;
-    let fsync: Vec<String> = get("appendfsync").query_async(&mut conn).await?;
-    let save: Vec<String> = get("save").query_async(&mut conn).await?;
-    Ok(persistence_from(
-        appendonly.get(1).map_or("", String::as_str),
-        fsync.get(1).map_or("", String::as_str),
-        save.get(1).map_or("", String::as_str),
-    ))
-}
-
-/// [`RedisPersistence`] from the `appendonly`, `appendfsync` and `save` settings.
-pub fn persistence_from(appendonly: &str, appendfsync: &str, save: &str) -> RedisPersistence {
-    if appendonly.eq_ignore_ascii_case("yes") {
-        RedisPersistence::AppendOnly {
-            fsync: appendfsync.to_owned(),
-        }
-    } else if !save.trim().is_empty() {
-        RedisPersistence::SnapshotsOnly
-    } else {
-        RedisPersistence::None
-    }
-}
-
-/// Logs what the connected Redis's persistence means for accepted tasks.
-async fn warn_about_persistence(conn: &ConnectionManager) {
-    match redis_persistence(conn).await {
-        Ok(RedisPersistence::AppendOnly { fsync }) if fsync == "always" || fsync == "everysec" => {
-            info!(appendfsync = %fsync, "redis persists with the append-only file");
-        }
-        Ok(RedisPersistence::AppendOnly { fsync }) => warn!(appendfsync = %fsync, "redis appendfsync is neither always nor everysec: a Redis crash can lose accepted tasks; set appendfsync everysec"),
-        Ok(RedisPersistence::SnapshotsOnly) => warn!("redis persists with snapshots only: a Redis crash loses the tasks accepted since the last snapshot; set appendonly yes and appendfsync everysec"),
-        Ok(RedisPersistence::None) => warn!("redis persists nothing (no append-only file, no snapshots): a Redis restart loses every accepted task and queued job; set appendonly yes and appendfsync everysec"),
-        Err(e) => warn!(error = %e, "could not read redis persistence settings (CONFIG GET refused?); make sure appendonly yes and appendfsync everysec are set"),
-    }
 }
 
 /// The IP database the settings name, read once at start; `None` when `ip_database.path` is
@@ -214,14 +109,7 @@ pub fn object_store(settings: &Settings) -> Arc<dyn ObjectStore> {
     if settings.backends.objects == ObjectBackend::Local {
         return Arc::new(LocalStore::new(&settings.embedded.objects_dir));
     }
-    let s3 = &settings.s3;
-    Arc::new(S3Store::new(S3Settings {
-        endpoint: Some(s3.endpoint.clone()).filter(|e| !e.is_empty()),
-        region: s3.region.clone(),
-        access_key_id: s3.access_key_id.clone(),
-        secret_access_key: s3.secret_access_key.clone(),
-        path_style: s3.path_style,
-    }))
+    Arc::new(S3Store::new(settings.s3.clone()))
 }
 
 /// The queue settings of the `[queue]` section.
@@ -247,43 +135,7 @@ impl Services {
         if !demo.is_empty() {
             warn!(tenants = ?demo, "DEMO MODE: these tenants accept the published API key \"demo-key\"; anyone who can reach this API can use them. Never run a real deployment with config/demo.toml");
         }
-        let backends = settings.backends;
-        let redis = if backends.uses_redis() {
-            let url = &settings.redis.url;
-            Some(RedisConnections {
-                patient: redis_connection(url, RedisProfile::Patient)?,
-                fail_fast: redis_connection(url, RedisProfile::FailFast)?,
-            })
-        } else {
-            None
-        };
-        let sqlite = if backends.uses_sqlite() {
-            Some(sqlite_pool(&settings).await?)
-        } else {
-            None
-        };
-        let ns = &settings.redis.namespace;
-        let (tasks, api_tasks, schedules): (
-            Arc<dyn TaskStore>,
-            Arc<dyn TaskStore>,
-            Arc<dyn ScheduleStore>,
-        ) = match (backends.store, &redis, &sqlite) {
-            (StoreBackend::Redis, Some(r), _) => (
-                Arc::new(RedisTaskStore::with_connection(r.patient.clone(), ns)),
-                Arc::new(RedisTaskStore::with_connection(r.fail_fast.clone(), ns)),
-                Arc::new(RedisScheduleStore::with_connection(r.fail_fast.clone(), ns)),
-            ),
-            (StoreBackend::Sqlite, _, Some(pool)) => {
-                let tasks: Arc<dyn TaskStore> =
-                    Arc::new(SqliteTaskStore::open(pool.clone()).await?);
-                (
-                    Arc::clone(&tasks),
-                    tasks,
-                    Arc::new(SqliteScheduleStore::open(pool.clone()).await?),
-                )
-            }
-            _ => anyhow::bail!("internal: the store backend's connection was not made"),
-        };
+        let backends = Backends::connect(&settings).await?;
         let geo = ip_database(&settings)?;
         let secret = if settings.links.secret.is_empty() {
             warn!("links.secret is not set: using a random secret, download links work only on this process until it stops (reading a task again gives a fresh link)");
@@ -298,7 +150,7 @@ impl Services {
         let metrics = Arc::new(Metrics::default());
         let tenants = Arc::new(settings.tenants());
         let callbacks = Arc::new(CallbackSender::new(SenderParts {
-            tasks: Arc::clone(&tasks),
+            tasks: Arc::clone(&backends.store.tasks),
             links: Arc::clone(&links),
             public_url: settings.public_url(),
             clock: Arc::clone(&clock),
@@ -316,62 +168,23 @@ impl Services {
             callbacks,
             geo,
             objects: object_store(&settings),
-            redis,
-            sqlite,
-            tasks,
-            api_tasks,
-            schedules,
+            backends,
             readiness: Arc::new(Readiness::new()),
             clock,
             settings,
         })
     }
 
-    /// The queue the API pushes to: apalis-redis over the fail-fast connection, or
-    /// apalis-sqlite over the pool.
-    pub fn api_queue(&self) -> anyhow::Result<Arc<dyn JobQueue>> {
-        let settings = queue_settings(&self.settings);
-        Ok(match self.settings.backends.queue {
-            QueueBackend::Redis => Arc::new(RedisQueue::new(
-                self.redis_connections()?.fail_fast.clone(),
-                &settings,
-            )),
-            QueueBackend::Sqlite => Arc::new(SqliteQueue::new(self.sqlite_pool()?, &settings)),
-        })
-    }
-
     /// The queue's dead letters (jobs it gave up on).
-    pub fn dead_letters(&self) -> anyhow::Result<Arc<dyn DeadLetters>> {
-        let settings = queue_settings(&self.settings);
-        Ok(match self.settings.backends.queue {
-            QueueBackend::Redis => Arc::new(RedisDeadLetters::new(
-                self.redis_connections()?.patient.clone(),
-                statport_queue::redis::config(&settings),
-            )),
-            QueueBackend::Sqlite => Arc::new(SqliteDeadLetters::new(
-                self.sqlite_pool()?.clone(),
-                &settings,
-            )),
-        })
-    }
-
-    fn redis_connections(&self) -> anyhow::Result<&RedisConnections> {
-        self.redis
-            .as_ref()
-            .context("internal: a redis backend without a Redis connection")
-    }
-
-    fn sqlite_pool(&self) -> anyhow::Result<&SqlitePool> {
-        self.sqlite
-            .as_ref()
-            .context("internal: a sqlite backend without the SQLite pool")
+    pub fn dead_letters(&self) -> Arc<dyn DeadLetters> {
+        Arc::clone(&self.backends.queue.dead_letters)
     }
 
     /// A scheduler over this process's stores and queue (`statport serve` and
     /// `statport scheduler` run one; any number may run at once).
     pub fn scheduler(&self) -> anyhow::Result<Scheduler> {
         Ok(Scheduler {
-            schedules: Arc::clone(&self.schedules),
+            schedules: Arc::clone(&self.backends.store.schedules),
             submitter: self.submitter()?,
             objects: Arc::clone(&self.objects),
             clock: Arc::clone(&self.clock),
@@ -384,8 +197,8 @@ impl Services {
     /// API's queue, the tenant directory and what the deployment supports.
     pub fn submitter(&self) -> anyhow::Result<Submitter> {
         Ok(Submitter {
-            tasks: Arc::clone(&self.api_tasks),
-            queue: self.api_queue()?,
+            tasks: Arc::clone(&self.backends.store.api_tasks),
+            queue: Arc::clone(&self.backends.queue.api_queue),
             objects: Arc::clone(&self.objects),
             results_bucket: self.settings.results.bucket.clone(),
             tenants: Arc::clone(&self.tenants),
@@ -419,7 +232,7 @@ impl Services {
         let probe = probe_forever(
             Arc::clone(&self.readiness),
             // The fail-fast connection: an outage is seen within a probe period.
-            Arc::clone(&self.api_tasks),
+            Arc::clone(&self.backends.store.api_tasks),
             Arc::clone(&self.objects),
             self.settings.results.bucket.clone(),
             Duration::from_secs(1),
@@ -427,8 +240,8 @@ impl Services {
         );
         let persistence = async {
             self.readiness.wait_ready().await;
-            if let Some(redis) = &self.redis {
-                warn_about_persistence(&redis.patient).await;
+            if let Some(redis) = &self.backends.redis {
+                redis::warn_about_persistence(&redis.patient).await;
             }
             std::future::pending::<()>().await;
         };
@@ -440,20 +253,8 @@ impl Services {
 
     /// The retention sweeper of this process's settings.
     pub fn janitor(&self) -> anyhow::Result<Janitor> {
-        let settings = queue_settings(&self.settings);
-        let queue: Arc<dyn FinishedJobs> = match self.settings.backends.queue {
-            QueueBackend::Redis => Arc::new(RedisFinishedJobs::new(
-                self.redis_connections()?.patient.clone(),
-                apalis_redis::Config::default().queue(&settings.name),
-            )),
-            QueueBackend::Sqlite => Arc::new(SqliteFinishedJobs::new(
-                self.sqlite_pool()?.clone(),
-                &settings,
-                FINISHED_JOB_RETENTION,
-            )),
-        };
         Ok(Janitor {
-            tasks: Arc::clone(&self.tasks),
+            tasks: Arc::clone(&self.backends.store.tasks),
             objects: Arc::clone(&self.objects),
             results_bucket: self.settings.results.bucket.clone(),
             tenants: self
@@ -464,7 +265,7 @@ impl Services {
                     file_retention: Duration::from_secs(t.limits.result_retention_secs),
                 })
                 .collect(),
-            queue: Some(queue),
+            queue: Some(Arc::clone(&self.backends.queue.finished)),
             clock: Arc::clone(&self.clock),
             sort_dirs: Some(StaleSortDirs {
                 temp_dir: self.settings.temp_dir(),
@@ -477,21 +278,12 @@ impl Services {
     pub fn app_state(&self) -> anyhow::Result<AppState> {
         let keys = KeyRing::for_tenants(&self.tenants)
             .map_err(|e| anyhow::anyhow!("invalid configuration: tenants.*.api_key_hashes: {e}"))?;
-        let rate_limiter: Arc<dyn RateLimiter> = match (&self.settings.backends.store, &self.redis)
-        {
-            (StoreBackend::Redis, Some(redis)) => Arc::new(RedisRateLimiter::with_connection(
-                redis.fail_fast.clone(),
-                &self.settings.redis.namespace,
-            )),
-            // One machine: each process counts its own calls.
-            _ => Arc::new(MemoryRateLimiter::new()),
-        };
         Ok(AppState {
             submitter: self.submitter()?,
-            schedules: Arc::clone(&self.schedules),
+            schedules: Arc::clone(&self.backends.store.schedules),
             max_schedules: self.settings.scheduler.max_per_tenant,
             readiness: Arc::clone(&self.readiness),
-            rate_limiter,
+            rate_limiter: Arc::clone(&self.backends.store.rate_limiter),
             keys: Arc::new(keys),
             links: Arc::clone(&self.links),
             public_url: self.settings.public_url(),
@@ -531,7 +323,7 @@ impl Services {
         let w = &self.settings.worker;
         let parallelism = cores_if_zero(w.scan_parallelism);
         ExportContext {
-            tasks: Arc::clone(&self.tasks),
+            tasks: Arc::clone(&self.backends.store.tasks),
             objects: Arc::clone(&self.objects),
             tenants: Arc::clone(&self.tenants),
             clock: Arc::clone(&self.clock),
@@ -582,25 +374,8 @@ impl Services {
         );
         let ctx = Arc::new(self.export_context());
         let settings = queue_settings(&self.settings);
-        // One generic runner, instantiated for the configured backend.
-        let workers = async {
-            match self.settings.backends.queue {
-                QueueBackend::Redis => {
-                    let conn = self.redis_connections()?.patient.clone();
-                    let backend = statport_queue::redis::worker_backend(conn, &settings);
-                    run_workers(ctx, backend, settings, shutdown.clone())
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
-                QueueBackend::Sqlite => {
-                    let backend =
-                        statport_queue::sqlite::worker_backend(self.sqlite_pool()?, &settings);
-                    run_workers(ctx, backend, settings, shutdown.clone())
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
-            }
-        };
+        // One generic runner, instantiated for the configured queue backend by its bundle.
+        let workers = (self.backends.queue.workers)(ctx, settings, shutdown.clone());
         let (result, ()) = tokio::join!(workers, sweeps);
         // The workers are done: what is left of their callbacks gets a short grace.
         self.callbacks.drain(CALLBACK_SHUTDOWN_GRACE).await;
@@ -611,78 +386,11 @@ impl Services {
     }
 }
 
-/// How long the SQLite queue keeps the rows of finished jobs (the janitor trims older ones).
-const FINISHED_JOB_RETENTION: Duration = Duration::from_secs(3600);
-
-/// Opens the SQLite file of `embedded.sqlite_path` and creates every table in it: the task
-/// store's, the schedule store's and (when the queue is on SQLite) apalis-sqlite's. Every pooled
-/// connection runs with WAL and `synchronous = NORMAL`: a committed write survives a crash of the
-/// process; a power loss may lose the last transactions, never corrupt the file.
-async fn sqlite_pool(settings: &Settings) -> anyhow::Result<SqlitePool> {
-    let path = std::path::Path::new(&settings.embedded.sqlite_path);
-    let pool = open_sqlite(path).await.with_context(|| {
-        format!(
-            "opening the SQLite file embedded.sqlite_path = '{}'",
-            path.display()
-        )
-    })?;
-    SqliteTaskStore::open(pool.clone()).await?.setup().await?;
-    SqliteScheduleStore::open(pool.clone())
-        .await?
-        .setup()
-        .await?;
-    if settings.backends.queue == QueueBackend::Sqlite {
-        statport_queue::sqlite::setup(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("setting up the SQLite queue: {e}"))?;
-    }
-    info!(path = %path.display(), "sqlite file ready");
-    Ok(pool)
-}
-
 /// `n`, or the number of cores when `n` is 0 (the `scan_parallelism` settings).
 fn cores_if_zero(n: usize) -> usize {
     if n == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         n
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn persistence_is_read_from_the_redis_settings() {
-        assert_eq!(
-            persistence_from("no", "everysec", ""),
-            RedisPersistence::None
-        );
-        assert_eq!(
-            persistence_from("no", "everysec", "3600 1 300 100"),
-            RedisPersistence::SnapshotsOnly
-        );
-        assert_eq!(
-            persistence_from("yes", "everysec", ""),
-            RedisPersistence::AppendOnly {
-                fsync: "everysec".into()
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn the_live_redis_reports_its_persistence() {
-        let url =
-            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
-        let conn = redis_connection(&url, RedisProfile::FailFast).expect("url");
-        let persistence = redis_persistence(&conn).await.expect("CONFIG GET answers");
-        // Whatever it is, it must be one of the three (the CI Redis persists nothing).
-        assert!(matches!(
-            persistence,
-            RedisPersistence::None
-                | RedisPersistence::SnapshotsOnly
-                | RedisPersistence::AppendOnly { .. }
-        ));
     }
 }
