@@ -395,7 +395,7 @@ mod tests {
     async fn buffer_never_exceeds_one_part() {
         // Port 1: the test fails loudly if anything is sent before finish.
         let mut settings = s3_test_settings();
-        settings.endpoint = Some("http://127.0.0.1:1".to_owned());
+        settings.endpoint = "http://127.0.0.1:1".to_owned();
         let store = S3Store::new(settings);
         let mut upload =
             StreamUpload::new(store.upload_client, "b", "k", "text/csv", MIN_PART_SIZE);
@@ -547,7 +547,7 @@ mod tests {
     #[tokio::test]
     async fn unreachable_server_fails_at_start_and_is_retryable() {
         let mut settings = s3_test_settings();
-        settings.endpoint = Some("http://127.0.0.1:1".to_owned());
+        settings.endpoint = "http://127.0.0.1:1".to_owned();
         let err = match S3Store::new(settings)
             .start_upload("bucket", "k", "text/csv")
             .await
