@@ -13,10 +13,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
-use statport::config::CallbackSecret;
 use statport::genlogs::GenSpec;
 use statport::launch::LaunchOptions;
 use statport_core::callback::{verify, REPLAY_WINDOW_SECS, SIGNATURE_HEADER};
+use statport_core::tenant::CallbackSecret;
 use statport_core::time::{ms_from_civil, HOUR_MS};
 use tokio::sync::mpsc;
 

@@ -7,14 +7,16 @@
 //! Grouped by the domain each part holds; the arrows of the import graph point one way, from
 //! the top of this list down to its leaves (`error`, `table`, `time`), with no circle.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
-//! - [`tenant`]: a tenant's limits ([`tenant::TenantLimits`]) and the [`tenant::Rate`] type the
-//!   rate limiters take.
+//! - [`tenant`]: a tenant (keys, log source, limits, callback secret), the
+//!   [`tenant::TenantDirectory`] every part looks tenants up in, its limits
+//!   ([`tenant::TenantLimits`]) and the [`tenant::Rate`] type the rate limiters take.
 //! - [`schedule`]: recurring exports: the stored schedule, its relative window, the record of
 //!   each fire time; cron in a time zone (DST-safe fire times), window ranges, the catch-up
 //!   policy and the schedule request.
 //! - [`origin_volume`]: the synchronous origin-volume report (Wangsu `volOrigin`): its query and
 //!   body validated into an `origin_detail` condition plus an edge filter from the configured
-//!   server groups, its failures, megabytes.
+//!   server groups, its failures, megabytes, and the [`origin_volume::OriginVolumeEngine`] port
+//!   the API calls and the worker implements.
 //! - [`stats`]: the mergeable statistics a scan feeds ([`stats::partial::Partial`], one kind per
 //!   export: counters, top lists, distinct counts, per-ISP counters) and their bounds.
 //! - [`request`]: the export request as submitted, and its validation into an

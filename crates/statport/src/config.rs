@@ -119,7 +119,7 @@ pub struct EmbeddedSettings {
     pub objects_dir: String,
 }
 
-pub use statport_scheduler::SchedulerSettings;
+use statport_scheduler::SchedulerSettings;
 
 /// `[retention]`: how often result-file retention (`tenants.<id>.limits.result_retention_secs`)
 /// and the trimming of finished queue records are enforced.
@@ -322,7 +322,7 @@ pub struct CallbackSettings {
     pub timeout_ms: u64,
 }
 
-pub use statport_core::tenant::CallbackSecret;
+use statport_core::tenant::CallbackSecret;
 
 /// The shortest callback secret accepted, bytes: a receiver's HMAC key must not be guessable.
 pub const MIN_CALLBACK_SECRET_BYTES: usize = 16;

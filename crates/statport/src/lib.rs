@@ -7,11 +7,12 @@
 //!   workers' `TaskEnded` port).
 //! - [`config`]: settings from the built-in defaults, a file, the environment and flags.
 //! - [`services`]: connects the backends `[backends]` names (SQLite file, local folder, Redis,
-//!   S3), builds the API state, the worker context and the scheduler, runs them.
+//!   S3) as one bundle of ports per backend (`services::backends`), builds the submitter, the
+//!   API state, the worker context and the scheduler over them, runs them.
 //! - [`genlogs`]: realistic CloudFront and Huawei log files for demos, tests and the benchmark.
 //! - [`genipdb`]: the IP database that places `genlogs`' clients (`statport gen-ipdb`).
 //! - [`launch`]: a whole statport inside this process (tests, benchmark).
-//! - [`shutdown`]: SIGINT / SIGTERM as a future.
+//! - [`shutdown`]: SIGINT / SIGTERM, and the one `CancellationToken` every part stops on.
 
 pub mod bench;
 pub mod callback;
