@@ -25,7 +25,7 @@ pub enum Column {
     Url,
     /// Path without query.
     Path,
-    /// Referer.
+    /// The `Referer` header as logged (`-` when absent).
     Referer,
     /// User agent.
     Ua,

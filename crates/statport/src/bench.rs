@@ -36,9 +36,9 @@ use crate::services::object_store;
 pub struct BenchOptions {
     /// Lines per hourly file (24 files).
     pub lines_per_hour: u64,
-    /// Distinct domains.
+    /// Distinct domains the lines are spread over.
     pub hosts: u32,
-    /// Random seed.
+    /// Seed of the generator: the same seed writes the same logs.
     pub seed: u64,
 }
 

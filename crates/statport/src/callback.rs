@@ -45,7 +45,7 @@ pub struct Delivery {
     pub max_attempts: u32,
     /// The upper bound of the first backoff; it doubles per failure.
     pub initial_backoff: Duration,
-    /// Longest backoff.
+    /// The longest backoff between two attempts, however many failed.
     pub max_backoff: Duration,
     /// Longest wait for one attempt.
     pub timeout: Duration,

@@ -78,7 +78,7 @@ pub enum StatType {
     /// Bytes sent to viewers.
     #[default]
     Flux,
-    /// Requests.
+    /// Requests served (`req_num`): the count of log lines, not of bytes.
     ReqNum,
 }
 

@@ -20,7 +20,7 @@ use crate::table::{Cell, Column};
 pub struct Counters {
     /// Bytes sent to viewers.
     pub flux: u64,
-    /// Requests.
+    /// Requests served: one per log line counted.
     pub req_num: u64,
     /// Bytes of requests the edge fetched from the origin.
     pub origin_flux: u64,

@@ -18,7 +18,7 @@ use crate::table::{Cell, Column};
 pub struct IspCounters {
     /// Bytes sent to viewers.
     pub flux: u64,
-    /// Requests.
+    /// Requests served: one per log line counted.
     pub req_num: u64,
 }
 

@@ -177,11 +177,11 @@ pub struct LogFile {
 /// What a run produced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GenStats {
-    /// Files written.
+    /// Log files written (CloudFront: one per hour; Huawei: one per hour, domain and area).
     pub files: u64,
     /// Valid lines (each reported as a [`GeneratedRecord`]).
     pub records: u64,
-    /// Garbage lines.
+    /// Malformed lines mixed in on purpose, which a reader must skip and count.
     pub bad_lines: u64,
     /// Uncompressed size of all files, header lines included.
     pub raw_bytes: u64,

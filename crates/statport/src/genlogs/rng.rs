@@ -88,7 +88,7 @@ impl Zipf {
         Zipf { cumulative }
     }
 
-    /// One index.
+    /// One index, drawn with the distribution's weights.
     pub fn sample(&self, rng: &mut Rng) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(1);
         let x = rng.below(total);

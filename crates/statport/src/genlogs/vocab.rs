@@ -88,7 +88,7 @@ const ODD_PATHS: &[(&str, Kind)] = &[
 pub enum Kind {
     /// An HTML page.
     Page,
-    /// A picture.
+    /// An image (jpg, png, webp): small, many per page.
     Image,
     /// A style sheet or script.
     Asset,
@@ -129,7 +129,7 @@ impl Kind {
 /// One URL: its decoded path and what it serves.
 #[derive(Debug, Clone)]
 pub struct Url {
-    /// Decoded path.
+    /// The path as the client meant it (percent-decoded).
     pub path: String,
     /// What it serves.
     pub kind: Kind,
