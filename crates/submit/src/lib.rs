@@ -6,7 +6,7 @@
 //! unqueued.
 //!
 //! # Layout
-//! - [`submitter`]: [`Submitter`], [`Submitted`] (a new task, or the one an equal condition
+//! - [`submitter`]: [`Submitter`] (its tests: `submitter/tests.rs`), [`Submitted`] (a new task, or the one an equal condition
 //!   already had) and [`Deployment`] (what this deployment supports: an IP database, the
 //!   callback address policy).
 //! - [`counts`]: [`SubmitCounts`], the counters of accepted and refused submissions the API

@@ -206,3 +206,6 @@ pub fn store_unavailable(e: &StoreError) -> ApiError {
         "the task store is not reachable; try again shortly",
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! The submitter over the in-process task store and a queue that can be switched off: what an
+//! unreachable queue leaves behind (nothing new, the previous task as it was) and what a second
+//! submission of the same condition gives (the existing task).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::json;
+use statport_core::task::TaskStatus;
+use statport_core::time::clock::ManualClock;
+use statport_core::time::HOUR_MS;
+use statport_queue::QueueError;
+use statport_records::{ListQuery, MemoryTaskStore};
+use statport_storage::LocalStore;
+
+use super::*;
+
+const NOW: i64 = 1_795_000_000_000;
+
+/// A queue that records what it is given while up and refuses everything while down.
+#[derive(Debug)]
+struct SwitchQueue {
+    up: AtomicBool,
+    jobs: Mutex<Vec<ExportJob>>,
+}
+
+#[async_trait]
+impl JobQueue for SwitchQueue {
+    async fn push(&self, job: ExportJob) -> Result<(), statport_queue::QueueError> {
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(QueueError("connection refused".into()));
+        }
+        self.jobs
+            .lock()
+            .map_err(|e| QueueError(e.to_string()))?
+            .push(job);
+        Ok(())
+    }
+
+    async fn push_at(&self, job: ExportJob, _at_ms: i64) -> Result<(), QueueError> {
+        self.push(job).await
+    }
+}
+
+fn submitter(queue: Arc<SwitchQueue>, tasks: Arc<MemoryTaskStore>) -> Submitter {
+    let root = std::env::temp_dir().join("statport-submit-tests-unused");
+    Submitter {
+        tasks,
+        queue,
+        objects: Arc::new(LocalStore::new(root)),
+        results_bucket: "results".into(),
+        tenants: Arc::new(TenantDirectory::default()),
+        deployment: Deployment::default(),
+        clock: Arc::new(ManualClock::new(NOW)),
+        counts: Arc::new(SubmitCounts::default()),
+    }
+}
+
+fn body() -> Value {
+    json!({"domain_name": "www.example.com", "start_time": NOW - 24 * HOUR_MS, "end_time": NOW, "interval": 3600})
+}
+
+fn queue(up: bool) -> Arc<SwitchQueue> {
+    Arc::new(SwitchQueue {
+        up: AtomicBool::new(up),
+        jobs: Mutex::new(Vec::new()),
+    })
+}
+
+async fn all(tasks: &MemoryTaskStore) -> Vec<TaskRecord> {
+    let query = ListQuery {
+        limit: 100,
+        offset: 0,
+        task_id: None,
+        task_name: None,
+    };
+    tasks.list("t1", &query).await.expect("list").data
+}
+
+#[tokio::test]
+async fn an_unreachable_queue_leaves_no_task_behind() {
+    let tasks = Arc::new(MemoryTaskStore::new());
+    let s = submitter(queue(false), Arc::clone(&tasks));
+    let err = s.submit("t1", &body()).await.expect_err("queue down");
+    assert_eq!(err.code, ErrorCode::ServiceUnavailable);
+    assert!(all(&tasks).await.is_empty(), "the admitted task was undone");
+    assert_eq!(s.counts.created.get(), 0);
+}
+
+#[tokio::test]
+async fn the_same_condition_gives_the_existing_task() {
+    let tasks = Arc::new(MemoryTaskStore::new());
+    let q = queue(true);
+    let s = submitter(Arc::clone(&q), Arc::clone(&tasks));
+    let first = s.submit("t1", &body()).await.expect("created");
+    assert!(matches!(first, Submitted::Created(_)));
+    let again = s.submit("t1", &body()).await.expect("existing");
+    assert!(matches!(again, Submitted::Existing(_)));
+    assert_eq!(again.record().task_id, first.record().task_id);
+    // Still waiting: not queued a second time.
+    assert_eq!(q.jobs.lock().expect("jobs").len(), 1);
+    assert_eq!(all(&tasks).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_task_resubmitted_while_the_queue_is_down_is_restored() {
+    let tasks = Arc::new(MemoryTaskStore::new());
+    let q = queue(true);
+    let s = submitter(Arc::clone(&q), Arc::clone(&tasks));
+    let condition = ExportRequest::from_json(&body())
+        .and_then(|r| r.validate_with(&s.request_limits("t1")))
+        .expect("valid");
+    let mut failed = TaskRecord::waiting("f1".into(), "t1".into(), "old".into(), condition, NOW);
+    failed.status = TaskStatus::Fail;
+    tasks.create(&failed).await.expect("create");
+    q.up.store(false, Ordering::SeqCst);
+    let err = s.submit("t1", &body()).await.expect_err("queue down");
+    assert_eq!(err.code, ErrorCode::ServiceUnavailable);
+    let kept = all(&tasks).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0].task_id.as_str(), kept[0].status),
+        ("f1", TaskStatus::Fail)
+    );
+    // With the queue back, the same request takes the failed task and queues it again.
+    q.up.store(true, Ordering::SeqCst);
+    let again = s.submit("t1", &body()).await.expect("requeued");
+    assert!(matches!(again, Submitted::Existing(ref r) if r.task_id == "f1"));
+    assert_eq!(q.jobs.lock().expect("jobs").len(), 1);
+}
