@@ -6,9 +6,9 @@
 //! unqueued.
 //!
 //! # Layout
-//! - [`submitter`]: [`Submitter`] (its tests: `submitter/tests.rs`), [`Submitted`] (a new task, or the one an equal condition
+//! - [`submitter`]: [`Submitter`], [`Submitted`] (a new task, or the one an equal condition
 //!   already had) and [`Deployment`] (what this deployment supports: an IP database, the
-//!   callback address policy).
+//!   callback address policy); its tests in `submitter/tests.rs`.
 //! - [`counts`]: [`SubmitCounts`], the counters of accepted and refused submissions the API
 //!   exports on `/metrics`, and the [`Counter`] they are made of.
 
