@@ -104,8 +104,8 @@ impl Submitter {
     }
 
     /// Creates a task of `tenant` from a request body `value`: validation, admission under the
-    /// tenant's limits (evicting the oldest finished tasks past the kept limit, with their
-    /// files), queueing. A refusal is the client's [`ApiError`]; a store or queue outage is
+    /// tenant's limits (evicting the oldest finished tasks past the kept limit; their files go
+    /// only once the new task is queued, and their records come back if it cannot be), queueing. A refusal is the client's [`ApiError`]; a store or queue outage is
     /// `ServiceUnavailable`, with nothing left behind.
     pub async fn submit(&self, tenant: &str, value: &Value) -> Result<Submitted, ApiError> {
         let request = ExportRequest::from_json(value)?;
@@ -135,6 +135,9 @@ impl Submitter {
             .admit(&record, &self.admission_limits(tenant))
             .await
             .map_err(|e| store_unavailable(&e))?;
+        // The tasks admission evicted keep their files until the new task is queued: if the
+        // queue is away, their records come back and nothing of theirs is lost.
+        let mut evicted = Vec::new();
         let (submitted, queue, replaced) = match admission {
             Admission::TooManyUnfinished { unfinished, limit } => {
                 self.counts.rejected.inc();
@@ -143,11 +146,11 @@ impl Submitter {
                     format!("the tenant has {unfinished} unfinished export tasks (waiting or processing) and at most {limit} may be unfinished at once; wait for one to end or delete one"),
                 ));
             }
-            Admission::Created { record, evicted } => {
-                for gone in &evicted {
-                    info!(task_id = %gone.task_id, tenant = %tenant, "oldest task evicted to stay within the kept-tasks limit");
-                    self.delete_result_file(gone).await;
-                }
+            Admission::Created {
+                record,
+                evicted: gone,
+            } => {
+                evicted = gone;
                 (Submitted::Created(record), true, None)
             }
             Admission::Replaced {
@@ -167,8 +170,8 @@ impl Submitter {
             };
             if let Err(e) = self.queue.push(job).await {
                 error!(task_id = %record.task_id, error = %e, "queueing the task failed");
-                // Leave things as they were: a new task goes, a replaced one gets its old record
-                // back.
+                // Leave things as they were: a new task goes (and the tasks it evicted come
+                // back), a replaced one gets its old record back.
                 let restored = match &replaced {
                     Some(previous) => self.tasks.create(previous.as_ref()).await,
                     None => self.tasks.delete(tenant, &record.task_id).await.map(|_| ()),
@@ -176,11 +179,20 @@ impl Submitter {
                 if let Err(e) = restored {
                     error!(task_id = %record.task_id, error = %e, "undoing the unqueued task failed");
                 }
+                for gone in &evicted {
+                    if let Err(e) = self.tasks.create(gone).await {
+                        error!(task_id = %gone.task_id, error = %e, "restoring a task evicted for the unqueued one failed");
+                    }
+                }
                 return Err(ApiError::new(
                     ErrorCode::ServiceUnavailable,
                     "the task queue is not reachable; the task was not created",
                 ));
             }
+        }
+        for gone in &evicted {
+            info!(task_id = %gone.task_id, tenant = %tenant, "oldest task evicted to stay within the kept-tasks limit");
+            self.delete_result_file(gone).await;
         }
         self.counts.created.inc();
         info!(task_id = %record.task_id, tenant = %tenant, action = record.condition.action.as_str(), "task created");

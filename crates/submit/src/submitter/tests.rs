@@ -1,18 +1,21 @@
 //! The submitter over the in-process task store and a queue that can be switched off: what an
 //! unreachable queue leaves behind (nothing new, the previous task as it was) and what a second
-//! submission of the same condition gives (the existing task).
+//! submission of the same condition gives (the existing task); the tasks a new one evicts keep
+//! their records and files until it is queued.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde_json::json;
+use statport_core::log::format::LogFormat;
 use statport_core::task::TaskStatus;
+use statport_core::tenant::{LogSource, Tenant, TenantLimits};
 use statport_core::time::clock::ManualClock;
 use statport_core::time::HOUR_MS;
 use statport_queue::QueueError;
 use statport_records::{ListQuery, MemoryTaskStore};
-use statport_storage::LocalStore;
+use statport_storage::{LocalStore, ObjectStore};
 
 use super::*;
 
@@ -128,4 +131,69 @@ async fn a_failed_task_resubmitted_while_the_queue_is_down_is_restored() {
     let again = s.submit("t1", &body()).await.expect("requeued");
     assert!(matches!(again, Submitted::Existing(ref r) if r.task_id == "f1"));
     assert_eq!(q.jobs.lock().expect("jobs").len(), 1);
+}
+
+#[tokio::test]
+async fn evicted_tasks_keep_record_and_file_until_the_new_task_is_queued() {
+    let root =
+        std::env::temp_dir().join(format!("statport-submit-{}", uuid::Uuid::new_v4().simple()));
+    let objects = Arc::new(LocalStore::new(&root));
+    objects.ensure_bucket("results").await.expect("bucket");
+    let tasks = Arc::new(MemoryTaskStore::new());
+    let q = queue(false);
+    let mut t1 = Tenant::reading(LogSource {
+        bucket: "logs".into(),
+        prefix: String::new(),
+        format: LogFormat::Cloudfront,
+    });
+    t1.limits = TenantLimits {
+        max_kept_tasks: 1,
+        ..TenantLimits::DEFAULT
+    };
+    let s = Submitter {
+        objects: objects.clone(),
+        tenants: Arc::new(TenantDirectory::default().with("t1", t1)),
+        ..submitter(Arc::clone(&q), Arc::clone(&tasks))
+    };
+    // One finished task with its file: the kept limit is full.
+    let condition = ExportRequest::from_json(&body())
+        .and_then(|r| r.validate_with(&s.request_limits("t1")))
+        .expect("valid");
+    let mut done = TaskRecord::waiting("old".into(), "t1".into(), "old".into(), condition, NOW);
+    done.status = TaskStatus::Success;
+    done.file_key = Some("r/old.csv".into());
+    tasks.create(&done).await.expect("create");
+    objects
+        .put_bytes(
+            "results",
+            "r/old.csv",
+            bytes::Bytes::from_static(b"a,b\n"),
+            "text/csv",
+        )
+        .await
+        .expect("put");
+    let other = json!({"domain_name": "www.example.com", "start_time": NOW - 2 * HOUR_MS, "end_time": NOW, "interval": 3600});
+
+    // The queue is away: the new task is not created and the old one is still whole.
+    let err = s.submit("t1", &other).await.expect_err("queue down");
+    assert_eq!(err.code, ErrorCode::ServiceUnavailable);
+    let kept = all(&tasks).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].task_id, "old");
+    assert!(
+        objects.get("results", "r/old.csv").await.is_ok(),
+        "the old file is kept"
+    );
+
+    // The queue is back: the new task goes in, the old one and its file go.
+    q.up.store(true, Ordering::SeqCst);
+    let created = s.submit("t1", &other).await.expect("created");
+    let kept = all(&tasks).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].task_id, created.record().task_id);
+    assert!(
+        objects.get("results", "r/old.csv").await.is_err(),
+        "the old file is deleted"
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }
