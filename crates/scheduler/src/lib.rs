@@ -95,6 +95,9 @@ pub struct TickReport {
     pub postponed: usize,
     /// Missed fire times skipped by the catch-up policy.
     pub skipped: u64,
+    /// Schedules whose handling failed this tick (a store call for that schedule failed, a
+    /// corrupt run record): logged, tried again at the next tick, the others handled as usual.
+    pub failed: usize,
 }
 
 impl Scheduler {
@@ -120,14 +123,19 @@ impl Scheduler {
         info!(owner = %self.owner, "scheduler stopped");
     }
 
-    /// Handles every fire time due now, once.
+    /// Handles every fire time due now, once. One schedule whose handling fails does not stop
+    /// the others: it is logged, counted in [`TickReport::failed`] and tried again at the next
+    /// tick. Only a failure to read the schedules at all fails the tick.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
         for schedule in self.schedules.all().await? {
             if schedule.paused {
                 continue;
             }
-            self.handle_schedule(&schedule, &mut report).await?;
+            if let Err(e) = self.handle_schedule(&schedule, &mut report).await {
+                warn!(schedule_id = %schedule.schedule_id, tenant = %schedule.tenant_id, error = %e, "handling the schedule failed; the other schedules go on and this one is tried again at the next tick");
+                report.failed += 1;
+            }
         }
         Ok(report)
     }

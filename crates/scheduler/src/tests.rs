@@ -1,19 +1,21 @@
 //! The scheduler over the in-process stores and a manual clock: a schedule whose tenant is gone
 //! or whose template no longer validates records why on the schedule and its run, and a later
-//! run that works clears the error.
+//! run that works clears the error; a schedule whose store calls fail does not stop the others.
 
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use statport_core::log::format::LogFormat;
-use statport_core::schedule::{RelativeWindow, WindowUnit};
+use statport_core::schedule::{RelativeWindow, ScheduleRecord, WindowUnit};
 use statport_core::task::ExportJob;
 use statport_core::tenant::{LogSource, Tenant, TenantDirectory};
 use statport_core::time::clock::ManualClock;
 use statport_core::time::HOUR_MS;
 use statport_queue::{JobQueue, QueueError};
-use statport_records::{MemoryScheduleStore, MemoryTaskStore};
+use statport_records::{
+    FireClaim, FireResult, MemoryScheduleStore, MemoryTaskStore, ScheduleStore, StoreError,
+};
 use statport_storage::LocalStore;
 use statport_submit::{Deployment, SubmitCounts};
 
@@ -182,5 +184,141 @@ async fn a_gone_tenant_or_an_invalid_template_is_recorded_on_the_schedule() {
         .expect("get")
         .expect("there");
     assert_eq!(t1.last_error, None);
+    assert_eq!(f.queue.0.lock().expect("queue").len(), 1);
+}
+
+/// The in-process store, except that claiming a fire time of one schedule fails (as a corrupt
+/// run record or a failed write of that schedule's keys would).
+#[derive(Debug)]
+struct OneBroken {
+    inner: MemoryScheduleStore,
+    broken: String,
+}
+
+#[async_trait]
+impl ScheduleStore for OneBroken {
+    async fn create(&self, record: &ScheduleRecord, max: usize) -> Result<bool, StoreError> {
+        self.inner.create(record, max).await
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.inner.get(tenant, id).await
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(usize, Vec<ScheduleRecord>), StoreError> {
+        self.inner.list(tenant, limit, offset).await
+    }
+
+    async fn delete(&self, tenant: &str, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.inner.delete(tenant, id).await
+    }
+
+    async fn set_paused(
+        &self,
+        tenant: &str,
+        id: &str,
+        paused: bool,
+        now_ms: i64,
+    ) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.inner.set_paused(tenant, id, paused, now_ms).await
+    }
+
+    async fn all(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        self.inner.all().await
+    }
+
+    async fn claim_fire(
+        &self,
+        tenant: &str,
+        id: &str,
+        fire_time: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<FireClaim, StoreError> {
+        if id == self.broken {
+            return Err(StoreError::Corrupt {
+                key: format!("runs:{id}"),
+                reason: "not our JSON".into(),
+            });
+        }
+        self.inner
+            .claim_fire(tenant, id, fire_time, owner, now_ms, lease_ms)
+            .await
+    }
+
+    async fn complete_fire(
+        &self,
+        tenant: &str,
+        id: &str,
+        fire_time: i64,
+        owner: &str,
+        result: FireResult,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .complete_fire(tenant, id, fire_time, owner, result, now_ms)
+            .await
+    }
+
+    async fn skip_fires(
+        &self,
+        tenant: &str,
+        id: &str,
+        up_to: i64,
+        skipped: u64,
+    ) -> Result<(), StoreError> {
+        self.inner.skip_fires(tenant, id, up_to, skipped).await
+    }
+
+    async fn runs(
+        &self,
+        tenant: &str,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<statport_core::schedule::ScheduleRun>, StoreError> {
+        self.inner.runs(tenant, id, limit).await
+    }
+}
+
+#[tokio::test]
+async fn one_failing_schedule_does_not_stop_the_others() {
+    let f = fixture();
+    f.objects.ensure_bucket("logs").await.expect("bucket");
+    let reading = || {
+        Tenant::reading(LogSource {
+            bucket: "logs".into(),
+            prefix: String::new(),
+            format: LogFormat::Cloudfront,
+        })
+    };
+    let store = Arc::new(OneBroken {
+        inner: MemoryScheduleStore::new(),
+        broken: "s-t1".into(),
+    });
+    for r in [
+        record("t1", json!({"domain_name": "all", "interval": 300})),
+        record("t2", json!({"domain_name": "all", "interval": 300})),
+    ] {
+        assert!(store.create(&r, 20).await.expect("create"));
+    }
+    let mut s = scheduler(
+        &f,
+        TenantDirectory::default()
+            .with("t1", reading())
+            .with("t2", reading()),
+    );
+    s.schedules = store.clone();
+    let first_fire = NOW - NOW.rem_euclid(HOUR_MS) + HOUR_MS;
+    f.clock.advance(first_fire - NOW + 1_000);
+    let report = s.tick().await.expect("the tick itself succeeds");
+    assert_eq!((report.created, report.failed), (1, 1), "{report:?}");
+    let t2 = store.get("t2", "s-t2").await.expect("get").expect("there");
+    assert!(t2.last_fire_time.is_some(), "the healthy schedule ran");
     assert_eq!(f.queue.0.lock().expect("queue").len(), 1);
 }
