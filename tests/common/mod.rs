@@ -144,6 +144,7 @@ impl Harness {
                     log_format: LogFormat::Cloudfront,
                     limits: test_limits(),
                     callback_secret: Default::default(),
+                    csv_escape_formulas: true,
                 },
             ),
             (
@@ -155,6 +156,7 @@ impl Harness {
                     log_format: LogFormat::Cloudfront,
                     limits: test_limits(),
                     callback_secret: Default::default(),
+                    csv_escape_formulas: true,
                 },
             ),
         ]);

@@ -201,6 +201,10 @@ pub struct Tenant {
     /// The HMAC key its completion callbacks are signed with; without one its tasks may not ask
     /// for callbacks (none goes unsigned).
     pub callback_secret: CallbackSecret,
+    /// Whether its csv files neutralize text cells a spreadsheet would run as a formula (a
+    /// leading `'`, CWE-1236). On unless the tenant's consumers are machines that want the
+    /// bytes as logged.
+    pub csv_escape_formulas: bool,
 }
 
 impl Tenant {
@@ -212,6 +216,7 @@ impl Tenant {
             source,
             limits: TenantLimits::default(),
             callback_secret: CallbackSecret::default(),
+            csv_escape_formulas: true,
         }
     }
 
@@ -286,6 +291,7 @@ impl std::fmt::Debug for Tenant {
             .field("source", &self.source)
             .field("limits", &self.limits)
             .field("callback_secret", &self.callback_secret)
+            .field("csv_escape_formulas", &self.csv_escape_formulas)
             .finish()
     }
 }

@@ -84,6 +84,7 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
             ..Default::default()
         },
         callback_secret: Default::default(),
+        csv_escape_formulas: true,
     };
     // The IP database for isp_detail: the one `statport gen-ipdb` writes, which places every
     // generated client; a temporary file for the service, removed at the end.

@@ -349,6 +349,16 @@ pub struct TenantConfig {
     /// without one the tenant's tasks may not ask for callbacks.
     #[serde(default)]
     pub callback_secret: CallbackSecret,
+    /// Neutralize csv text cells that start like a formula (`=`, `+`, `-`, `@`, tab, CR) with a
+    /// leading `'`, so a file opened in a spreadsheet runs nothing a request put in the logs.
+    /// On by default; set `false` for machine consumers that want the logged bytes.
+    #[serde(default = "escape_formulas_by_default")]
+    pub csv_escape_formulas: bool,
+}
+
+/// `tenants.<id>.csv_escape_formulas` when not set: on.
+fn escape_formulas_by_default() -> bool {
+    true
 }
 
 /// True when `hash` (hex, either case) is the hash of a published demo key.
@@ -370,6 +380,7 @@ impl TenantConfig {
             },
             limits: self.limits.clone(),
             callback_secret: self.callback_secret.clone(),
+            csv_escape_formulas: self.csv_escape_formulas,
         }
     }
 }

@@ -96,7 +96,7 @@ pub struct ExportContext {
     pub tasks: Arc<dyn TaskStore>,
     /// Where the tenants' log objects are read and the result files uploaded.
     pub objects: Arc<dyn ObjectStore>,
-    /// Log source per tenant id.
+    /// Every configured tenant: its log source, limits and file settings.
     pub tenants: Arc<TenantDirectory>,
     /// The time a run stamps on its transitions and retries from (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
@@ -211,6 +211,14 @@ struct ResultFile {
     stats: ScanStats,
     /// Why the result is an estimate (a top list or `uv` past its memory bound), if it is.
     approximation: Option<String>,
+}
+
+/// Whether `tenant`'s csv files neutralize formula-like text cells: its setting, on for a tenant
+/// not configured.
+fn escape_formulas(ctx: &ExportContext, tenant: &str) -> bool {
+    ctx.tenants
+        .get(tenant)
+        .is_none_or(|t| t.csv_escape_formulas)
 }
 
 /// The body of a run of `record`: finds the tenant's log objects, fans out over them, writes

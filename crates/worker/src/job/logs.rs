@@ -126,6 +126,7 @@ pub(super) async fn export(
 
     let format = condition.export_format;
     let language = condition.language;
+    let escape = super::escape_formulas(ctx, &record.tenant_id);
     let (rows, file) = if output::streams(format) {
         let key = result_key(
             &ctx.settings.results_prefix,
@@ -147,7 +148,7 @@ pub(super) async fn export(
             let sink = output::writer_for(
                 format,
                 Target::Stream(Box::new(&mut upload)),
-                log_contents(language),
+                log_contents(language, escape),
             )?;
             let rows = job.write(runs, sink)?;
             // Only now does the object appear under its key; dropping `upload` on an
@@ -168,7 +169,11 @@ pub(super) async fn export(
         let job = WriteJob::new(ctx, &spec, dir.0.clone());
         let target = path.clone();
         let written = tokio::task::spawn_blocking(move || {
-            let sink = output::writer_for(format, Target::File(&target), log_contents(language))?;
+            let sink = output::writer_for(
+                format,
+                Target::File(&target),
+                log_contents(language, escape),
+            )?;
             job.write(runs, sink)
         })
         .await
@@ -207,12 +212,14 @@ fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Unfinis
     }
 }
 
-/// What a `logs` export file holds: the log columns, headers in `language`, one row per line.
-fn log_contents(language: Language) -> Contents<'static> {
+/// What a `logs` export file holds: the log columns, headers in `language`, one row per line,
+/// csv's formula-like cells neutralized when `escape_formulas`.
+fn log_contents(language: Language, escape_formulas: bool) -> Contents<'static> {
     Contents {
         columns: &LOG_COLUMNS,
         language,
         rows: RowKind::LogLines,
+        escape_formulas,
     }
 }
 

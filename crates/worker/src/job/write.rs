@@ -26,11 +26,13 @@ pub fn result_key(prefix: &str, tenant: &str, task_id: &str, format: ExportForma
     format!("{prefix}{tenant}/{task_id}.{}", format.extension())
 }
 
-/// Writes the aggregate's rows to `path` in the condition's format; returns the rows written.
+/// Writes the aggregate's rows to `path` in the condition's format (csv text cells that start
+/// like a formula neutralized when `escape_formulas`); returns the rows written.
 pub fn write_file(
     path: &Path,
     condition: &ExportCondition,
     aggregate: &Partial,
+    escape_formulas: bool,
 ) -> Result<u64, output::OutputError> {
     let columns = Partial::columns(condition);
     let mut writer = output::writer_for(
@@ -40,6 +42,7 @@ pub fn write_file(
             columns: &columns,
             language: condition.language,
             rows: RowKind::Aggregate,
+            escape_formulas,
         },
     )?;
     for row in aggregate.rows(condition) {
@@ -67,7 +70,8 @@ pub(super) async fn write_and_upload(
     let rows = {
         let temp = temp.clone();
         let condition = condition.clone();
-        tokio::task::spawn_blocking(move || write_file(&temp, &condition, &aggregate))
+        let escape = super::escape_formulas(ctx, &record.tenant_id);
+        tokio::task::spawn_blocking(move || write_file(&temp, &condition, &aggregate, escape))
             .await
             .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?
     };

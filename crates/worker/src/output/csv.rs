@@ -1,5 +1,6 @@
 //! The csv writer: UTF-8, RFC 4180 (CRLF record ends, fields quoted by the csv crate when they
-//! hold a comma, a quote or a line break), a header row in the export's language.
+//! hold a comma, a quote or a line break), a header row in the export's language, and (unless
+//! the tenant turned it off) text cells that would run as a spreadsheet formula neutralized.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -22,8 +23,18 @@ fn open<'a>(
     contents: Contents<'_>,
 ) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
     match target {
-        Target::File(path) => csv_writer(path, contents.columns, contents.language),
-        Target::Stream(out) => csv_writer_to(out, contents.columns, contents.language),
+        Target::File(path) => writer(
+            BufWriter::new(File::create(path)?),
+            contents.columns,
+            contents.language,
+            contents.escape_formulas,
+        ),
+        Target::Stream(out) => writer(
+            out,
+            contents.columns,
+            contents.language,
+            contents.escape_formulas,
+        ),
     }
 }
 
@@ -46,11 +57,36 @@ pub fn csv_writer(
 }
 
 /// [`csv_writer`] into any byte sink `out` (a file, a streaming upload); [`RowWriter::finish`]
-/// flushes `out` and drops it.
+/// flushes `out` and drops it. Formula-like text cells are neutralized.
 pub fn csv_writer_to<'a, W: Write + Send + 'a>(
+    out: W,
+    columns: &[Column],
+    language: Language,
+) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
+    writer(out, columns, language, true)
+}
+
+/// The characters a spreadsheet (Excel, LibreOffice, Google Sheets) starts a formula with, as
+/// OWASP lists them for CSV injection (CWE-1236).
+const FORMULA_STARTS: &[u8] = b"=+-@\t\r";
+
+/// `text` as a csv cell a spreadsheet shows as text: with a leading `'` when it starts like a
+/// formula (`=HYPERLINK(…)` in a user agent, referer, path or query is the attack). A lone `-`,
+/// the logs' mark of an absent value, is no formula and stays as it is.
+pub fn escape_formula(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.as_bytes().first() {
+        Some(first) if FORMULA_STARTS.contains(first) && text != "-" => {
+            std::borrow::Cow::Owned(format!("'{text}"))
+        }
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+fn writer<'a, W: Write + Send + 'a>(
     mut out: W,
     columns: &[Column],
     language: Language,
+    escape_formulas: bool,
 ) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
     let columns = owned_columns(columns)?;
     if language == Language::Zh {
@@ -65,6 +101,7 @@ pub fn csv_writer_to<'a, W: Write + Send + 'a>(
         columns,
         rows: 0,
         number: String::new(),
+        escape_formulas,
     }))
 }
 
@@ -75,6 +112,8 @@ struct CsvRowWriter<W: Write> {
     rows: u64,
     /// Scratch space for formatting counts, reused across cells.
     number: String,
+    /// Whether formula-like text cells get a leading `'` ([`escape_formula`]).
+    escape_formulas: bool,
 }
 
 impl<W: Write> RowWriter for CsvRowWriter<W> {
@@ -82,6 +121,9 @@ impl<W: Write> RowWriter for CsvRowWriter<W> {
         check_row(&self.columns, row)?;
         for cell in row {
             match cell {
+                Cell::Text(text) if self.escape_formulas => {
+                    self.out.write_field(escape_formula(text).as_bytes())?;
+                }
                 Cell::Text(text) => self.out.write_field(text)?,
                 Cell::Count(count) => {
                     self.number.clear();

