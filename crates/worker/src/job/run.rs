@@ -149,16 +149,19 @@ pub async fn run_export(
             Ok(end)
         }
         Ok(false) => {
-            // Deleted (cancelled) or taken over while we uploaded: our file is nobody's.
+            // Deleted (cancelled) or taken over while we uploaded. Every run of a task writes
+            // the same key, so the file is ours to delete only when the record is truly gone: a
+            // newer run's record names it, and a failed read says nothing either way (the file
+            // is then kept; a leftover of a deleted task is an orphan, never a lost result).
             if let Some(key) = file_key {
-                let newer = ctx
-                    .tasks
-                    .get(&record.tenant_id, &record.task_id)
-                    .await
-                    .ok()
-                    .flatten();
-                if newer.is_none() {
-                    let _ = ctx.objects.delete(&ctx.settings.results_bucket, &key).await;
+                match ctx.tasks.get(&record.tenant_id, &record.task_id).await {
+                    Ok(None) => {
+                        let _ = ctx.objects.delete(&ctx.settings.results_bucket, &key).await;
+                    }
+                    Ok(Some(_)) => {}
+                    Err(e) => {
+                        warn!(task_id = %record.task_id, key = %key, error = %e, "could not tell whether the superseded task still exists; its file is kept");
+                    }
                 }
             }
             Ok(RunEnd::Dropped)

@@ -19,7 +19,7 @@ use statport_core::tenant::{LogSource, Tenant};
 use statport_core::time::clock::{Clock, ManualClock};
 use statport_core::time::ms_from_civil;
 use statport_core::ExportRequest;
-use statport_records::{MemoryTaskStore, TaskStore};
+use statport_records::{MemoryTaskStore, StoreError, TaskStore};
 use statport_storage::{LocalStore, ObjectMeta, ObjectStore, StorageError};
 use tokio_util::sync::CancellationToken;
 
@@ -820,5 +820,156 @@ async fn recorded_ends_and_only_they_reach_the_task_ended_port() {
                 callback_url: None,
             },
         ]
+    );
+}
+
+/// The in-process task store, except that once `superseded` is set every `finish` finds the run
+/// superseded and every `get` fails (the store answered the guarded write, then went away).
+#[derive(Debug)]
+struct SupersededThenAway {
+    inner: Arc<MemoryTaskStore>,
+    superseded: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl TaskStore for SupersededThenAway {
+    async fn create(&self, record: &TaskRecord) -> Result<(), StoreError> {
+        self.inner.create(record).await
+    }
+
+    async fn admit(
+        &self,
+        record: &TaskRecord,
+        limits: &statport_records::AdmissionLimits,
+    ) -> Result<statport_records::Admission, StoreError> {
+        self.inner.admit(record, limits).await
+    }
+
+    async fn expire_file(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        ended_by: i64,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner
+            .expire_file(tenant, task_id, ended_by, now_ms)
+            .await
+    }
+
+    async fn get(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        if self.superseded.load(Ordering::SeqCst) {
+            return Err(StoreError::Contention {
+                task_id: task_id.into(),
+                attempts: 0,
+            });
+        }
+        self.inner.get(tenant, task_id).await
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        query: &statport_records::ListQuery,
+    ) -> Result<statport_records::TaskPage, StoreError> {
+        self.inner.list(tenant, query).await
+    }
+
+    async fn delete(&self, tenant: &str, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        self.inner.delete(tenant, task_id).await
+    }
+
+    async fn claim(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        run_id: &str,
+        now_ms: i64,
+    ) -> Result<statport_records::Claim, StoreError> {
+        self.inner.claim(tenant, task_id, run_id, now_ms).await
+    }
+
+    async fn progress(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        run_id: &str,
+        progress: u8,
+        read_lines: u64,
+        skipped_lines: u64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .progress(
+                tenant,
+                task_id,
+                run_id,
+                progress,
+                read_lines,
+                skipped_lines,
+                now_ms,
+            )
+            .await
+    }
+
+    async fn finish(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        run_id: &str,
+        outcome: statport_records::Outcome,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        if self.superseded.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        self.inner
+            .finish(tenant, task_id, run_id, outcome, now_ms)
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+#[tokio::test]
+async fn a_superseded_run_keeps_the_file_when_the_store_cannot_say_the_task_is_gone() {
+    let mut f = fixture(&day_files()).await;
+    task(&f, "t-kept", "csv", 0).await;
+    // A first run writes the live file.
+    run_export(&f.ctx, &job("t-kept"), "run-1")
+        .await
+        .expect("no retry");
+    let key = "exports/t1/t-kept.csv";
+    assert!(f.faults.inner.get("results", key).await.is_ok());
+    // A second run is told it was superseded, and then the store cannot be read.
+    let store = Arc::new(SupersededThenAway {
+        inner: Arc::clone(&f.store),
+        superseded: std::sync::atomic::AtomicBool::new(false),
+    });
+    f.ctx.tasks = store.clone();
+    f.store
+        .create(&{
+            let mut r = f
+                .store
+                .get("t1", "t-kept")
+                .await
+                .expect("get")
+                .expect("there");
+            r.status = TaskStatus::Waiting;
+            r
+        })
+        .await
+        .expect("reset");
+    // Only the superseded branch reads the record back, so the fault can be on from the start.
+    store.superseded.store(true, Ordering::SeqCst);
+    let end = run_export(&f.ctx, &job("t-kept"), "run-2")
+        .await
+        .expect("no retry");
+    assert_eq!(end, RunEnd::Dropped);
+    assert!(
+        f.faults.inner.get("results", key).await.is_ok(),
+        "the live file is kept"
     );
 }
