@@ -71,6 +71,39 @@ impl AddressPolicy {
     }
 }
 
+/// IPv4 blocks of the IANA special-purpose registry that are not globally reachable (and the
+/// reserved 240.0.0.0/4), beyond those `std` names: (first address, prefix length).
+const SPECIAL_V4: [([u8; 4], u8); 8] = [
+    ([0, 0, 0, 0], 8),       // "this network"
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments
+    ([192, 0, 2, 0], 24),    // documentation (TEST-NET-1)
+    ([192, 88, 99, 0], 24),  // 6to4 relay anycast (deprecated)
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation (TEST-NET-2)
+    ([203, 0, 113, 0], 24),  // documentation (TEST-NET-3)
+    ([240, 0, 0, 0], 4),     // reserved, and the broadcast address
+];
+
+/// IPv6 blocks inside global unicast (`2000::/3`) that are not globally reachable or that
+/// carry another address a callback could be steered through: (first address, prefix length).
+const SPECIAL_V6: [(u128, u8); 5] = [
+    (0x2001_0000_0000_0000_0000_0000_0000_0000, 23), // IETF protocol assignments, Teredo
+    (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // documentation
+    (0x2002_0000_0000_0000_0000_0000_0000_0000, 16), // 6to4
+    (0x3fff_0000_0000_0000_0000_0000_0000_0000, 20), // documentation
+    (0x5f00_0000_0000_0000_0000_0000_0000_0000, 16), // SRv6 SIDs
+];
+
+fn in_v4_block(ip: Ipv4Addr, (first, len): ([u8; 4], u8)) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(Ipv4Addr::from(first)) & mask
+}
+
+fn in_v6_block(ip: Ipv6Addr, (first, len): (u128, u8)) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    u128::from(ip) & mask == first & mask
+}
+
 fn refusal_v4(ip: Ipv4Addr) -> Option<&'static str> {
     if ip.is_loopback() {
         Some("a loopback address")
@@ -82,8 +115,10 @@ fn refusal_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("the unspecified address")
     } else if ip.is_multicast() || ip.is_broadcast() {
         Some("a multicast or broadcast address")
-    } else if ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64 {
+    } else if in_v4_block(ip, ([100, 64, 0, 0], 10)) {
         Some("a shared (carrier-grade NAT) address")
+    } else if SPECIAL_V4.iter().any(|&block| in_v4_block(ip, block)) {
+        Some("a reserved or special-purpose address")
     } else {
         None
     }
@@ -101,6 +136,12 @@ fn refusal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("a unique-local (private) address")
     } else if (first & 0xffc0) == 0xfe80 {
         Some("a link-local address")
+    } else if (first & 0xe000) != 0x2000 {
+        // Outside global unicast: IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96` and
+        // `64:ff9b:1::/48`, discard-only `100::/64`, site-local, and everything unassigned.
+        Some("a reserved or special-purpose address")
+    } else if SPECIAL_V6.iter().any(|&block| in_v6_block(ip, block)) {
+        Some("a reserved or special-purpose address")
     } else {
         None
     }
@@ -250,17 +291,17 @@ mod tests {
     fn only_public_http_urls_pass_by_default() {
         for ok in [
             "https://hooks.example.com/statport",
-            "http://203.0.113.7:8080/cb?x=1",
-            "https://[2001:db8::1]/cb",
+            "http://93.184.215.14:8080/cb?x=1",
+            "https://[2606:4700:4700::1111]/cb",
         ] {
             let url = CallbackUrl::parse(ok, STRICT).expect(ok);
             assert_eq!(url.url, ok);
         }
         assert_eq!(
-            CallbackUrl::parse("https://[2001:db8::1]:8443/cb", STRICT)
+            CallbackUrl::parse("https://[2606:4700:4700::1111]:8443/cb", STRICT)
                 .expect("v6")
                 .host,
-            "2001:db8::1"
+            "2606:4700:4700::1111"
         );
         for (bad, says) in [
             ("ftp://example.com/x", "http:// or https://"),
@@ -287,6 +328,64 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
         assert!(CallbackUrl::parse(&long, STRICT).is_err());
+    }
+
+    /// Every non-global block of the IANA special-purpose registries (and the v6 space outside
+    /// global unicast) is refused; their global neighbours pass.
+    #[test]
+    fn every_special_purpose_range_is_refused() {
+        for refused in [
+            "0.1.2.3",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.88.99.1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "198.51.100.1",
+            "203.0.113.1",
+            "240.0.0.1",
+            "255.255.255.254",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:c000:201::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
+            "3fff::1",
+            "5f00::1",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            "100::1",
+            "fec0::1",
+            "4000::1",
+        ] {
+            let ip: IpAddr = refused.parse().expect(refused);
+            assert_eq!(
+                STRICT.refusal(ip),
+                Some("a reserved or special-purpose address"),
+                "{refused}"
+            );
+        }
+        for global in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "93.184.215.14",
+            "198.17.255.255",
+            "198.20.0.1",
+            "192.0.1.1",
+            "223.255.255.254",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001::1",
+            "2001:200::1",
+            "2003::1",
+        ] {
+            let ip: IpAddr = global.parse().expect(global);
+            assert_eq!(STRICT.refusal(ip), None, "{global}");
+        }
+        let open = AddressPolicy {
+            allow_private: true,
+        };
+        assert_eq!(open.refusal("192.0.2.1".parse().expect("ip")), None);
     }
 
     #[test]

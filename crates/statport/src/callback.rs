@@ -424,7 +424,7 @@ mod tests {
             Ok(None)
         ));
         assert!(matches!(
-            destination("https://203.0.113.9/cb", strict).await,
+            destination("https://93.184.215.14/cb", strict).await,
             Ok(None)
         ));
         // A name is resolved and pinned to an allowed address; `localhost` is refused unless
