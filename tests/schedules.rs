@@ -51,7 +51,6 @@ async fn schedulers(h: &Harness, clock: &Arc<ManualClock>) -> Vec<Scheduler> {
             .await
             .expect("connect");
         let mut scheduler = services.scheduler().expect("scheduler");
-        scheduler.clock = clock.clone();
         scheduler.submitter.clock = clock.clone();
         scheduler.owner = format!("test-scheduler-{i}");
         all.push(scheduler);

@@ -54,11 +54,7 @@ impl From<ApiError> for Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        error!(error = %e, "status store failed");
-        Failure::new(
-            ErrorCode::ServiceUnavailable,
-            "the task store is not reachable; try again shortly",
-        )
+        statport_submit::submitter::store_unavailable(&e).into()
     }
 }
 

@@ -23,10 +23,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use statport_core::schedule::{due_fire_times, ScheduleError, ScheduleRecord};
-use statport_core::time::clock::Clock;
 use statport_core::ErrorCode;
 use statport_records::{FireClaim, FireResult, ScheduleStore, StoreError};
-use statport_storage::{ObjectStore, StorageError};
+use statport_storage::StorageError;
 use statport_submit::Submitter;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -69,13 +68,10 @@ impl SchedulerSettings {
 pub struct Scheduler {
     /// The schedules and the record of their fire times.
     pub schedules: Arc<dyn ScheduleStore>,
-    /// Creates each fire time's task, by the rules every task meets; its tenant directory
-    /// decides which schedules still have a tenant.
+    /// Creates each fire time's task, by the rules every task meets. Its tenant directory
+    /// decides which schedules still have a tenant, its object store where their logs are (a
+    /// run whose log bucket is gone is refused), and its clock when fire times are due.
     pub submitter: Submitter,
-    /// Where the tenants' logs are: a run whose log bucket is gone is refused.
-    pub objects: Arc<dyn ObjectStore>,
-    /// The time fire times are due by; a manual clock in tests.
-    pub clock: Arc<dyn Clock>,
     /// This scheduler's name in claims (unique per process).
     pub owner: String,
     /// How often it ticks, how far back it catches up and how long a claim holds.
@@ -145,7 +141,7 @@ impl Scheduler {
         schedule: &ScheduleRecord,
         report: &mut TickReport,
     ) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
+        let now = self.submitter.clock.now_ms();
         let spec = match schedule.cron_spec() {
             Ok(spec) => spec,
             Err(e) => {
@@ -184,7 +180,7 @@ impl Scheduler {
     ) -> Result<(), StoreError> {
         let store = &self.schedules;
         let (tenant, id) = (&schedule.tenant_id, &schedule.schedule_id);
-        let now = self.clock.now_ms();
+        let now = self.submitter.clock.now_ms();
         match store
             .claim_fire(tenant, id, fire, &self.owner, now, self.settings.lease_ms())
             .await?
@@ -210,7 +206,14 @@ impl Scheduler {
             }
         }
         let done = store
-            .complete_fire(tenant, id, fire, &self.owner, result, self.clock.now_ms())
+            .complete_fire(
+                tenant,
+                id,
+                fire,
+                &self.owner,
+                result,
+                self.submitter.clock.now_ms(),
+            )
             .await?;
         if !done {
             warn!(schedule_id = %id, fire_time = fire, "the fire time was taken over before its result was recorded (lease passed)");
@@ -238,7 +241,7 @@ impl Scheduler {
             );
         };
         let bucket = tenant.source.bucket.as_str();
-        match self.objects.ping(bucket).await {
+        match self.submitter.objects.ping(bucket).await {
             Ok(()) => {}
             Err(StorageError::NoSuchBucket { .. }) => {
                 return refused(

@@ -16,7 +16,7 @@ use statport_queue::{JobQueue, QueueError};
 use statport_records::{
     FireClaim, FireResult, MemoryScheduleStore, MemoryTaskStore, ScheduleStore, StoreError,
 };
-use statport_storage::LocalStore;
+use statport_storage::{LocalStore, ObjectStore};
 use statport_submit::{Deployment, SubmitCounts};
 
 use super::*;
@@ -106,8 +106,6 @@ fn scheduler(f: &Fixture, tenants: TenantDirectory) -> Scheduler {
             clock: f.clock.clone(),
             counts: Arc::new(SubmitCounts::default()),
         },
-        objects: f.objects.clone(),
-        clock: f.clock.clone(),
         owner: "test".into(),
         settings: SchedulerSettings {
             tick_ms: 1000,

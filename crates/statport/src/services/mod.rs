@@ -186,8 +186,6 @@ impl Services {
         Ok(Scheduler {
             schedules: Arc::clone(&self.backends.store.schedules),
             submitter: self.submitter()?,
-            objects: Arc::clone(&self.objects),
-            clock: Arc::clone(&self.clock),
             owner: format!("scheduler-{}", statport_queue::unique_worker_name()),
             settings: self.settings.scheduler.clone(),
         })
