@@ -6,6 +6,7 @@ mod common;
 mod geo;
 mod huawei;
 mod limits;
+mod links;
 mod logs;
 mod outage;
 mod restart;

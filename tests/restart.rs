@@ -11,15 +11,22 @@ use statport_core::time::{ms_from_civil, HOUR_MS};
 use crate::common::{unique, E2eBackend};
 
 /// A free port on 127.0.0.1 (bound, then released for the child to take).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
 
-/// The test's config file: the backend of this run, one tenant, a fixed link secret.
-fn write_config(dir: &std::path::Path, port: u16, key: &str) -> std::path::PathBuf {
+/// The test's config file: the backend of this run, one tenant `r` (`tenant_extra` added to its
+/// table), then `extra`. No link secret: the processes share the keys in the task store.
+pub(crate) fn write_config(
+    dir: &std::path::Path,
+    port: u16,
+    key: &str,
+    tenant_extra: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     let mut settings = statport::config::Settings::load(None).expect("defaults");
     let embedded = E2eBackend::from_env().apply(&mut settings);
     let backends = match embedded {
@@ -41,8 +48,8 @@ fn write_config(dir: &std::path::Path, port: u16, key: &str) -> std::path::PathB
         ),
     };
     let config = format!(
-        "{backends}[api]\nlisten = \"127.0.0.1:{port}\"\n[links]\nsecret = \"restart-test\"\n\
-         [tenants.r]\napi_key_hashes = [\"{}\"]\nlog_bucket = \"{}\"\nlog_prefix = \"cf/\"\nlog_format = \"cloudfront\"\n",
+        "{backends}[api]\nlisten = \"127.0.0.1:{port}\"\n\
+         [tenants.r]\napi_key_hashes = [\"{}\"]\nlog_bucket = \"{}\"\nlog_prefix = \"cf/\"\nlog_format = \"cloudfront\"\n{tenant_extra}{extra}",
         statport_access::hash_api_key(key),
         unique("restart-logs"),
     );
@@ -51,7 +58,7 @@ fn write_config(dir: &std::path::Path, port: u16, key: &str) -> std::path::PathB
     path
 }
 
-fn statport(config: &std::path::Path, args: &[&str]) -> Command {
+pub(crate) fn statport(config: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_statport"));
     command
         .arg("--config")
@@ -64,7 +71,7 @@ fn statport(config: &std::path::Path, args: &[&str]) -> Command {
 }
 
 /// Kills the child when the test ends, however it ends.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -73,7 +80,7 @@ impl Drop for Running {
     }
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_ready(http: &reqwest::Client, base: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
@@ -89,7 +96,7 @@ async fn wait_ready(http: &reqwest::Client, base: &str) {
     }
 }
 
-async fn task(http: &reqwest::Client, base: &str, key: &str, id: &str) -> Value {
+pub(crate) async fn task(http: &reqwest::Client, base: &str, key: &str, id: &str) -> Value {
     http.get(format!("{base}/v1/cdn/statistics/export-tasks/{id}"))
         .bearer_auth(key)
         .send()
@@ -106,7 +113,7 @@ async fn a_task_accepted_before_a_kill_ends_success_after_the_restart() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let port = free_port();
     let key = unique("key");
-    let config = write_config(&dir, port, &key);
+    let config = write_config(&dir, port, &key, "", "");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let day = ms_from_civil(2026, 11, 24, 0, 0, 0).expect("date");

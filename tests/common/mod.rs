@@ -128,7 +128,6 @@ impl Harness {
         settings.queue.missed_heartbeats = 3;
         settings.queue.shutdown_timeout_secs = 5;
         settings.results.bucket = unique("results");
-        settings.links.secret = "test-secret".into();
         settings.worker.progress_interval_ms = 20;
         settings.worker.scan_parallelism = 2;
         let key = unique("key");

@@ -4,7 +4,9 @@
 //!
 //! # Layout
 //! - [`keys`]: [`hash_api_key`] and [`KeyRing`], API key to tenant (only hashes are configured).
-//! - [`links`]: [`LinkSigner`], HMAC-SHA256 signatures for expiring download links.
+//! - [`links`]: [`LinkSigner`], HMAC-SHA256 signatures for expiring download links, with the
+//!   keys of a configured secret or of a [`LinkKeySource`] (the deployment's shared, rotating
+//!   keys).
 //! - [`rate_limit`]: the [`RateLimiter`] port (GCRA per key), [`RedisRateLimiter`] shared by all
 //!   API processes and [`MemoryRateLimiter`] for one; both pass one suite
 //!   (`rate_limit/tests.rs`).
@@ -14,5 +16,7 @@ pub mod links;
 pub mod rate_limit;
 
 pub use keys::{hash_api_key, KeyRing, KeyRingError};
-pub use links::{LinkError, LinkSigner, SignedLink};
+pub use links::{
+    LinkError, LinkKeySet, LinkKeySource, LinkSigner, PresentedLink, SignedLink, MIN_SECRET_BYTES,
+};
 pub use rate_limit::{Decision, LimiterError, MemoryRateLimiter, RateLimiter, RedisRateLimiter};

@@ -1,35 +1,86 @@
-//! `GET /v1/downloads/{tenant}/{task_id}?expires=&signature=`: the signed, expiring link that
+//! `GET /v1/downloads/{tenant}/{task_id}?expires=&kid=&signature=`: the signed, expiring link that
 //! streams a result file without the `Authorization` header. Each download through a valid link
 //! counts against the link's tenant's download limit.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use statport_access::LinkError;
+use statport_access::{LinkError, PresentedLink};
 use statport_core::task::TaskStatus;
 use statport_core::ErrorCode;
 use tokio_util::io::ReaderStream;
 
+/// The answer to a link that is not valid (malformed, forged, or of a task that has no file).
+fn invalid() -> Failure {
+    Failure::new(ErrorCode::InvalidLink, "the download link is not valid")
+}
+
+/// The link's query parameters, when all three are there and `expires` is a number.
+fn presented(params: &HashMap<String, String>) -> Option<PresentedLink<'_>> {
+    Some(PresentedLink {
+        expires: params.get("expires")?.parse().ok()?,
+        key_id: params.get("kid")?,
+        signature: params.get("signature")?,
+    })
+}
+
 use crate::error::{ApiResult, Failure};
-use crate::limits::{enforce, Limit};
+use crate::limits::{count_refused_link, enforce, Limit};
 use crate::AppState;
 
-/// Streams the file behind a valid link.
+/// The peer address of the connection a request came on, when the server was started with
+/// connect info (`statport` is; a router driven directly in tests is not).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
+/// Streams the file behind a valid link. The signature is checked first, from the link alone:
+/// a refused link reads no record and counts against its address's budget
+/// ([`REFUSED_LINKS`](crate::limits::REFUSED_LINKS)).
 pub async fn download(
     State(state): State<AppState>,
     Path((tenant, task_id)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
+    ClientAddr(client): ClientAddr,
 ) -> ApiResult<Response> {
-    let invalid = || Failure::new(ErrorCode::InvalidLink, "the download link is not valid");
-    let expires = params
-        .get("expires")
-        .and_then(|e| e.parse::<i64>().ok())
-        .ok_or_else(invalid)?;
-    let signature = params.get("signature").ok_or_else(invalid)?;
+    let now = state.now_ms();
+    let checked = match presented(&params) {
+        Some(link) => {
+            state
+                .links
+                .verify_reloading(&tenant, &task_id, &link, now)
+                .await
+        }
+        None => Err(LinkError::BadSignature),
+    };
+    if let Err(refused) = checked {
+        count_refused_link(&state, client).await?;
+        return Err(match refused {
+            LinkError::Expired => Failure::new(
+                ErrorCode::InvalidLink,
+                "the download link has expired; get a new one from the task",
+            ),
+            LinkError::BadSignature | LinkError::UnknownKey => invalid(),
+        });
+    }
     let record = state
         .tasks()
         .get(&tenant, &task_id)
@@ -39,19 +90,6 @@ pub async fn download(
         (TaskStatus::Success, Some(key)) => key.clone(),
         _ => return Err(invalid()),
     };
-    match state
-        .links
-        .verify(&tenant, &task_id, &key, expires, signature, state.now_ms())
-    {
-        Ok(()) => {}
-        Err(LinkError::Expired) => {
-            return Err(Failure::new(
-                ErrorCode::InvalidLink,
-                "the download link has expired; get a new one from the task",
-            ))
-        }
-        Err(_) => return Err(invalid()),
-    }
     if record.file_expired_at.is_some() {
         return Err(Failure::new(
             ErrorCode::FileExpired,

@@ -98,9 +98,13 @@ impl AppState {
         self.submitter.clock.now_ms()
     }
 
-    /// The client view of `record`, with a freshly signed link when it succeeded.
-    pub fn view(&self, record: TaskRecord) -> TaskView {
-        task_view(record, &self.links, &self.public_url, self.now_ms())
+    /// The client view of `record`, with a freshly signed link when it succeeded (the link
+    /// keys are loaded first when this process has none yet; without them the view has no
+    /// link).
+    pub async fn view(&self, record: TaskRecord) -> TaskView {
+        let now = self.now_ms();
+        self.links.ensure_loaded(now).await;
+        task_view(record, &self.links, &self.public_url, now)
     }
 }
 
@@ -117,11 +121,11 @@ pub fn task_view(
         .file_key
         .as_ref()
         .filter(|_| record.file_expired_at.is_none())
-        .map(|key| {
-            let signed = links.sign(&record.tenant_id, &record.task_id, key, now_ms);
+        .and_then(|_| links.sign(&record.tenant_id, &record.task_id, now_ms))
+        .map(|signed| {
             format!(
-                "{public_url}/v1/downloads/{}/{}?expires={}&signature={}",
-                record.tenant_id, record.task_id, signed.expires, signed.signature
+                "{public_url}/v1/downloads/{}/{}?expires={}&kid={}&signature={}",
+                record.tenant_id, record.task_id, signed.expires, signed.key_id, signed.signature
             )
         });
     TaskView::new(record, link)

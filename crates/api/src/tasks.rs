@@ -72,7 +72,10 @@ pub async fn list(
         }
     }
     let page = state.tasks().list(&tenant, &query).await?;
-    let data: Vec<TaskView> = page.data.into_iter().map(|r| state.view(r)).collect();
+    let mut data: Vec<TaskView> = Vec::with_capacity(page.data.len());
+    for record in page.data {
+        data.push(state.view(record).await);
+    }
     Ok(Json(json!({"total": page.total, "data": data})))
 }
 
@@ -112,7 +115,7 @@ pub async fn get(
         .get(&tenant, &task_id)
         .await?
         .ok_or_else(|| not_found(&task_id))?;
-    Ok(Json(state.view(record)))
+    Ok(Json(state.view(record).await))
 }
 
 /// `DELETE {task_id}`: removes the task (a running worker stops at its next report) and its file.

@@ -10,8 +10,9 @@
 //! Schedules ([`ScheduleStore`]) keep the record of each fire time, which a scheduler claims for
 //! a lease and then completes, so any number of schedulers create each task at most once.
 //!
-//! API keys, rate limits and download-link signatures are not records: they live in
-//! `statport-access`.
+//! API keys, rate limits and the signing of download links are not records: they live in
+//! `statport-access`. The signing *keys* are kept here ([`link_keys`]), in the task store every
+//! process shares, so a link signed by one process verifies on any other.
 //!
 //! # Layout
 //! - [`store`]: the [`TaskStore`] port, its queries ([`ListQuery`], [`TaskPage`]) and the
@@ -32,6 +33,9 @@
 //!   time, claimed exactly once across schedulers) with [`MemoryScheduleStore`],
 //!   [`RedisScheduleStore`] and [`SqliteScheduleStore`]; one suite
 //!   (`tests/common/schedule_suite.rs`).
+//! - [`link_keys`]: the [`LinkKeyStore`] port (the current and previous signing key of download
+//!   links, created once and rotated atomically across processes) with [`MemoryLinkKeyStore`],
+//!   [`RedisLinkKeyStore`] and [`SqliteLinkKeyStore`]; one suite (`tests/store/link_keys.rs`).
 //! - [`error`]: [`StoreError`], why a store call failed.
 //!
 //! Every task store passes the same conformance suite (`tests/common/suite.rs`).
@@ -41,6 +45,7 @@
 pub mod admission;
 mod cas;
 pub mod error;
+pub mod link_keys;
 pub mod memory;
 pub mod redis_store;
 pub mod schedule_store;
@@ -51,6 +56,10 @@ mod transition;
 
 pub use admission::{Admission, AdmissionLimits};
 pub use error::StoreError;
+pub use link_keys::{
+    LinkKeyStore, LinkKeys, MemoryLinkKeyStore, RedisLinkKeyStore, SqliteLinkKeyStore,
+    StoredLinkKey,
+};
 pub use memory::MemoryTaskStore;
 pub use redis_store::{RedisTaskStore, DEFAULT_NAMESPACE};
 pub use schedule_store::{

@@ -7,6 +7,8 @@
 //! `store/sqlite.rs`; the schedule stores and their suite in `store/schedules.rs`.
 
 mod common;
+#[path = "store/link_keys.rs"]
+mod link_keys;
 #[path = "store/schedules.rs"]
 mod schedules;
 #[path = "store/sqlite.rs"]

@@ -54,9 +54,6 @@ pub async fn run(mut settings: Settings, options: BenchOptions) -> anyhow::Resul
     settings.redis.namespace = format!("statport-bench-{tag}");
     settings.queue.name = format!("statport-bench-{tag}");
     settings.results.bucket = format!("statport-bench-results-{tag}");
-    if settings.links.secret.is_empty() {
-        settings.links.secret = format!("bench-{tag}");
-    }
     // On the embedded backends, the SQLite file and the folder go in a fresh directory under
     // the temp dir, removed at the end (about 260 MB of logs and results).
     let bench_dir = TempDir(std::env::temp_dir().join(format!("statport-bench-{tag}")));

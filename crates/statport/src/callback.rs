@@ -240,7 +240,12 @@ impl Inner {
             info!(task_id = %end.task_id, run_id = %end.run_id, "callback not sent: the task was deleted or replaced since it ended");
             return Ok(None);
         };
-        let view = task_view(record, &self.links, &self.public_url, self.clock.now_ms());
+        let now = self.clock.now_ms();
+        if record.file_key.is_some() && !self.links.ensure_loaded(now).await {
+            // A body without its download link would be a wrong one: try again later.
+            return Err("the download link keys could not be loaded".into());
+        }
+        let view = task_view(record, &self.links, &self.public_url, now);
         serde_json::to_vec(&view)
             .map(Some)
             .map_err(|e| format!("encoding the task: {e}"))

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Deserializer};
+use statport_access::MIN_SECRET_BYTES;
 
 /// The built-in defaults; every key is documented there and in the README.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -247,13 +248,26 @@ pub struct ResultsSettings {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSettings {
-    /// HMAC secret; empty = random per process (links then only work on the process that made
-    /// them: set it when running several API processes).
+    /// HMAC secret, at least [`MIN_SECRET_BYTES`] bytes; empty (the default) = the deployment's
+    /// shared keys, generated once and kept in the task store, rotated every `rotate_secs`.
     #[serde(default)]
     pub secret: String,
     /// Link lifetime, seconds.
     pub ttl_secs: u64,
+    /// How long a stored key signs before it is replaced, seconds (the replaced key still
+    /// verifies the links it signed until they expire). Unused when `secret` is set.
+    #[serde(default = "default_rotate_secs")]
+    pub rotate_secs: u64,
 }
+
+/// `links.rotate_secs` when not set: a week.
+fn default_rotate_secs() -> u64 {
+    7 * 24 * 3600
+}
+
+/// How often a process reloads the stored link keys, seconds; a rotation made by another
+/// process is seen within this time (or at once, by the first link that names the new key).
+pub const LINK_KEY_RELOAD_SECS: u64 = 60;
 
 impl fmt::Debug for LinkSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -261,12 +275,13 @@ impl fmt::Debug for LinkSettings {
             .field(
                 "secret",
                 &if self.secret.is_empty() {
-                    "<random>"
+                    "<stored keys>"
                 } else {
                     "<redacted>"
                 },
             )
             .field("ttl_secs", &self.ttl_secs)
+            .field("rotate_secs", &self.rotate_secs)
             .finish()
     }
 }
@@ -458,6 +473,12 @@ impl Settings {
         if self.links.ttl_secs == 0 {
             bail!("invalid configuration: links.ttl_secs must be at least 1");
         }
+        if !self.links.secret.is_empty() && self.links.secret.len() < MIN_SECRET_BYTES {
+            bail!("refusing to start: links.secret is {} bytes; a download link secret must be at least {MIN_SECRET_BYTES} random bytes (for example `openssl rand -hex 32`), or leave it empty to use the keys statport keeps in the task store", self.links.secret.len());
+        }
+        if self.links.rotate_secs < self.links.ttl_secs.saturating_add(2 * LINK_KEY_RELOAD_SECS) {
+            bail!("invalid configuration: links.rotate_secs must be at least links.ttl_secs + {} (a replaced key must outlive the links it signed)", 2 * LINK_KEY_RELOAD_SECS);
+        }
         if self.queue.concurrency == 0
             || self.queue.heartbeat_secs == 0
             || self.queue.missed_heartbeats == 0
@@ -601,6 +622,22 @@ mod tests {
             !s.callbacks.allow_private,
             "private destinations are off by default"
         );
+    }
+
+    #[test]
+    fn a_link_secret_under_32_bytes_refuses_to_start_and_rotation_outlives_a_link() {
+        let default = load_with("").expect("the default: stored keys");
+        assert!(default.links.secret.is_empty());
+        assert_eq!(default.links.rotate_secs, 7 * 24 * 3600);
+        let short = load_with("[links]\nsecret = \"0123456789abcdef0123456789abcde\"\n")
+            .expect_err("31 bytes");
+        assert!(short.to_string().contains("links.secret"), "{short}");
+        assert!(!short.to_string().contains("0123456789abcdef"), "{short}");
+        load_with("[links]\nsecret = \"0123456789abcdef0123456789abcdef\"\n").expect("32 bytes");
+        let err = load_with("[links]\nttl_secs = 3600\nrotate_secs = 3700\n")
+            .expect_err("a rotation within a link's life");
+        assert!(err.to_string().contains("links.rotate_secs"), "{err}");
+        load_with("[links]\nttl_secs = 3600\nrotate_secs = 3720\n").expect("just enough");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod callbacks;
 mod errors;
 mod geo;
 mod limits;
+mod links;
 mod origin_volume;
 mod socket;
 

@@ -5,11 +5,14 @@
 //!
 //! # Layout
 //! - [`backends`]: one bundle of ports per backend, chosen once ([`Backends::connect`]).
+//! - [`link_keys`]: [`StoredLinkKeys`](link_keys::StoredLinkKeys), the download-link keys kept
+//!   in the task store (the signer's source when `links.secret` is empty).
 //! - [`redis`]: the Redis backend's connections, bundles and persistence check.
 //! - [`sqlite`]: the embedded backend's file, bundles and setup.
 //! - this module: [`Services`], which holds the bundles and runs the parts of a process.
 
 pub mod backends;
+pub mod link_keys;
 pub mod redis;
 pub mod sqlite;
 
@@ -45,7 +48,7 @@ pub use backends::Backends;
 use crate::callback::{
     CallbackSender, Delivery, SenderParts, SHUTDOWN_GRACE as CALLBACK_SHUTDOWN_GRACE,
 };
-use crate::config::{ObjectBackend, Settings};
+use crate::config::{ObjectBackend, Settings, LINK_KEY_RELOAD_SECS};
 
 /// The connected parts of a statport process, on the backends `[backends]` names.
 ///
@@ -70,7 +73,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// The IP database, when `ip_database.path` is set.
     pub geo: Option<Arc<dyn GeoLookup>>,
-    /// Signs and checks download links (one secret for the whole process).
+    /// Signs and checks download links: the configured secret, or the deployment's keys kept in
+    /// the task store.
     pub links: Arc<LinkSigner>,
     /// The process's counters, shared by the API (`/metrics`) and the workers' callbacks.
     pub metrics: Arc<Metrics>,
@@ -101,6 +105,23 @@ pub fn ip_database(settings: &Settings) -> anyhow::Result<Option<Arc<dyn GeoLook
     }
     info!(path = %s.path, isp_path = %s.isp_path, "ip database loaded");
     Ok(Some(Arc::new(db)))
+}
+
+/// The signer of download links: one key for good when `links.secret` is set, else the keys
+/// kept in the task store, shared by every process of the deployment and rotated every
+/// `links.rotate_secs` (loaded by [`Services::run_probe`], or on first use).
+pub fn link_signer(settings: &Settings, backends: &Backends) -> LinkSigner {
+    let l = &settings.links;
+    if !l.secret.is_empty() {
+        return LinkSigner::new(l.secret.as_bytes().to_vec(), l.ttl_secs);
+    }
+    let ms = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000);
+    let source = link_keys::StoredLinkKeys {
+        store: Arc::clone(&backends.store.link_keys),
+        rotate_after_ms: ms(l.rotate_secs),
+        ttl_ms: ms(l.ttl_secs),
+    };
+    LinkSigner::from_source(Arc::new(source), l.ttl_secs)
 }
 
 /// The object store the settings describe: the local folder `embedded.objects_dir` or the
@@ -137,15 +158,7 @@ impl Services {
         }
         let backends = Backends::connect(&settings).await?;
         let geo = ip_database(&settings)?;
-        let secret = if settings.links.secret.is_empty() {
-            warn!("links.secret is not set: using a random secret, download links work only on this process until it stops (reading a task again gives a fresh link)");
-            let mut s = uuid::Uuid::new_v4().as_bytes().to_vec();
-            s.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-            s
-        } else {
-            settings.links.secret.as_bytes().to_vec()
-        };
-        let links = Arc::new(LinkSigner::new(secret, settings.links.ttl_secs));
+        let links = Arc::new(link_signer(&settings, &backends));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics = Arc::new(Metrics::default());
         let tenants = Arc::new(settings.tenants());
@@ -246,6 +259,23 @@ impl Services {
         tokio::select! {
             () = probe => {},
             () = persistence => {},
+            () = self.reload_link_keys() => {},
+        }
+    }
+
+    /// Loads the download-link keys once the task store answers, then again every
+    /// [`LINK_KEY_RELOAD_SECS`] (rotating them when due), forever; a failed load keeps the keys
+    /// held and is tried again a probe period later.
+    async fn reload_link_keys(&self) {
+        let mut loaded = false;
+        loop {
+            self.readiness.wait_ready().await;
+            match self.links.reload(self.clock.now_ms()).await {
+                Ok(()) => loaded = true,
+                Err(e) => warn!(error = %e, "the download link keys could not be loaded"),
+            }
+            let wait = if loaded { LINK_KEY_RELOAD_SECS } else { 1 };
+            tokio::time::sleep(Duration::from_secs(wait)).await;
         }
     }
 
@@ -351,10 +381,14 @@ impl Services {
     ) -> anyhow::Result<()> {
         let app = statport_api::app(self.app_state()?);
         info!(addr = %listener.local_addr()?, "api listening");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .context("serving the API")
+        // With connect info: refused download links are counted per client address.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving the API")
     }
 
     /// Runs export workers and the retention sweeps until `shutdown` is cancelled, then gives

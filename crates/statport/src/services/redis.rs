@@ -12,7 +12,7 @@ use statport_queue::dead_letter::RedisDeadLetters;
 use statport_queue::finished::RedisFinishedJobs;
 use statport_queue::redis::RedisQueue;
 use statport_queue::QueueSettings;
-use statport_records::{RedisScheduleStore, RedisTaskStore};
+use statport_records::{RedisLinkKeyStore, RedisScheduleStore, RedisTaskStore};
 use statport_worker::runner::run_workers;
 use tracing::{info, warn};
 
@@ -49,6 +49,10 @@ impl RedisConnections {
                 namespace,
             )),
             schedules: Arc::new(RedisScheduleStore::with_connection(
+                self.fail_fast.clone(),
+                namespace,
+            )),
+            link_keys: Arc::new(RedisLinkKeyStore::with_connection(
                 self.fail_fast.clone(),
                 namespace,
             )),

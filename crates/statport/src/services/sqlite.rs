@@ -11,7 +11,9 @@ use statport_queue::dead_letter::SqliteDeadLetters;
 use statport_queue::finished::SqliteFinishedJobs;
 use statport_queue::sqlite::SqliteQueue;
 use statport_queue::QueueSettings;
-use statport_records::{open_sqlite, SqliteScheduleStore, SqliteTaskStore, TaskStore};
+use statport_records::{
+    open_sqlite, SqliteLinkKeyStore, SqliteScheduleStore, SqliteTaskStore, TaskStore,
+};
 use statport_worker::runner::run_workers;
 use tracing::info;
 
@@ -55,6 +57,7 @@ pub async fn store(pool: &SqlitePool) -> anyhow::Result<StoreBundle> {
         tasks: Arc::clone(&tasks),
         api_tasks: tasks,
         schedules: Arc::new(SqliteScheduleStore::open(pool.clone()).await?),
+        link_keys: Arc::new(SqliteLinkKeyStore::open(pool.clone()).await?),
         // One machine: each process counts its own calls.
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
     })
