@@ -151,7 +151,7 @@ impl Harness {
                 TenantConfig {
                     api_key_hashes: vec![statport_access::hash_api_key(&other_key)],
                     log_bucket: unique("missing"),
-                    log_prefix: String::new(),
+                    log_prefix: "cf/".into(),
                     log_format: LogFormat::Cloudfront,
                     limits: test_limits(),
                     callback_secret: Default::default(),

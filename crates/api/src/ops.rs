@@ -40,7 +40,8 @@ pub async fn healthz() -> &'static str {
 }
 
 /// `GET /readyz`: Redis and the object store answered their last probe (the background probe
-/// runs every second, so this answers at once even while a dependency hangs).
+/// runs every second, so this answers at once even while a dependency hangs). It needs no key,
+/// so each dependency shows only `ok`, `unavailable` or `not checked yet`; the cause is logged.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let r = &state.readiness;
     let ok = r.is_ready();
@@ -176,7 +177,7 @@ pub async fn openapi() -> Json<Value> {
                     "dataName": {"type": "string"}, "dataUnit": {"type": "string"}, "dataSeries": {"type": "array", "items": {"type": "object", "properties": {
                         "timestamp": {"type": "string"}, "data": {"type": "number"}}}}}}}}}, "429": limited, "default": other}}},
             "/healthz": {"get": {"security": [], "responses": {"200": {"description": "up"}}}},
-            "/readyz": {"get": {"security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+            "/readyz": {"get": {"security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "not ready; task_store and object_store each say ok, unavailable or not checked yet (the cause is in the service's log)"}}}},
             "/metrics": {"get": {"security": [], "responses": {"200": {"description": "Prometheus text"}}}}
         }
     }))

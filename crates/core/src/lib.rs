@@ -9,7 +9,8 @@
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
 //! - [`tenant`]: a tenant (keys, log source, limits, callback secret), the
 //!   [`tenant::TenantDirectory`] every part looks tenants up in, its limits
-//!   ([`tenant::TenantLimits`]) and the [`tenant::Rate`] type the rate limiters take.
+//!   ([`tenant::TenantLimits`]), the [`tenant::Rate`] type the rate limiters take, and which
+//!   ids may name a tenant ([`tenant::is_valid_tenant_id`]).
 //! - [`schedule`]: recurring exports: the stored schedule, its relative window, the record of
 //!   each fire time; cron in a time zone (DST-safe fire times), window ranges, the catch-up
 //!   policy and the schedule request.

@@ -149,12 +149,29 @@ impl Default for TenantLimits {
     }
 }
 
+/// The longest tenant id accepted, characters.
+pub const MAX_TENANT_ID_LEN: usize = 64;
+
+/// True when `id` may name a tenant: 1 to [`MAX_TENANT_ID_LEN`] characters of `A-Z`, `a-z`,
+/// `0-9`, `_` and `-`, the first a letter or digit. A tenant id goes into object keys (result
+/// files are `<prefix><tenant>/<task_id>.<ext>`), Redis keys and URL paths (download links), so
+/// it must need no escaping in any of them and cannot read as a path step (`..`, `/`) or an
+/// option (a leading `-`).
+pub fn is_valid_tenant_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    (1..=MAX_TENANT_ID_LEN).contains(&bytes.len())
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+}
+
 /// Where a tenant's logs are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSource {
     /// Bucket holding the logs.
     pub bucket: String,
-    /// Key prefix of the log files (may be empty).
+    /// Key prefix of the log files (config refuses an empty one, or one not ending in `/`).
     pub prefix: String,
     /// How the files are written.
     pub format: LogFormat,
@@ -331,6 +348,31 @@ mod tests {
         let err = serde_json::from_str::<TenantLimits>(r#"{"api_per_sec": 5}"#)
             .expect_err("unknown field");
         assert!(err.to_string().contains("api_per_sec"));
+    }
+
+    #[test]
+    fn tenant_ids_are_a_safe_character_set_and_length() {
+        let longest = "a".repeat(MAX_TENANT_ID_LEN);
+        for ok in [
+            "t1",
+            "acme",
+            "demo",
+            "demo-huawei",
+            "bench-urls",
+            "r",
+            "A_1",
+            "9x",
+            &longest,
+        ] {
+            assert!(is_valid_tenant_id(ok), "{ok} is valid");
+        }
+        let too_long = "a".repeat(MAX_TENANT_ID_LEN + 1);
+        for bad in [
+            "", "-acme", "_acme", "a b", "a/b", "..", "a.b", "a:b", "a%2F", "acmé", "a\n", "a*",
+            &too_long,
+        ] {
+            assert!(!is_valid_tenant_id(bad), "{bad:?} is refused");
+        }
     }
 
     #[test]

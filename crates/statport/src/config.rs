@@ -351,7 +351,9 @@ pub struct TenantConfig {
     pub api_key_hashes: Vec<String>,
     /// Bucket of the tenant's logs.
     pub log_bucket: String,
-    /// Prefix of the tenant's log files.
+    /// Prefix of the tenant's log files: a folder ending in `/` (`logs/acme/`) that is not the
+    /// start of another tenant's prefix nor of `results.prefix` in the same bucket (see
+    /// `layout_check`, which refuses an empty one).
     #[serde(default)]
     pub log_prefix: String,
     /// `cloudfront` or `huawei`.
@@ -533,6 +535,7 @@ impl Settings {
                 }
             }
         }
+        crate::layout_check::check_layout(&self.results, &self.tenants)?;
         Ok(())
     }
 
@@ -645,7 +648,7 @@ mod tests {
         let own_hash = statport_access::hash_api_key("operator-key");
         let tenant = |secret: &str| {
             format!(
-                "[tenants.acme]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\ncallback_secret = \"{secret}\"\n"
+                "[tenants.acme]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_prefix = \"logs/\"\nlog_format = \"cloudfront\"\ncallback_secret = \"{secret}\"\n"
             )
         };
         let s = load_with(&tenant("a-long-enough-callback-secret")).expect("valid");
@@ -695,7 +698,7 @@ mod tests {
         // An operator's file: only its tenant exists, the demo key is not live.
         let own_hash = statport_access::hash_api_key("operator-key");
         let s = load_with(&format!(
-            "[tenants.acme]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\n"
+            "[tenants.acme]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_prefix = \"logs/\"\nlog_format = \"cloudfront\"\n"
         ))
         .expect("operator config");
         assert_eq!(s.tenants.keys().collect::<Vec<_>>(), vec!["acme"]);
@@ -721,7 +724,7 @@ mod tests {
         );
         // The Huawei demo key alone, outside the demo: refused too.
         let huawei_only = format!(
-            "[tenants.h]\napi_key_hashes = [\"{}\"]\nlog_bucket = \"b\"\nlog_format = \"huawei\"\n",
+            "[tenants.h]\napi_key_hashes = [\"{}\"]\nlog_bucket = \"b\"\nlog_prefix = \"logs/\"\nlog_format = \"huawei\"\n",
             statport_access::hash_api_key("demo-huawei-key")
         );
         let err = load_with(&huawei_only).expect_err("huawei demo key outside the demo");
@@ -737,7 +740,7 @@ mod tests {
         assert!(err.to_string().contains("bucket_typo"), "{err}");
         let err = load_with("[api]\nlisten = \"not an address\"\n").expect_err("bad listen");
         assert!(err.to_string().contains("api.listen"), "{err}");
-        let err = load_with("[tenants.x]\napi_key_hashes = \"abc\"\nlog_bucket = \"b\"\nlog_format = \"cloudfront\"\n")
+        let err = load_with("[tenants.x]\napi_key_hashes = \"abc\"\nlog_bucket = \"b\"\nlog_prefix = \"logs/\"\nlog_format = \"cloudfront\"\n")
             .expect_err("bad hash");
         assert!(
             err.to_string().contains("tenants.x.api_key_hashes"),
@@ -758,7 +761,7 @@ mod tests {
         assert!(err.to_string().contains("no edge-location prefix"), "{err}");
         let own_hash = statport_access::hash_api_key("operator-key");
         let huawei = load_with(&format!(
-            "[tenants.h]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_format = \"huawei\"\n"
+            "[tenants.h]\napi_key_hashes = [\"{own_hash}\"]\nlog_bucket = \"b\"\nlog_prefix = \"logs/\"\nlog_format = \"huawei\"\n"
         ))
         .expect("a Huawei tenant");
         assert_eq!(

@@ -79,10 +79,11 @@ pub async fn launch_with(
             .is_err()
     {
         stop.cancel();
+        let r = &services.readiness;
         anyhow::bail!(
             "Redis or the object store did not answer within {READY_WITHIN:?}: task store {}, object store {}",
-            services.readiness.describe_task_store(),
-            services.readiness.describe_object_store()
+            r.task_store_error().unwrap_or_else(|| r.describe_task_store().to_owned()),
+            r.object_store_error().unwrap_or_else(|| r.describe_object_store().to_owned())
         );
     }
     let api = {

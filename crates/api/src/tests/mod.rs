@@ -1,7 +1,8 @@
 //! The router without a socket (`tower::ServiceExt::oneshot`), over the in-process stores and a
 //! manual clock: auth, the error body, creation and the expiry of download links; `errors`: the
 //! body on responses axum makes itself; `limits`: per-tenant rate limits; `origin_volume`: the
-//! synchronous origin-volume report over a scripted engine; `callbacks`: `callback_url` at submission.
+//! synchronous origin-volume report over a scripted engine; `callbacks`: `callback_url` at submission;
+//! `ready`: `/readyz` says coarse states, never a probe's error text.
 
 mod callbacks;
 mod errors;
@@ -9,6 +10,7 @@ mod geo;
 mod limits;
 mod links;
 mod origin_volume;
+mod ready;
 mod socket;
 
 use std::sync::Mutex;
