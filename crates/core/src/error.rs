@@ -49,6 +49,9 @@ pub enum ErrorCode {
     TooManyAttempts,
     /// Task failure: the object store or the task store stayed unreachable past the retry span.
     DependencyUnavailable,
+    /// Task failure: the run went past its job timeout (`queue.job_timeout_secs`, or
+    /// `queue.logs_job_timeout_secs` for `logs`); it was stopped, not retried.
+    ExportTimedOut,
     /// Task failure: the tenant has no log source configured.
     NoLogSource,
     /// Task failure: the bucket for result files does not exist.
@@ -118,6 +121,7 @@ impl ErrorCode {
             ErrorCode::InternalError => "StatPort.InternalError",
             ErrorCode::TooManyRows => "StatPort.TooManyRows",
             ErrorCode::TooManyAttempts => "StatPort.TooManyAttempts",
+            ErrorCode::ExportTimedOut => "StatPort.ExportTimedOut",
             ErrorCode::DependencyUnavailable => "StatPort.DependencyUnavailable",
             ErrorCode::NoLogSource => "StatPort.NoLogSource",
             ErrorCode::ResultBucketMissing => "StatPort.ResultBucketMissing",
@@ -171,6 +175,7 @@ impl ErrorCode {
             // Task failures are recorded in the task, not answered over HTTP; the status is what
             // such an answer would be.
             ErrorCode::DependencyUnavailable => 503,
+            ErrorCode::ExportTimedOut => 504,
             ErrorCode::TooManyAttempts
             | ErrorCode::NoLogSource
             | ErrorCode::ResultBucketMissing

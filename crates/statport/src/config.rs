@@ -227,10 +227,19 @@ pub struct QueueConfig {
     pub poll_interval_ms: u64,
     /// Jobs run at once per worker process.
     pub concurrency: usize,
-    /// Longest run of one job, seconds.
+    /// Longest run of a statistics export, seconds: past it the run is stopped and the task
+    /// fails with `StatPort.ExportTimedOut`.
     pub job_timeout_secs: u64,
+    /// Longest run of a `logs` export, seconds (it reads and sorts every matching row).
+    #[serde(default = "default_logs_job_timeout_secs")]
+    pub logs_job_timeout_secs: u64,
     /// Longest wait for running jobs at shutdown, seconds.
     pub shutdown_timeout_secs: u64,
+}
+
+/// `queue.logs_job_timeout_secs` when not set: 24 hours.
+fn default_logs_job_timeout_secs() -> u64 {
+    24 * 3600
 }
 
 /// `[results]`.
@@ -480,6 +489,9 @@ impl Settings {
         }
         if self.links.rotate_secs < self.links.ttl_secs.saturating_add(2 * LINK_KEY_RELOAD_SECS) {
             bail!("invalid configuration: links.rotate_secs must be at least links.ttl_secs + {} (a replaced key must outlive the links it signed)", 2 * LINK_KEY_RELOAD_SECS);
+        }
+        if self.queue.job_timeout_secs == 0 || self.queue.logs_job_timeout_secs == 0 {
+            bail!("invalid configuration: queue.job_timeout_secs and queue.logs_job_timeout_secs must be at least 1");
         }
         if self.queue.concurrency == 0
             || self.queue.heartbeat_secs == 0

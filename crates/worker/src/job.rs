@@ -87,6 +87,46 @@ pub struct WorkerSettings {
     pub sketches: SketchLimits,
     /// The sort of `logs` exports: its memory buffer and merge fan-in.
     pub logs: LogSortSettings,
+    /// How long one run may take before it is stopped and its task fails.
+    pub timeouts: JobTimeouts,
+}
+
+/// How long one run of a task may take, by action: past it the run's scans are cancelled, its
+/// upload aborted, and the task fails with `StatPort.ExportTimedOut` (an end of its own: not a
+/// crash, not retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobTimeouts {
+    /// Every statistics export (`queue.job_timeout_secs`).
+    pub statistics: Duration,
+    /// `logs` exports, which read and sort every matching row (`queue.logs_job_timeout_secs`).
+    pub logs: Duration,
+}
+
+impl Default for JobTimeouts {
+    /// 6 hours for statistics, 24 hours for `logs` (the config's defaults).
+    fn default() -> Self {
+        JobTimeouts {
+            statistics: Duration::from_secs(6 * 3600),
+            logs: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl JobTimeouts {
+    /// The limit of a run of `action`.
+    pub fn for_action(&self, action: statport_core::request::Action) -> Duration {
+        if action == statport_core::request::Action::Logs {
+            self.logs
+        } else {
+            self.statistics
+        }
+    }
+
+    /// The longest of them (what the queue's last-resort timeout and the sweep of stale temp
+    /// folders are sized from).
+    pub fn longest(&self) -> Duration {
+        self.statistics.max(self.logs)
+    }
 }
 
 /// Everything a run needs, shared by all runs of a process.

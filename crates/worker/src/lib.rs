@@ -39,6 +39,6 @@ pub mod scan;
 pub mod sort;
 pub mod source;
 
-pub use job::{run_export, ExportContext, RunEnd, TaskEnd, TaskEnded, WorkerSettings};
+pub use job::{run_export, ExportContext, JobTimeouts, RunEnd, TaskEnd, TaskEnded, WorkerSettings};
 /// The shutdown token of an [`ExportContext`], re-exported so callers need no tokio-util.
 pub use tokio_util::sync::CancellationToken;

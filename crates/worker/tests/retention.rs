@@ -153,6 +153,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
             results_prefix: "exports/".into(),
             sketches: SketchLimits::default(),
             logs: statport_worker::sort::LogSortSettings::default(),
+            timeouts: statport_worker::JobTimeouts::default(),
             retry: RetryPolicy::with_span(Duration::from_secs(900)),
         },
         geo: None,

@@ -39,7 +39,7 @@ use statport_worker::janitor::{Janitor, StaleSortDirs, TenantRetention};
 use statport_worker::origin_volume::{OriginVolumeReporter, OriginVolumeSettings};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::CancellationToken;
-use statport_worker::{ExportContext, TaskEnded, WorkerSettings};
+use statport_worker::{ExportContext, JobTimeouts, TaskEnded, WorkerSettings};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
@@ -133,6 +133,17 @@ pub fn object_store(settings: &Settings) -> Arc<dyn ObjectStore> {
     Arc::new(S3Store::new(settings.s3.clone()))
 }
 
+/// How far past the longest job timeout the queue's own timeout lies.
+const QUEUE_TIMEOUT_MARGIN: Duration = Duration::from_secs(300);
+
+/// The job timeouts of `[queue]`, by action.
+pub fn job_timeouts(settings: &Settings) -> JobTimeouts {
+    JobTimeouts {
+        statistics: Duration::from_secs(settings.queue.job_timeout_secs),
+        logs: Duration::from_secs(settings.queue.logs_job_timeout_secs),
+    }
+}
+
 /// The queue settings of the `[queue]` section.
 pub fn queue_settings(settings: &Settings) -> QueueSettings {
     let q = &settings.queue;
@@ -142,7 +153,12 @@ pub fn queue_settings(settings: &Settings) -> QueueSettings {
         missed_heartbeats: q.missed_heartbeats,
         poll_interval: Duration::from_millis(q.poll_interval_ms.max(10)),
         concurrency: q.concurrency,
-        job_timeout: Duration::from_secs(q.job_timeout_secs),
+        // A last resort only: a run ends itself at its own timeout (`job_timeouts`) and
+        // records why; the queue drops a run that has not stopped well after that.
+        job_timeout: job_timeouts(settings)
+            .longest()
+            .saturating_add(Duration::from_secs(q.shutdown_timeout_secs))
+            .saturating_add(QUEUE_TIMEOUT_MARGIN),
         shutdown_timeout: Duration::from_secs(q.shutdown_timeout_secs),
     }
 }
@@ -297,7 +313,7 @@ impl Services {
             clock: Arc::clone(&self.clock),
             sort_dirs: Some(StaleSortDirs {
                 temp_dir: self.settings.temp_dir(),
-                older_than: Duration::from_secs(self.settings.queue.job_timeout_secs),
+                older_than: job_timeouts(&self.settings).longest(),
             }),
         })
     }
@@ -366,6 +382,7 @@ impl Services {
                 results_prefix: self.settings.results.prefix.clone(),
                 sketches: w.sketches,
                 logs: w.logs,
+                timeouts: job_timeouts(&self.settings),
             },
             geo: self.geo.clone(),
             shutdown: CancellationToken::new(),

@@ -1,6 +1,8 @@
 //! Claim and finish: one run of a task from its claim to the record of how it ended (success,
 //! failure, a deferred retry, a release at shutdown), through the guarded transitions.
 
+use std::time::Duration;
+
 use statport_core::task::{ExportJob, TaskError, TaskRecord, TaskStatus};
 use statport_core::ErrorCode;
 use statport_records::{Claim, Outcome};
@@ -40,7 +42,7 @@ pub async fn run_export(
             ),
         ))
     } else {
-        match execute(ctx, &record, run_id).await {
+        match execute_within_timeout(ctx, &record, run_id).await {
             // Stopping scans on shutdown makes them end as cancelled or as failed reads: the
             // run was stopped, not dropped or failed (a run that truly lost its task finds out
             // when the release is refused).
@@ -168,6 +170,53 @@ pub async fn run_export(
         }
         Err(e) => Err(RetryLater(format!("status store: {e}"))),
     }
+}
+
+/// How long a run stopped by its timeout may take to wind down (its scans see the cancel at
+/// their next check, the upload is dropped) before it is left behind.
+const TIMED_OUT_RUN_GRACE: Duration = Duration::from_secs(30);
+
+/// [`execute`] under the action's job timeout. The run gets a stop token of its own (a child of
+/// the process's shutdown); at the deadline it is cancelled, so the scans stop and the upload
+/// is aborted, and the run becomes a failure with `StatPort.ExportTimedOut`, unless it finished
+/// in the meantime.
+async fn execute_within_timeout(
+    ctx: &ExportContext,
+    record: &TaskRecord,
+    run_id: &str,
+) -> Result<ResultFile, Unfinished> {
+    let limit = ctx.settings.timeouts.for_action(record.condition.action);
+    let run_ctx = ExportContext {
+        shutdown: ctx.shutdown.child_token(),
+        ..ctx.clone()
+    };
+    let work = execute(&run_ctx, record, run_id);
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => return done,
+        () = tokio::time::sleep(limit) => {}
+    }
+    run_ctx.shutdown.cancel();
+    warn!(task_id = %record.task_id, run_id, limit_secs = limit.as_secs(), "export ran past its job timeout; stopping it");
+    let stopped = tokio::time::timeout(TIMED_OUT_RUN_GRACE, &mut work).await;
+    if let Ok(Ok(file)) = stopped {
+        return Ok(file);
+    }
+    if ctx.shutdown.is_cancelled() {
+        return Err(Unfinished::Released);
+    }
+    Err(Unfinished::fail(
+        ErrorCode::ExportTimedOut,
+        format!(
+            "the export ran longer than its job timeout of {} and was stopped; narrow the time range or the domains, or raise {}",
+            human_span(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
+            if record.condition.action == statport_core::request::Action::Logs {
+                "queue.logs_job_timeout_secs"
+            } else {
+                "queue.job_timeout_secs"
+            }
+        ),
+    ))
 }
 
 /// Tells the [`TaskEnded`](super::TaskEnded) port, if any, that `record` ended as `end` under `run_id` (only

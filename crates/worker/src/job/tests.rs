@@ -106,6 +106,7 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
             results_prefix: "exports/".into(),
             sketches: SketchLimits::default(),
             logs: crate::sort::LogSortSettings::default(),
+            timeouts: crate::JobTimeouts::default(),
         },
         geo: None,
         shutdown: CancellationToken::new(),
@@ -549,6 +550,82 @@ async fn a_run_stopped_mid_scan_hands_the_task_back_at_once() {
         statport_records::Claim::Started(r) => assert!(r.retries.is_empty()),
         other => panic!("not claimable: {other:?}"),
     }
+}
+
+/// Stops runs after 50 ms.
+fn short_timeouts() -> crate::JobTimeouts {
+    crate::JobTimeouts {
+        statistics: Duration::from_millis(50),
+        logs: Duration::from_millis(50),
+    }
+}
+
+#[tokio::test]
+async fn a_run_past_its_timeout_stops_its_scans_and_fails_saying_so() {
+    let mut f = fixture(&day_files()).await;
+    f.ctx.settings.timeouts = short_timeouts();
+    task(&f, "t-slow", "csv", 0).await;
+    // Every read stalls forever: only the timeout can end the run.
+    f.faults.hang_gets.store(true, Ordering::SeqCst);
+    let end = tokio::time::timeout(
+        Duration::from_secs(30),
+        run_export(&f.ctx, &job("t-slow"), "run-1"),
+    )
+    .await
+    .expect("the run ends by its own timeout")
+    .expect("recorded");
+    assert_eq!(end, RunEnd::Failed);
+    let failed = record(&f, "t-slow").await;
+    assert_eq!(failed.status, TaskStatus::Fail);
+    let error = failed.error.expect("an error");
+    assert_eq!(error.error_code, "StatPort.ExportTimedOut");
+    assert!(
+        error.error_msg.contains("queue.job_timeout_secs"),
+        "{}",
+        error.error_msg
+    );
+    // Not a crash, not a transient failure; the process's shutdown token is untouched.
+    assert!(failed.retries.is_empty(), "{:?}", failed.retries);
+    assert!(!f.ctx.shutdown.is_cancelled());
+}
+
+#[tokio::test]
+async fn a_run_past_its_timeout_during_the_upload_aborts_it() {
+    let mut f = fixture(&day_files()).await;
+    f.ctx.settings.timeouts = short_timeouts();
+    task(&f, "t-slow-up", "xlsx", 0).await;
+    f.faults.hang_puts.store(true, Ordering::SeqCst);
+    let end = tokio::time::timeout(
+        Duration::from_secs(30),
+        run_export(&f.ctx, &job("t-slow-up"), "run-1"),
+    )
+    .await
+    .expect("the run ends by its own timeout")
+    .expect("recorded");
+    assert_eq!(end, RunEnd::Failed);
+    let failed = record(&f, "t-slow-up").await;
+    assert_eq!(
+        failed.error.map(|e| e.error_code).as_deref(),
+        Some("StatPort.ExportTimedOut")
+    );
+    assert_eq!(failed.file_key, None);
+    assert_eq!(
+        std::fs::read_dir(f.root.join("tmp")).expect("tmp").count(),
+        0,
+        "no temp file left"
+    );
+}
+
+#[test]
+fn logs_exports_have_their_own_timeout() {
+    use statport_core::request::Action;
+    let t = crate::JobTimeouts {
+        statistics: Duration::from_secs(1),
+        logs: Duration::from_secs(2),
+    };
+    assert_eq!(t.for_action(Action::Logs), Duration::from_secs(2));
+    assert_eq!(t.for_action(Action::ReportsDetail), Duration::from_secs(1));
+    assert_eq!(t.longest(), Duration::from_secs(2));
 }
 
 #[tokio::test]

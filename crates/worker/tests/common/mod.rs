@@ -166,6 +166,7 @@ impl Env {
                 results_prefix: "exports/".into(),
                 sketches: SketchLimits::default(),
                 logs: statport_worker::sort::LogSortSettings::default(),
+                timeouts: statport_worker::JobTimeouts::default(),
             },
             geo: None,
             shutdown: CancellationToken::new(),
