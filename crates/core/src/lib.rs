@@ -28,6 +28,8 @@
 //!   (no loopback, link-local or private destinations unless allowed), what validation needs
 //!   ([`callback::CallbackSupport`]) and the `X-Statport-Signature` HMAC-SHA256 signature with
 //!   its verification.
+//! - [`outbox`]: the completion callback of a task's end as the record keeps it (pending,
+//!   leased, delivered, failed), and the pure rules of claiming and recording its attempts.
 //! - [`table`]: the column / cell model shared by every output writer.
 //! - [`time`]: civil-date arithmetic and RFC 3339 over epoch milliseconds, the statistics
 //!   granularities, and the clock behind a trait.
@@ -37,6 +39,7 @@ pub mod callback;
 pub mod error;
 pub mod log;
 pub mod origin_volume;
+pub mod outbox;
 pub mod request;
 pub mod schedule;
 pub mod stats;

@@ -96,6 +96,10 @@ pub struct TaskRecord {
     /// `uv` intervals past their exact bound): which, and how far off they may be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approximation: Option<String>,
+    /// The completion callback of the task's end, when it asked for one: recorded with the end
+    /// (the outbox), then claimed, attempted and settled by a sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<crate::outbox::CallbackDelivery>,
 }
 
 impl TaskRecord {
@@ -128,6 +132,7 @@ impl TaskRecord {
             condition,
             file_expired_at: None,
             approximation: None,
+            callback: None,
         }
     }
 

@@ -186,3 +186,44 @@ where
     })
     .await
 }
+
+/// [`CallbackOutbox::claim_callback`](crate::CallbackOutbox::claim_callback) over `store`.
+pub(crate) async fn claim_callback<S>(
+    store: &S,
+    tenant: &str,
+    task_id: &str,
+    owner: &str,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Option<TaskRecord>, StoreError>
+where
+    S: RecordCas<Record = TaskRecord> + ?Sized,
+{
+    update(store, tenant, task_id, |current| {
+        let next = current.and_then(|c| transition::claim_callback(c, owner, now_ms, lease_ms));
+        (next.clone(), next)
+    })
+    .await
+}
+
+/// [`CallbackOutbox::record_callback`](crate::CallbackOutbox::record_callback) over `store`.
+pub(crate) async fn record_callback<S>(
+    store: &S,
+    tenant: &str,
+    task_id: &str,
+    delivery_id: &str,
+    owner: &str,
+    result: &statport_core::outbox::AttemptResult,
+    now_ms: i64,
+) -> Result<bool, StoreError>
+where
+    S: RecordCas<Record = TaskRecord> + ?Sized,
+{
+    update(store, tenant, task_id, |current| {
+        transition::guarded_step(
+            current
+                .and_then(|c| transition::record_callback(c, delivery_id, owner, result, now_ms)),
+        )
+    })
+    .await
+}

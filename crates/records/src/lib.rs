@@ -36,6 +36,9 @@
 //! - [`link_keys`]: the [`LinkKeyStore`] port (the current and previous signing key of download
 //!   links, created once and rotated atomically across processes) with [`MemoryLinkKeyStore`],
 //!   [`RedisLinkKeyStore`] and [`SqliteLinkKeyStore`]; one suite (`tests/store/link_keys.rs`).
+//! - [`outbox`]: the [`CallbackOutbox`] port: completion callbacks recorded with their tasks'
+//!   ends, found when due, leased and settled by any process's sender; every task store
+//!   implements it over its records and a due index (suite: `tests/common/outbox_suite.rs`).
 //! - [`error`]: [`StoreError`], why a store call failed.
 //!
 //! Every task store passes the same conformance suite (`tests/common/suite.rs`).
@@ -47,6 +50,7 @@ mod cas;
 pub mod error;
 pub mod link_keys;
 pub mod memory;
+pub mod outbox;
 pub mod redis_store;
 pub mod schedule_store;
 pub mod sqlite;
@@ -61,6 +65,7 @@ pub use link_keys::{
     StoredLinkKey,
 };
 pub use memory::MemoryTaskStore;
+pub use outbox::{CallbackOutbox, TaskRef};
 pub use redis_store::{RedisTaskStore, DEFAULT_NAMESPACE};
 pub use schedule_store::{
     FireClaim, FireResult, MemoryScheduleStore, RedisScheduleStore, ScheduleStore,

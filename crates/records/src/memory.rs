@@ -4,11 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use statport_core::outbox::AttemptResult;
 use statport_core::task::TaskRecord;
 
 use crate::admission::{self, Admission, AdmissionLimits};
 use crate::cas::{self, RecordCas};
 use crate::error::StoreError;
+use crate::outbox::{CallbackOutbox, TaskRef};
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
 use crate::transition;
 
@@ -208,5 +210,53 @@ impl TaskStore for MemoryTaskStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl CallbackOutbox for MemoryTaskStore {
+    async fn due_callbacks(&self, now_ms: i64, limit: usize) -> Result<Vec<TaskRef>, StoreError> {
+        let records = self.records();
+        let mut due: Vec<(i64, TaskRef)> = records
+            .map
+            .values()
+            .filter_map(|(r, _)| {
+                let at = r.callback.as_ref()?.due_at()?;
+                (at <= now_ms).then(|| {
+                    (
+                        at,
+                        TaskRef {
+                            tenant_id: r.tenant_id.clone(),
+                            task_id: r.task_id.clone(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(due.into_iter().take(limit).map(|(_, r)| r).collect())
+    }
+
+    async fn claim_callback(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        cas::claim_callback(self, tenant, task_id, owner, now_ms, lease_ms).await
+    }
+
+    async fn record_callback(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        delivery_id: &str,
+        owner: &str,
+        result: &AttemptResult,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        cas::record_callback(self, tenant, task_id, delivery_id, owner, result, now_ms).await
     }
 }

@@ -5,6 +5,7 @@
 
 use std::cmp::Ordering;
 
+use statport_core::outbox::{AttemptResult, CallbackDelivery};
 use statport_core::task::{TaskRecord, TaskStatus};
 
 use crate::store::{Claim, ListQuery, Outcome, TaskPage};
@@ -134,6 +135,47 @@ pub(crate) fn finish(
     }
     next.end_time = Some(now_ms);
     next.update_time = now_ms;
+    // The outbox: the end's callback is recorded in the same write as the end.
+    next.callback = next
+        .condition
+        .callback_url
+        .as_ref()
+        .map(|_| CallbackDelivery::pending(run_id, now_ms));
+    Some(next)
+}
+
+/// [`CallbackOutbox::claim_callback`](crate::CallbackOutbox::claim_callback) applied to
+/// `current`: the record with its callback leased to `owner`, when the callback is due.
+/// The update time is left alone: a delivery does not move the task in its listing.
+pub(crate) fn claim_callback(
+    current: &TaskRecord,
+    owner: &str,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Option<TaskRecord> {
+    let claimed = current.callback.as_ref()?.claim(owner, now_ms, lease_ms)?;
+    let mut next = current.clone();
+    next.callback = Some(claimed);
+    Some(next)
+}
+
+/// [`CallbackOutbox::record_callback`](crate::CallbackOutbox::record_callback) applied to
+/// `current`: the record after `owner`'s attempt at delivery `delivery_id`; `None` when that
+/// delivery is not `owner`'s any more (another sender took it over, or the task was replaced).
+pub(crate) fn record_callback(
+    current: &TaskRecord,
+    delivery_id: &str,
+    owner: &str,
+    result: &AttemptResult,
+    now_ms: i64,
+) -> Option<TaskRecord> {
+    let delivery = current
+        .callback
+        .as_ref()
+        .filter(|d| d.delivery_id == delivery_id)?;
+    let recorded = delivery.record(owner, result, now_ms)?;
+    let mut next = current.clone();
+    next.callback = Some(recorded);
     Some(next)
 }
 

@@ -27,6 +27,18 @@ async fn memory_store_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn memory_outbox_passes_the_suite() {
+    common::outbox_suite::outbox_suite(&MemoryTaskStore::new()).await;
+}
+
+#[tokio::test]
+async fn redis_outbox_passes_the_suite() {
+    let store = fresh_redis_store().await;
+    common::outbox_suite::outbox_suite(&store).await;
+    drop_namespace(&store).await;
+}
+
+#[tokio::test]
 async fn redis_store_passes_the_suite() {
     let store = fresh_redis_store().await;
     suite(&store).await;

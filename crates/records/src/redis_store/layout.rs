@@ -8,6 +8,10 @@
 //!                                       idx     its current member in the tenant's index
 //! {ns}:tasks:{tenant}            zset   score update_time,
 //!                                       member "{update:016x}:{create:016x}:{task_id}"
+//! {ns}:callbacks-due             zset   score the due time of a task's pending completion
+//!                                       callback (ms), member the JSON array [tenant, task_id]
+//!                                       (kept by the task write script; stale members are
+//!                                       dropped by the claim that finds nothing due)
 //! {ns}:tenant-rev:{tenant}       string a fresh random token whenever a task of the tenant is
 //!                                       created, replaced or deleted (the admission guard;
 //!                                       removed with the tenant's last task)
@@ -54,6 +58,11 @@ impl Layout {
         Layout {
             namespace: namespace.to_owned(),
         }
+    }
+
+    /// The zset of tasks whose completion callback is pending, by due time.
+    pub(crate) fn callbacks_due_key(&self) -> String {
+        format!("{}:callbacks-due", self.namespace)
     }
 
     /// The namespace prefix, which the stores report in their `Debug` output.
@@ -188,4 +197,16 @@ mod tests {
         assert_eq!(member_task_id("plain-id"), None);
         assert_eq!(member_task_id(&member[..MEMBER_PREFIX_LEN]), None);
     }
+}
+
+/// A task's member in the due-callbacks zset: `[tenant, task_id]` as JSON, unambiguous for any
+/// ids.
+pub(crate) fn due_member(tenant: &str, task_id: &str) -> String {
+    serde_json::json!([tenant, task_id]).to_string()
+}
+
+/// The task a due-callbacks member names.
+pub(crate) fn parse_due_member(member: &str) -> Option<crate::outbox::TaskRef> {
+    let (tenant_id, task_id): (String, String) = serde_json::from_str(member).ok()?;
+    Some(crate::outbox::TaskRef { tenant_id, task_id })
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use statport_core::outbox::AttemptResult;
 use statport_core::task::TaskRecord;
 use tracing::{debug, warn};
 
@@ -24,6 +25,7 @@ use self::layout::Layout;
 use crate::admission::{self, Admission, AdmissionLimits};
 use crate::cas::{self, RecordCas};
 use crate::error::StoreError;
+use crate::outbox::{CallbackOutbox, TaskRef};
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
 use crate::transition;
 
@@ -109,12 +111,20 @@ impl RedisTaskStore {
             record::encode(record)?,
             &record::new_rev(),
         );
+        let due = record
+            .callback
+            .as_ref()
+            .and_then(|c| c.due_at())
+            .map_or_else(String::new, |at| at.to_string());
         call.key(self.layout.index_key(&record.tenant_id))
             .key(self.layout.tenant_rev_key(&record.tenant_id))
+            .key(self.layout.callbacks_due_key())
             .arg(record.status.as_str())
             .arg(record.run_id.as_deref().unwrap_or(""))
             .arg(layout::index_member(record))
-            .arg(record.update_time);
+            .arg(record.update_time)
+            .arg(due)
+            .arg(layout::due_member(&record.tenant_id, &record.task_id));
         let written: i64 = call.invoke_async(&mut self.conn.clone()).await?;
         Ok(written == 1)
     }
@@ -371,5 +381,76 @@ impl TaskStore for RedisTaskStore {
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl CallbackOutbox for RedisTaskStore {
+    async fn due_callbacks(&self, now_ms: i64, limit: usize) -> Result<Vec<TaskRef>, StoreError> {
+        let count = i64::try_from(limit).unwrap_or(i64::MAX);
+        let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.layout.callbacks_due_key())
+            .arg("-inf")
+            .arg(now_ms)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        members
+            .iter()
+            .map(|m| {
+                layout::parse_due_member(m).ok_or_else(|| StoreError::Corrupt {
+                    key: self.layout.callbacks_due_key(),
+                    reason: format!("unexpected member {m:?}"),
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_callback(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let claimed = cas::claim_callback(self, tenant, task_id, owner, now_ms, lease_ms).await?;
+        if claimed.is_none() {
+            // Nothing due: drop an index entry left by a task deleted or replaced since, so
+            // it is not offered again (a pending one keeps, or gets back, its true time).
+            let due = self
+                .get(tenant, task_id)
+                .await?
+                .and_then(|r| r.callback.and_then(|c| c.due_at()));
+            let member = layout::due_member(tenant, task_id);
+            let cmd = match due {
+                Some(at) => {
+                    let mut c = redis::cmd("ZADD");
+                    c.arg(self.layout.callbacks_due_key()).arg(at).arg(member);
+                    c
+                }
+                None => {
+                    let mut c = redis::cmd("ZREM");
+                    c.arg(self.layout.callbacks_due_key()).arg(member);
+                    c
+                }
+            };
+            let _: i64 = cmd.query_async(&mut self.conn.clone()).await?;
+        }
+        Ok(claimed)
+    }
+
+    async fn record_callback(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        delivery_id: &str,
+        owner: &str,
+        result: &AttemptResult,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        cas::record_callback(self, tenant, task_id, delivery_id, owner, result, now_ms).await
     }
 }

@@ -13,8 +13,10 @@ use super::record::script;
 /// Built with `record::cas_write`: `KEYS[1]` task hash, `ARGV[1]` expected rev (`""` writes
 /// unconditionally and changes the tenant guard; otherwise only when the hash's `rev` still
 /// equals it, which also fails when the hash is gone), `ARGV[2]` record JSON, `ARGV[3]` new
-/// rev. Then `KEYS[2]` tenant index, `KEYS[3]` tenant admission guard, `ARGV[4..]` status, run
-/// id, index member, score. Returns 1 when written, 0 when the compare-and-set failed.
+/// rev. Then `KEYS[2]` tenant index, `KEYS[3]` tenant admission guard, `KEYS[4]` the due
+/// callbacks, `ARGV[4..]` status, run id, index member, score, the callback's due time (`""`
+/// when none is pending) and its member there. Returns 1 when written, 0 when the
+/// compare-and-set failed.
 pub(crate) static WRITE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -28,6 +30,11 @@ redis.call('HSET', KEYS[1], $STATUS, ARGV[4], $RUN_ID, ARGV[5], $IDX, ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[6])
 if ARGV[1] == '' then
   redis.call('SET', KEYS[3], ARGV[3])
+end
+if ARGV[8] == '' then
+  redis.call('ZREM', KEYS[4], ARGV[9])
+else
+  redis.call('ZADD', KEYS[4], ARGV[8], ARGV[9])
 end
 return 1
 ",

@@ -12,11 +12,13 @@ use std::fmt;
 
 use async_trait::async_trait;
 use sqlx::{Sqlite, SqlitePool, Transaction};
+use statport_core::outbox::AttemptResult;
 use statport_core::task::TaskRecord;
 
 use crate::admission::{self, Admission, AdmissionLimits};
 use crate::cas::{self, RecordCas};
 use crate::error::StoreError;
+use crate::outbox::{CallbackOutbox, TaskRef};
 use crate::sqlite::{begin_write, ensure_schema, sql_count};
 use crate::store::{Claim, ListQuery, Outcome, TaskPage, TaskStore};
 use crate::transition;
@@ -91,8 +93,10 @@ impl RecordCas for SqliteTaskStore {
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn create(&self, record: &TaskRecord) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        rows::upsert(&mut conn, record).await
+        let mut tx = begin_write(&self.pool).await?;
+        rows::upsert(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn admit(
@@ -222,5 +226,56 @@ impl TaskStore for SqliteTaskStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl CallbackOutbox for SqliteTaskStore {
+    async fn due_callbacks(&self, now_ms: i64, limit: usize) -> Result<Vec<TaskRef>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT tenant_id, task_id FROM statport_callbacks_due WHERE due <= ?1
+             ORDER BY due LIMIT ?2",
+        )
+        .bind(now_ms)
+        .bind(sql_count(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant_id, task_id)| TaskRef { tenant_id, task_id })
+            .collect())
+    }
+
+    async fn claim_callback(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let claimed = cas::claim_callback(self, tenant, task_id, owner, now_ms, lease_ms).await?;
+        if claimed.is_none() {
+            // Nothing due: put the index row right (gone, or the record's true time).
+            let mut tx = begin_write(&self.pool).await?;
+            match rows::read(&mut tx, tenant, task_id).await? {
+                Some(record) => rows::set_callback_due(&mut tx, &record).await?,
+                None => rows::forget_callback(&mut tx, tenant, task_id).await?,
+            }
+            tx.commit().await?;
+        }
+        Ok(claimed)
+    }
+
+    async fn record_callback(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        delivery_id: &str,
+        owner: &str,
+        result: &AttemptResult,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        cas::record_callback(self, tenant, task_id, delivery_id, owner, result, now_ms).await
     }
 }

@@ -5,6 +5,11 @@
 //!                 status, run_id        for inspection
 //!                 create_time, update_time  the listing order (indexed per tenant)
 //!                 record                the TaskRecord as JSON (the source of truth)
+//! statport_callbacks_due  (tenant_id, task_id) PRIMARY KEY
+//!                 due                   when the task's pending completion callback is due
+//!                                       (ms), indexed; written with the record, in its
+//!                                       transaction; a row left by a deleted or replaced task
+//!                                       is dropped by the claim that finds nothing due
 //! ```
 //!
 //! The JSON is never edited in SQL, so `u64` counters keep their exact values.
@@ -35,6 +40,13 @@ pub(super) const SCHEMA: &[&str] = &[
     ) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS statport_tasks_newest_first
         ON statport_tasks (tenant_id, update_time DESC, create_time DESC, task_id DESC)",
+    "CREATE TABLE IF NOT EXISTS statport_callbacks_due (
+        tenant_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        due INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, task_id)
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS statport_callbacks_due_by_time ON statport_callbacks_due (due)",
 ];
 
 /// Writes `record` (insert or replace) through `conn`.
@@ -59,8 +71,44 @@ pub(super) async fn upsert(
     .bind(record.create_time)
     .bind(record.update_time)
     .bind(json)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    set_callback_due(conn, record).await
+}
+
+/// Writes (or removes) the task's row in `statport_callbacks_due` from its record.
+pub(super) async fn set_callback_due(
+    conn: &mut SqliteConnection,
+    record: &TaskRecord,
+) -> Result<(), StoreError> {
+    match record.callback.as_ref().and_then(|c| c.due_at()) {
+        Some(due) => {
+            sqlx::query(
+                "INSERT INTO statport_callbacks_due (tenant_id, task_id, due) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant_id, task_id) DO UPDATE SET due = excluded.due",
+            )
+            .bind(&record.tenant_id)
+            .bind(&record.task_id)
+            .bind(due)
+            .execute(conn)
+            .await?;
+        }
+        None => forget_callback(conn, &record.tenant_id, &record.task_id).await?,
+    }
+    Ok(())
+}
+
+/// Removes the task's row from `statport_callbacks_due`, if any.
+pub(super) async fn forget_callback(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    task_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM statport_callbacks_due WHERE tenant_id = ?1 AND task_id = ?2")
+        .bind(tenant)
+        .bind(task_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the store tests: records to store, fresh Redis namespaces and fresh
 //! SQLite files.
 
+pub mod outbox_suite;
 pub mod schedule_suite;
 pub mod suite;
 

@@ -17,6 +17,12 @@ async fn open_store(file: &TempSqlite) -> SqliteTaskStore {
 }
 
 #[tokio::test]
+async fn sqlite_outbox_passes_the_suite() {
+    let file = TempSqlite::new();
+    crate::common::outbox_suite::outbox_suite(&open_store(&file).await).await;
+}
+
+#[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let file = TempSqlite::new();
     let store = open_store(&file).await;
