@@ -9,6 +9,7 @@ mod limits;
 mod links;
 mod logs;
 mod outage;
+mod outbox;
 mod restart;
 mod schedules;
 mod top_uv;

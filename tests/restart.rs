@@ -192,3 +192,33 @@ async fn a_task_accepted_before_a_kill_ends_success_after_the_restart() {
     drop(_serve);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Processes started at the same moment on a new SQLite file all set it up (they used to race
+/// apalis-sqlite's migrations, and some failed to start). Embedded only: it is about the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_started_together_on_a_new_sqlite_file_all_start() {
+    let dir = std::env::temp_dir().join(unique("statport-sqlite-race"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("statport.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backends]\nstore = \"sqlite\"\nqueue = \"sqlite\"\nobjects = \"local\"\n[embedded]\nsqlite_path = \"{}\"\nobjects_dir = \"{}\"\n",
+            dir.join("statport.db").display(),
+            dir.join("objects").display()
+        ),
+    )
+    .expect("write the config");
+    let children: Vec<Child> = (0..8)
+        .map(|_| {
+            statport(&config, &["dead-letters", "list"])
+                .spawn()
+                .expect("start statport")
+        })
+        .collect();
+    for mut child in children {
+        let status = child.wait().expect("wait");
+        assert!(status.success(), "a process failed to set up the new file");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

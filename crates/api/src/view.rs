@@ -1,6 +1,7 @@
 //! The task object clients see, built from the stored record by one conversion.
 
 use serde::Serialize;
+use statport_core::outbox::{CallbackDelivery, DeliveryState};
 use statport_core::request::{Action, ExportCondition, ExportFormat};
 use statport_core::task::{RetryState, TaskError, TaskRecord, TaskStatus};
 
@@ -61,6 +62,47 @@ pub struct TaskView {
     pub skipped_lines: u64,
     /// The validated condition.
     pub condition: ExportCondition,
+    /// The completion callback of the task's end, when it asked for one: pending, delivered
+    /// or failed, with its attempts (absent from the callback's own body).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackView>,
+}
+
+/// What a client sees of a task's completion callback (API.md "Completion callbacks").
+#[derive(Debug, Clone, Serialize)]
+pub struct CallbackView {
+    /// The same on every attempt (the `X-Statport-Delivery` header): deduplicate on it.
+    pub delivery_id: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// While pending: when the next attempt is due, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<i64>,
+    /// The HTTP status of the last answered attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    /// Why the last attempt did not deliver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When a 2xx answered, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<i64>,
+}
+
+impl From<CallbackDelivery> for CallbackView {
+    fn from(d: CallbackDelivery) -> Self {
+        CallbackView {
+            next_attempt_at: (d.state == DeliveryState::Pending).then_some(d.next_attempt_at),
+            delivery_id: d.delivery_id,
+            state: d.state,
+            attempts: d.attempts,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            delivered_at: d.delivered_at,
+        }
+    }
 }
 
 impl TaskView {
@@ -98,6 +140,7 @@ impl TaskView {
             read_lines: record.read_lines,
             skipped_lines: record.skipped_lines,
             condition: record.condition,
+            callback: record.callback.map(CallbackView::from),
         }
     }
 }

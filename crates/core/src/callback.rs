@@ -28,6 +28,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 over "<t>.<body>">`.
 pub const SIGNATURE_HEADER: &str = "X-Statport-Signature";
 
+/// The header naming the delivery: the same on every attempt of one task end, so a receiver
+/// that must act once deduplicates on it (delivery is at least once).
+pub const DELIVERY_HEADER: &str = "X-Statport-Delivery";
+
 /// How far a signature's `t` may be from the receiver's clock before it is refused as a
 /// replay: five minutes (the API contract).
 pub const REPLAY_WINDOW_SECS: i64 = 300;

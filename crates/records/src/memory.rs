@@ -233,7 +233,7 @@ impl CallbackOutbox for MemoryTaskStore {
                 })
             })
             .collect();
-        due.sort_by(|a, b| a.0.cmp(&b.0));
+        due.sort_by_key(|d| d.0);
         Ok(due.into_iter().take(limit).map(|(_, r)| r).collect())
     }
 

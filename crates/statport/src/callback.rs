@@ -1,36 +1,43 @@
-//! Completion callbacks, the sending part: the worker's [`TaskEnded`] port implemented with
-//! HTTP. When a run records its task's end, the task object (exactly as `GET
-//! /v1/cdn/statistics/export-tasks/{id}` shows it, with a signed download link) is `POST`ed to
-//! the task's `callback_url`, signed with the tenant's callback secret
-//! (`X-Statport-Signature`, [`statport_core::callback`]).
+//! Completion callbacks, the sending part. When a run records its task's end it records the
+//! task's callback with it (the outbox, `statport_core::outbox`); a [`CallbackSender`] in any
+//! worker process finds the due callbacks in the task store, leases one, `POST`s the task object
+//! (as `GET /v1/cdn/statistics/export-tasks/{id}` shows it, with a signed download link, without
+//! its own delivery state) to the task's `callback_url`, signed with the tenant's callback secret
+//! (`X-Statport-Signature`, [`statport_core::callback`]) and named by its delivery id
+//! (`X-Statport-Delivery`), and records the attempt on the task.
 //!
-//! Delivery runs on its own spawned task, never in the worker's job slot, and never changes the
-//! task: a 2xx is delivered; any other status, a timeout or a connection error is tried again
-//! after a backoff with full jitter, up to `callbacks.max_attempts` attempts; a destination the
+//! Delivery never runs in a worker's job slot and never changes the task's result: a 2xx is
+//! delivered; any other status, a timeout or a connection error is tried again after a backoff
+//! with full jitter, up to `callbacks.max_attempts` attempts, across restarts; a destination the
 //! address policy refuses (a host name resolving to a private address) is given up at once.
 //! Each failure is logged (the URL, never the secret) and counted
 //! (`statport_callbacks_total{result}`). A host name is resolved and checked by us, and the
 //! connection pinned to the checked address, so a DNS answer cannot change between the check
 //! and the connection (DNS rebinding); redirects are not followed, for the same reason.
 //!
-//! At shutdown, pending deliveries get [`SHUTDOWN_GRACE`] and are then dropped: callbacks are
-//! at least once while the process lives, and polling the task stays the source of truth.
+//! At least once: a sender that dies (or is stopped past [`SHUTDOWN_GRACE`]) mid-attempt
+//! records nothing; when its lease runs out another sender sends the same delivery again.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use statport_access::LinkSigner;
 use statport_api::ops::Metrics;
 use statport_api::task_view;
-use statport_core::callback::{sign, AddressPolicy, CallbackUrl, SIGNATURE_HEADER};
+use statport_core::callback::{
+    sign, AddressPolicy, CallbackUrl, DELIVERY_HEADER, SIGNATURE_HEADER,
+};
+use statport_core::outbox::AttemptResult;
 use statport_core::task::TaskRecord;
 use statport_core::tenant::TenantDirectory;
 use statport_core::time::clock::Clock;
-use statport_records::TaskStore;
+use statport_records::{CallbackOutbox, TaskRef};
 use statport_worker::retry::{jitter_unit, RetryPolicy};
 use statport_worker::{TaskEnd, TaskEnded};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::CallbackSettings;
@@ -75,16 +82,24 @@ impl Delivery {
     }
 }
 
-/// Sends completion callbacks; given to the workers as their [`TaskEnded`] port.
+/// How often a sender looks for due callbacks when nothing wakes it.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Deliveries one sender runs at once.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// Delivers the completion callbacks recorded in the task store (the outbox), whichever
+/// process ended their tasks; given to the workers as their [`TaskEnded`] port, which only
+/// wakes it.
 #[derive(Debug)]
 pub struct CallbackSender {
     inner: Arc<Inner>,
-    pending: Mutex<JoinSet<()>>,
+    wake: Notify,
 }
 
 #[derive(Debug)]
 struct Inner {
-    tasks: Arc<dyn TaskStore>,
+    outbox: Arc<dyn CallbackOutbox>,
     links: Arc<LinkSigner>,
     public_url: String,
     clock: Arc<dyn Clock>,
@@ -92,18 +107,20 @@ struct Inner {
     policy: AddressPolicy,
     delivery: Delivery,
     metrics: Arc<Metrics>,
+    /// This sender's name in the leases it takes (unique per process).
+    owner: String,
 }
 
 /// Everything a [`CallbackSender`] needs.
 #[derive(Debug)]
 pub struct SenderParts {
-    /// Where the ended task is read back from.
-    pub tasks: Arc<dyn TaskStore>,
+    /// Where the pending callbacks are recorded (the task store).
+    pub outbox: Arc<dyn CallbackOutbox>,
     /// Signs the download link of the body.
     pub links: Arc<LinkSigner>,
     /// Base URL of download links.
     pub public_url: String,
-    /// Now (signing times, link expiry).
+    /// Now (signing times, link expiry, due times and leases).
     pub clock: Arc<dyn Clock>,
     /// The tenants, whose callback secrets sign the bodies.
     pub tenants: Arc<TenantDirectory>,
@@ -116,11 +133,11 @@ pub struct SenderParts {
 }
 
 impl CallbackSender {
-    /// A sender over `parts`; nothing is sent until a task with a `callback_url` ends.
+    /// A sender over `parts`; nothing is sent until [`CallbackSender::run`] runs.
     pub fn new(parts: SenderParts) -> Self {
         CallbackSender {
             inner: Arc::new(Inner {
-                tasks: parts.tasks,
+                outbox: parts.outbox,
                 links: parts.links,
                 public_url: parts.public_url,
                 clock: parts.clock,
@@ -128,132 +145,209 @@ impl CallbackSender {
                 policy: parts.policy,
                 delivery: parts.delivery,
                 metrics: parts.metrics,
+                owner: format!("callbacks-{}", statport_queue::unique_worker_name()),
             }),
-            pending: Mutex::new(JoinSet::new()),
+            wake: Notify::new(),
         }
     }
 
-    /// Waits up to `grace` for the pending deliveries, then drops the rest (process shutdown).
-    pub async fn drain(&self, grace: Duration) {
-        let mut pending = std::mem::take(&mut *self.lock_pending());
-        let all_done = async { while pending.join_next().await.is_some() {} };
-        if tokio::time::timeout(grace, all_done).await.is_err() {
+    /// Delivers due callbacks until `shutdown` is cancelled: at once when a task of this
+    /// process ends, else every [`POLL_INTERVAL`]. Each attempt is one lease: claimed, sent,
+    /// recorded; an attempt cut short (a shutdown past [`SHUTDOWN_GRACE`], a crash) is not
+    /// recorded, and its lease running out makes the callback due again for any sender.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let mut in_flight: JoinSet<()> = JoinSet::new();
+        let mut last_warning_ms = i64::MIN;
+        loop {
+            while in_flight.try_join_next().is_some() {}
+            let room = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
+            if room > 0 {
+                let now = self.inner.clock.now_ms();
+                match self.inner.outbox.due_callbacks(now, room).await {
+                    Ok(due) => {
+                        for task in due {
+                            let inner = Arc::clone(&self.inner);
+                            in_flight.spawn(async move { inner.attempt(task).await });
+                        }
+                    }
+                    Err(e) if now.saturating_sub(last_warning_ms) >= 60_000 => {
+                        last_warning_ms = now;
+                        warn!(error = %e, "could not read the pending callbacks; trying again");
+                    }
+                    Err(_) => {}
+                }
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        let all_done = async { while in_flight.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, all_done)
+            .await
+            .is_err()
+        {
             warn!(
-                dropped = pending.len(),
-                "completion callbacks still pending at shutdown were dropped (poll the tasks instead)"
+                left = in_flight.len(),
+                "callback attempts still running at shutdown were stopped; their leases run out and any process sends them again"
             );
-            pending.abort_all();
+            in_flight.abort_all();
         }
-    }
-
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, JoinSet<()>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl TaskEnded for CallbackSender {
     fn task_ended(&self, end: TaskEnd) {
-        let Some(url) = end.callback_url.clone() else {
-            return;
-        };
-        let inner = Arc::clone(&self.inner);
-        let mut pending = self.lock_pending();
-        // Forget the deliveries that are over, so the set holds only pending ones.
-        while pending.try_join_next().is_some() {}
-        pending.spawn(async move { inner.deliver(end, url).await });
+        // The callback is already recorded with the end: just look now rather than at the
+        // next poll.
+        if end.callback_url.is_some() {
+            self.wake.notify_one();
+        }
     }
 }
 
 /// Why one attempt did not deliver.
 #[derive(Debug)]
 enum Failure {
-    /// Worth another attempt (a status, a timeout, a connection or store error).
+    /// Worth another attempt (a timeout, a connection or store error).
     Retry(String),
+    /// The receiver answered with a status that is not 2xx: worth another attempt.
+    Answered(u16),
     /// Never deliverable (a refused address, no secret): given up at once.
     GiveUp(String),
 }
 
 impl Inner {
-    async fn deliver(&self, end: TaskEnd, url: String) {
-        let task_id = end.task_id.as_str();
-        let tenant = end.tenant_id.as_str();
-        let Some(secret) = self
-            .tenants
-            .get(tenant)
-            .and_then(|t| t.callback_secret.bytes())
-        else {
-            warn!(task_id, tenant, url = %url, "callback given up: the tenant has no callback secret configured any more");
-            self.metrics.callbacks_failed.inc();
-            return;
-        };
-        let mut body: Option<Vec<u8>> = None;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = match &body {
-                Some(b) => self.send(&url, secret, b).await,
-                None => match self.body(&end).await {
-                    Ok(Some(b)) => self.send(&url, secret, body.insert(b)).await,
-                    Ok(None) => return,
-                    Err(why) => Err(Failure::Retry(why)),
-                },
-            };
-            let why = match result {
-                Ok(status) => {
-                    self.metrics.callbacks_delivered.inc();
-                    info!(task_id, tenant, url = %url, attempt, status, "callback delivered");
-                    return;
-                }
-                Err(Failure::GiveUp(why)) => {
-                    self.metrics.callbacks_failed.inc();
-                    warn!(task_id, tenant, url = %url, attempt, error = %why, "callback given up");
-                    return;
-                }
-                Err(Failure::Retry(why)) => why,
-            };
-            if attempt >= self.delivery.max_attempts {
-                self.metrics.callbacks_failed.inc();
-                warn!(task_id, tenant, url = %url, attempt, error = %why, "callback given up after its last attempt");
+    /// How long one attempt holds a callback: the request's timeout twice over, plus a second
+    /// for the store calls around it.
+    fn lease_ms(&self) -> i64 {
+        let timeout = i64::try_from(self.delivery.timeout.as_millis()).unwrap_or(i64::MAX);
+        timeout.saturating_mul(2).saturating_add(1_000)
+    }
+
+    /// One attempt at `task`'s callback: claim, send, record.
+    async fn attempt(&self, task: TaskRef) {
+        let (tenant, task_id) = (task.tenant_id.as_str(), task.task_id.as_str());
+        let now = self.clock.now_ms();
+        let record = match self
+            .outbox
+            .claim_callback(tenant, task_id, &self.owner, now, self.lease_ms())
+            .await
+        {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(task_id, tenant, error = %e, "could not claim a pending callback; it stays pending");
                 return;
             }
-            self.metrics.callbacks_retried.inc();
-            let wait = self.delivery.backoff(attempt, jitter_unit());
-            warn!(task_id, tenant, url = %url, attempt, error = %why, in_ms = wait.as_millis(), "callback attempt failed, will retry");
-            tokio::time::sleep(wait).await;
+        };
+        let Some(delivery) = record.callback.clone() else {
+            return;
+        };
+        let url = record.condition.callback_url.clone().unwrap_or_default();
+        let attempt = delivery.attempts.saturating_add(1);
+        let outcome = match self.send_record(record, &delivery.delivery_id).await {
+            Ok(status) => {
+                self.metrics.callbacks_delivered.inc();
+                info!(task_id, tenant, url = %url, attempt, status, delivery_id = %delivery.delivery_id, "callback delivered");
+                AttemptResult::Delivered { status }
+            }
+            Err(Failure::GiveUp(why)) => {
+                self.metrics.callbacks_failed.inc();
+                warn!(task_id, tenant, url = %url, attempt, error = %why, "callback given up");
+                AttemptResult::GiveUp {
+                    status: None,
+                    error: why,
+                }
+            }
+            Err(failure) => {
+                let (status, why) = match failure {
+                    Failure::Answered(code) => {
+                        (Some(code), format!("the receiver answered {code}"))
+                    }
+                    Failure::Retry(why) | Failure::GiveUp(why) => (None, why),
+                };
+                if attempt >= self.delivery.max_attempts {
+                    self.metrics.callbacks_failed.inc();
+                    warn!(task_id, tenant, url = %url, attempt, error = %why, "callback given up after its last attempt");
+                    AttemptResult::GiveUp {
+                        status,
+                        error: format!("gave up after {attempt} attempts: {why}"),
+                    }
+                } else {
+                    self.metrics.callbacks_retried.inc();
+                    let wait = self.delivery.backoff(attempt, jitter_unit());
+                    let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                    warn!(task_id, tenant, url = %url, attempt, error = %why, in_ms = wait_ms, "callback attempt failed, will retry");
+                    AttemptResult::Retry {
+                        status,
+                        error: why,
+                        retry_at: self.clock.now_ms().saturating_add(wait_ms),
+                    }
+                }
+            }
+        };
+        match self
+            .outbox
+            .record_callback(
+                tenant,
+                task_id,
+                &delivery.delivery_id,
+                &self.owner,
+                &outcome,
+                self.clock.now_ms(),
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                info!(task_id, tenant, "callback attempt not recorded: another sender took it over or the task changed");
+            }
+            Err(e) => {
+                warn!(task_id, tenant, error = %e, "callback attempt not recorded; its lease runs out and it is tried again");
+            }
         }
     }
 
-    /// The body: the ended task as its owner reads it. `None` when there is nothing to tell
-    /// any more (the task was deleted, or replaced and is running again: that run will call
-    /// back when it ends).
-    async fn body(&self, end: &TaskEnd) -> Result<Option<Vec<u8>>, String> {
-        let record: Option<TaskRecord> = self
-            .tasks
-            .get(&end.tenant_id, &end.task_id)
-            .await
-            .map_err(|e| format!("reading the task: {e}"))?;
-        let Some(record) = record
-            .filter(|r| r.status.is_final() && r.run_id.as_deref() == Some(end.run_id.as_str()))
-        else {
-            info!(task_id = %end.task_id, run_id = %end.run_id, "callback not sent: the task was deleted or replaced since it ended");
-            return Ok(None);
-        };
+    /// Sends the body of `record` (its view as `GET` shows it, without its own delivery state)
+    /// to its callback URL, signed with its tenant's secret.
+    async fn send_record(&self, record: TaskRecord, delivery_id: &str) -> Result<u16, Failure> {
+        let url = record
+            .condition
+            .callback_url
+            .clone()
+            .ok_or_else(|| Failure::GiveUp("the task has no callback URL".into()))?;
+        let secret = self
+            .tenants
+            .get(&record.tenant_id)
+            .and_then(|t| t.callback_secret.bytes())
+            .ok_or_else(|| {
+                Failure::GiveUp("the tenant has no callback secret configured any more".into())
+            })?;
         let now = self.clock.now_ms();
         if record.file_key.is_some() && !self.links.ensure_loaded(now).await {
             // A body without its download link would be a wrong one: try again later.
-            return Err("the download link keys could not be loaded".into());
+            return Err(Failure::Retry(
+                "the download link keys could not be loaded".into(),
+            ));
         }
-        let view = task_view(record, &self.links, &self.public_url, now);
-        serde_json::to_vec(&view)
-            .map(Some)
-            .map_err(|e| format!("encoding the task: {e}"))
+        let mut view = task_view(record, &self.links, &self.public_url, now);
+        view.callback = None;
+        let body = serde_json::to_vec(&view)
+            .map_err(|e| Failure::Retry(format!("encoding the task: {e}")))?;
+        self.send(&url, secret, &body, delivery_id).await
     }
 
     /// One attempt: check (and resolve) the destination, `POST` the signed body. The status on
     /// a 2xx.
-    async fn send(&self, url: &str, secret: &[u8], body: &[u8]) -> Result<u16, Failure> {
+    async fn send(
+        &self,
+        url: &str,
+        secret: &[u8],
+        body: &[u8],
+        delivery_id: &str,
+    ) -> Result<u16, Failure> {
         let target = destination(url, self.policy).await?;
         let mut client = reqwest::Client::builder()
             .timeout(self.delivery.timeout)
@@ -271,6 +365,7 @@ impl Inner {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, sign(secret, now_secs, body))
+            .header(DELIVERY_HEADER, delivery_id)
             .body(body.to_vec())
             .send()
             .await
@@ -279,7 +374,7 @@ impl Inner {
         if status.is_success() {
             Ok(status.as_u16())
         } else {
-            Err(Failure::Retry(format!("the receiver answered {status}")))
+            Err(Failure::Answered(status.as_u16()))
         }
     }
 }

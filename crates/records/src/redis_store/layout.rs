@@ -162,6 +162,18 @@ pub(crate) fn member_task_id(member: &str) -> Option<&str> {
     }
 }
 
+/// A task's member in the due-callbacks zset: `[tenant, task_id]` as JSON, unambiguous for any
+/// ids.
+pub(crate) fn due_member(tenant: &str, task_id: &str) -> String {
+    serde_json::json!([tenant, task_id]).to_string()
+}
+
+/// The task a due-callbacks member names.
+pub(crate) fn parse_due_member(member: &str) -> Option<crate::outbox::TaskRef> {
+    let (tenant_id, task_id): (String, String) = serde_json::from_str(member).ok()?;
+    Some(crate::outbox::TaskRef { tenant_id, task_id })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,16 +209,4 @@ mod tests {
         assert_eq!(member_task_id("plain-id"), None);
         assert_eq!(member_task_id(&member[..MEMBER_PREFIX_LEN]), None);
     }
-}
-
-/// A task's member in the due-callbacks zset: `[tenant, task_id]` as JSON, unambiguous for any
-/// ids.
-pub(crate) fn due_member(tenant: &str, task_id: &str) -> String {
-    serde_json::json!([tenant, task_id]).to_string()
-}
-
-/// The task a due-callbacks member names.
-pub(crate) fn parse_due_member(member: &str) -> Option<crate::outbox::TaskRef> {
-    let (tenant_id, task_id): (String, String) = serde_json::from_str(member).ok()?;
-    Some(crate::outbox::TaskRef { tenant_id, task_id })
 }

@@ -14,7 +14,7 @@ use statport_access::RateLimiter;
 use statport_queue::dead_letter::DeadLetters;
 use statport_queue::finished::FinishedJobs;
 use statport_queue::{JobQueue, QueueSettings, RunnerError};
-use statport_records::{LinkKeyStore, ScheduleStore, TaskStore};
+use statport_records::{CallbackOutbox, LinkKeyStore, ScheduleStore, TaskStore};
 use statport_worker::ExportContext;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +30,8 @@ pub struct StoreBundle {
     pub api_tasks: Arc<dyn TaskStore>,
     /// Schedules, over the fail-fast connection (API requests, schedulers).
     pub schedules: Arc<dyn ScheduleStore>,
+    /// The completion callbacks recorded with the tasks' ends (the same store as `tasks`).
+    pub outbox: Arc<dyn CallbackOutbox>,
     /// The signing keys of download links, shared by every process of the deployment.
     pub link_keys: Arc<dyn LinkKeyStore>,
     /// Counts API calls and downloads per tenant: shared by every API process on Redis, one

@@ -45,9 +45,7 @@ use tracing::{error, info, warn};
 
 pub use backends::Backends;
 
-use crate::callback::{
-    CallbackSender, Delivery, SenderParts, SHUTDOWN_GRACE as CALLBACK_SHUTDOWN_GRACE,
-};
+use crate::callback::{CallbackSender, Delivery, SenderParts};
 use crate::config::{ObjectBackend, Settings, LINK_KEY_RELOAD_SECS};
 
 /// The connected parts of a statport process, on the backends `[backends]` names.
@@ -78,7 +76,7 @@ pub struct Services {
     pub links: Arc<LinkSigner>,
     /// The process's counters, shared by the API (`/metrics`) and the workers' callbacks.
     pub metrics: Arc<Metrics>,
-    /// Sends the completion callbacks of the tasks this process's workers end.
+    /// Sends the completion callbacks recorded in the task store (any process's ended tasks).
     pub callbacks: Arc<CallbackSender>,
 }
 
@@ -179,7 +177,7 @@ impl Services {
         let metrics = Arc::new(Metrics::default());
         let tenants = Arc::new(settings.tenants());
         let callbacks = Arc::new(CallbackSender::new(SenderParts {
-            tasks: Arc::clone(&backends.store.tasks),
+            outbox: Arc::clone(&backends.store.outbox),
             links: Arc::clone(&links),
             public_url: settings.public_url(),
             clock: Arc::clone(&clock),
@@ -408,8 +406,8 @@ impl Services {
         .context("serving the API")
     }
 
-    /// Runs export workers and the retention sweeps until `shutdown` is cancelled, then gives
-    /// the completion callbacks still pending a short grace. Workers start pulling jobs once
+    /// Runs export workers, the retention sweeps and the completion callbacks' sender until
+    /// `shutdown` is cancelled. Workers start pulling jobs once
     /// Redis and the object store answer (a [`Services::run_probe`] must be running in the
     /// process).
     pub async fn run_workers(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -425,9 +423,9 @@ impl Services {
         let settings = queue_settings(&self.settings);
         // One generic runner, instantiated for the configured queue backend by its bundle.
         let workers = (self.backends.queue.workers)(ctx, settings, shutdown.clone());
-        let (result, ()) = tokio::join!(workers, sweeps);
-        // The workers are done: what is left of their callbacks gets a short grace.
-        self.callbacks.drain(CALLBACK_SHUTDOWN_GRACE).await;
+        // The callbacks of every process's ended tasks, from the outbox in the task store.
+        let callbacks = self.callbacks.run(shutdown.clone());
+        let (result, (), ()) = tokio::join!(workers, sweeps, callbacks);
         result.map_err(|e| {
             error!(error = %e, "export workers stopped");
             anyhow::anyhow!("export workers: {e}")

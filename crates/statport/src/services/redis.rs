@@ -44,6 +44,10 @@ impl RedisConnections {
                 self.patient.clone(),
                 namespace,
             )),
+            outbox: Arc::new(RedisTaskStore::with_connection(
+                self.patient.clone(),
+                namespace,
+            )),
             api_tasks: Arc::new(RedisTaskStore::with_connection(
                 self.fail_fast.clone(),
                 namespace,

@@ -35,6 +35,9 @@ pub async fn pool(settings: &Settings) -> anyhow::Result<SqlitePool> {
             path.display()
         )
     })?;
+    // Processes started together on a new file would race apalis-sqlite's migrations (two
+    // adding one column): the setup runs under an exclusive lock on a file beside it.
+    let setup_lock = setup_lock(path).await?;
     SqliteTaskStore::open(pool.clone()).await?.setup().await?;
     SqliteScheduleStore::open(pool.clone())
         .await?
@@ -45,15 +48,39 @@ pub async fn pool(settings: &Settings) -> anyhow::Result<SqlitePool> {
             .await
             .map_err(|e| anyhow::anyhow!("setting up the SQLite queue: {e}"))?;
     }
+    drop(setup_lock);
     info!(path = %path.display(), "sqlite file ready");
     Ok(pool)
+}
+
+/// An exclusive advisory lock on `<sqlite file>.setup-lock`, held by one process's setup at a
+/// time (released when the file is dropped, or when the process dies).
+async fn setup_lock(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".setup-lock");
+    let lock_path = std::path::PathBuf::from(name);
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening the setup lock '{}'", lock_path.display()))?;
+        file.lock()
+            .with_context(|| format!("locking '{}'", lock_path.display()))?;
+        Ok(file)
+    })
+    .await
+    .context("waiting for the SQLite setup lock")?
 }
 
 /// The store bundle over `pool`: one task store for workers and the API alike (SQLite has no
 /// slow network to fail fast on), the schedule store, and a rate limiter of this process's own.
 pub async fn store(pool: &SqlitePool) -> anyhow::Result<StoreBundle> {
-    let tasks: Arc<dyn TaskStore> = Arc::new(SqliteTaskStore::open(pool.clone()).await?);
+    let store = Arc::new(SqliteTaskStore::open(pool.clone()).await?);
+    let tasks: Arc<dyn TaskStore> = store.clone();
     Ok(StoreBundle {
+        outbox: store,
         tasks: Arc::clone(&tasks),
         api_tasks: tasks,
         schedules: Arc::new(SqliteScheduleStore::open(pool.clone()).await?),
