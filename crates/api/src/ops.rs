@@ -130,7 +130,8 @@ pub async fn openapi() -> Json<Value> {
                     "time_zone": {"type": "string"}, "window": {"$ref": "#/components/schemas/Window"}, "task": {"type": "object"},
                     "paused": {"type": "boolean"}, "create_time": {"type": "integer"}, "update_time": {"type": "integer"},
                     "last_fire_time": {"type": "integer"}, "next_runs": {"type": "array", "items": {"type": "object"}},
-                    "last_error": {"type": "object"}, "skipped_fires": {"type": "integer"},
+                    "last_error": {"type": "object"}, "last_failure": {"type": "object", "description": "{at, message, consecutive}: the scheduler's latest failed attempts at the schedule, until a run is recorded or nothing is left due"},
+                    "skipped_fires": {"type": "integer"},
                     "runs": {"type": "array", "items": {"type": "object"}}}}
             }
         },

@@ -10,8 +10,8 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 use statport_core::schedule::{
-    task_body, RelativeWindow, RunState, ScheduleError, ScheduleRecord, ScheduleRequest,
-    ScheduleRun,
+    task_body, RelativeWindow, RunState, ScheduleError, ScheduleFailure, ScheduleRecord,
+    ScheduleRequest, ScheduleRun,
 };
 use statport_core::time::format_rfc3339;
 use statport_core::{ApiError, ErrorCode, ExportRequest};
@@ -56,6 +56,10 @@ pub struct ScheduleView {
     /// Why the latest run created no task, until a run creates one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<ScheduleError>,
+    /// Why the scheduler could not handle the schedule lately (an outage on the service's side,
+    /// tried again by itself), until a run of it is next recorded or nothing of it is left due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<ScheduleFailure>,
     /// Fire times missed while no scheduler ran and not caught up.
     pub skipped_fires: u64,
     /// The latest runs, newest first (the single-schedule view only).
@@ -159,6 +163,7 @@ pub fn view(record: ScheduleRecord, now_ms: i64, runs: Option<Vec<ScheduleRun>>)
         last_fire_time: record.last_fire_time,
         next_runs,
         last_error: record.last_error,
+        last_failure: record.last_failure,
         skipped_fires: record.skipped_fires,
         runs: runs.map(|r| r.into_iter().map(RunView::new).collect()),
     }

@@ -96,6 +96,12 @@ pub struct ScheduleRecord {
     /// Why the latest run could not create its task (template no longer valid, tenant gone,
     /// limits); cleared by the next run that creates one.
     pub last_error: Option<ScheduleError>,
+    /// Why the scheduler could not handle the schedule lately (a store or queue outage, a record
+    /// it cannot read): set at each failed attempt, cleared when a run of the schedule is next
+    /// recorded (created or refused) or a scheduler finds nothing of it left due. Absent from
+    /// records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<ScheduleFailure>,
     /// Fire times missed while no scheduler ran and not caught up (see the catch-up policy).
     pub skipped_fires: u64,
 }
@@ -140,6 +146,30 @@ pub struct ScheduleError {
     pub error_msg: String,
 }
 
+/// A failed attempt of the scheduler to handle a schedule, kept on the schedule so its tenant
+/// sees that (and why) its runs are late; unlike a [`ScheduleError`] it is not the tenant's to
+/// fix, and the scheduler tries again by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleFailure {
+    /// When the latest failed attempt was, ms since epoch.
+    pub at: i64,
+    /// What failed, as a sentence safe to show the tenant (the details are in the service log).
+    pub message: String,
+    /// Failed attempts in a row since the schedule's last recorded run (at least 1).
+    pub consecutive: u32,
+}
+
+impl ScheduleFailure {
+    /// The failure after one more failed attempt at `at_ms`: the count goes on from `previous`.
+    pub fn next(previous: Option<&ScheduleFailure>, at_ms: i64, message: &str) -> Self {
+        ScheduleFailure {
+            at: at_ms,
+            message: message.to_owned(),
+            consecutive: previous.map_or(1, |p| p.consecutive.saturating_add(1)),
+        }
+    }
+}
+
 /// What became of one fire time of one schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleRun {
@@ -175,4 +205,53 @@ pub enum RunState {
         /// The error the submission answered, shown on the run and as the schedule's `last_error`.
         error: ScheduleError,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A record as stores kept it before `last_failure` existed.
+    fn old_record() -> Value {
+        json!({"schedule_id": "s", "tenant_id": "t", "name": "n", "cron": "0 * * * *",
+               "time_zone": "UTC", "window": {"unit": "hour", "count": 1, "time_zone": null},
+               "template": {}, "paused": false, "create_time": 1, "update_time": 1,
+               "last_fire_time": null, "last_error": null, "skipped_fires": 0})
+    }
+
+    #[test]
+    fn records_without_a_failure_load_and_are_written_as_before() {
+        let record: ScheduleRecord = serde_json::from_value(old_record()).expect("an old record");
+        assert_eq!(record.last_failure, None);
+        assert_eq!(
+            serde_json::to_value(&record).expect("encode"),
+            old_record(),
+            "no failure, no field"
+        );
+    }
+
+    #[test]
+    fn failures_count_in_a_row_and_keep_the_latest_sentence() {
+        let first = ScheduleFailure::next(None, 10, "a");
+        assert_eq!((first.at, first.consecutive), (10, 1));
+        let second = ScheduleFailure::next(Some(&first), 20, "b");
+        assert_eq!(
+            second,
+            ScheduleFailure {
+                at: 20,
+                message: "b".into(),
+                consecutive: 2
+            }
+        );
+        let capped = ScheduleFailure {
+            consecutive: u32::MAX,
+            ..second
+        };
+        assert_eq!(
+            ScheduleFailure::next(Some(&capped), 30, "c").consecutive,
+            u32::MAX
+        );
+    }
 }

@@ -14,8 +14,8 @@
 //! - memory: the version is a generation number every write of the map changes.
 //!
 //! The Redis schedule store implements it too, for the changes of one schedule alone
-//! (pausing, skipping fire times); the hash read and write under both Redis stores are
-//! `redis_store::record`.
+//! (pausing, skipping fire times, recording or clearing a failure); the hash read and write
+//! under both Redis stores are `redis_store::record`.
 //!
 //! Admission does not go through this primitive: its decision reads every task of the tenant
 //! and its write replaces one and evicts others, so it needs a guard over the tenant's whole

@@ -15,6 +15,12 @@
 //! (`last_error`), never dropped silently. A store or queue outage leaves the fire time claimed
 //! and unfinished, so it is tried again once the lease passes.
 //!
+//! One schedule whose handling fails (a schedule-store call for it fails, or its run is put off
+//! by an outage) does not stop the others, and the failure is recorded on it
+//! ([`ScheduleStore::record_failure`]: `last_failure`, a sentence safe to show the tenant from
+//! `failure`, with the details in the log) until its next run is recorded, or until a tick finds
+//! nothing of it left due (the run was made by another scheduler).
+//!
 //! Any number of schedulers may run, in the API process (`statport serve`) or on their own
 //! (`statport scheduler`); this crate knows nothing of HTTP.
 
@@ -22,13 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use statport_core::schedule::{due_fire_times, ScheduleError, ScheduleRecord};
+use statport_core::schedule::{due_fire_times, Due, ScheduleError, ScheduleRecord};
 use statport_core::ErrorCode;
 use statport_records::{FireClaim, FireResult, ScheduleStore, StoreError};
 use statport_storage::StorageError;
 use statport_submit::Submitter;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+mod failure;
 
 /// `[scheduler]`: how schedulers behave, and how many schedules a tenant may have.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -87,12 +95,14 @@ pub struct TickReport {
     pub refused: usize,
     /// Fire times another scheduler had already taken.
     pub taken_elsewhere: usize,
-    /// Fire times left claimed because a dependency failed (tried again after the lease).
+    /// Fire times left claimed because a dependency failed (tried again after the lease); the
+    /// cause is recorded on the schedule.
     pub postponed: usize,
     /// Missed fire times skipped by the catch-up policy.
     pub skipped: u64,
     /// Schedules whose handling failed this tick (a store call for that schedule failed, a
-    /// corrupt run record): logged, tried again at the next tick, the others handled as usual.
+    /// corrupt run record): logged, recorded on the schedule, tried again at the next tick, the
+    /// others handled as usual.
     pub failed: usize,
 }
 
@@ -120,8 +130,9 @@ impl Scheduler {
     }
 
     /// Handles every fire time due now, once. One schedule whose handling fails does not stop
-    /// the others: it is logged, counted in [`TickReport::failed`] and tried again at the next
-    /// tick. Only a failure to read the schedules at all fails the tick.
+    /// the others: it is logged, recorded on the schedule (`last_failure`), counted in
+    /// [`TickReport::failed`] and tried again at the next tick. Only a failure to read the
+    /// schedules at all fails the tick.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
         for schedule in self.schedules.all().await? {
@@ -131,6 +142,8 @@ impl Scheduler {
             if let Err(e) = self.handle_schedule(&schedule, &mut report).await {
                 warn!(schedule_id = %schedule.schedule_id, tenant = %schedule.tenant_id, error = %e, "handling the schedule failed; the other schedules go on and this one is tried again at the next tick");
                 report.failed += 1;
+                self.record_failure(&schedule, &failure::store_failure(&e))
+                    .await;
             }
         }
         Ok(report)
@@ -152,6 +165,16 @@ impl Scheduler {
         };
         let last = schedule.last_fire_time.unwrap_or(schedule.create_time);
         let due = due_fire_times(&spec, last, now, self.settings.max_catch_up_ms());
+        if due == Due::default() {
+            // Nothing left due: a failure still shown was overtaken (another scheduler made the
+            // run, or the skip that failed was recorded since).
+            if let Some(seen) = &schedule.last_failure {
+                self.schedules
+                    .clear_failure(&schedule.tenant_id, &schedule.schedule_id, seen)
+                    .await?;
+            }
+            return Ok(());
+        }
         if let Some(up_to) = due.skipped_up_to {
             if due.skipped > 0 {
                 warn!(schedule_id = %schedule.schedule_id, skipped = due.skipped, "missed fire times skipped (catch-up policy)");
@@ -191,9 +214,14 @@ impl Scheduler {
                 return Ok(());
             }
         }
-        let Some(result) = self.create_task(schedule, fire).await else {
-            report.postponed += 1;
-            return Ok(());
+        let result = match self.create_task(schedule, fire).await {
+            Ok(result) => result,
+            Err(cause) => {
+                report.postponed += 1;
+                self.record_failure(schedule, &failure::postponed(cause))
+                    .await;
+                return Ok(());
+            }
         };
         match &result {
             FireResult::Created { task_id } => {
@@ -221,11 +249,36 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Creates the task of `fire`: `Some(Created)`, `Some(Refused)` when it cannot be created
-    /// for good, `None` when a dependency failed and it should be tried again.
-    async fn create_task(&self, schedule: &ScheduleRecord, fire: i64) -> Option<FireResult> {
+    /// Records on `schedule` that handling it failed (`message` is shown to the tenant). When
+    /// that fails too (the store is away) it is logged: the attempt is the same either way.
+    async fn record_failure(&self, schedule: &ScheduleRecord, message: &str) {
+        let (tenant, id) = (&schedule.tenant_id, &schedule.schedule_id);
+        let now = self.submitter.clock.now_ms();
+        match self
+            .schedules
+            .record_failure(tenant, id, now, message)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!(schedule_id = %id, "the schedule went before its failure was recorded")
+            }
+            Err(e) => {
+                warn!(schedule_id = %id, tenant = %tenant, error = %e, "recording the failure on the schedule failed too")
+            }
+        }
+    }
+
+    /// Creates the task of `fire`: `Ok(Created)`, `Ok(Refused)` when it cannot be created for
+    /// good, `Err(cause)` when a dependency failed and it should be tried again (`cause` is safe
+    /// to show the tenant; the details are logged).
+    async fn create_task(
+        &self,
+        schedule: &ScheduleRecord,
+        fire: i64,
+    ) -> Result<FireResult, &'static str> {
         let refused = |code: ErrorCode, message: String| {
-            Some(FireResult::Refused(ScheduleError {
+            Ok(FireResult::Refused(ScheduleError {
                 fire_time: fire,
                 error_code: code.as_str().to_owned(),
                 error_msg: message,
@@ -251,7 +304,7 @@ impl Scheduler {
             }
             Err(e) => {
                 warn!(error = %e, bucket, "the object store did not answer; the fire time is tried again after its lease");
-                return None;
+                return Err("the object store holding the tenant's logs did not answer");
             }
         }
         let body = match schedule.task_body(fire) {
@@ -259,10 +312,13 @@ impl Scheduler {
             Err(e) => return refused(e.code, e.message),
         };
         match self.submitter.submit(&schedule.tenant_id, &body).await {
-            Ok(submitted) => Some(FireResult::Created {
+            Ok(submitted) => Ok(FireResult::Created {
                 task_id: submitted.into_record().task_id,
             }),
-            Err(e) if e.code == ErrorCode::ServiceUnavailable => None,
+            // The submitter logged the cause.
+            Err(e) if e.code == ErrorCode::ServiceUnavailable => {
+                Err("the task store or the task queue did not answer")
+            }
             Err(e) => refused(e.code, e.message),
         }
     }

@@ -1,7 +1,10 @@
 //! The scheduler over the in-process stores and a manual clock: a schedule whose tenant is gone
 //! or whose template no longer validates records why on the schedule and its run, and a later
-//! run that works clears the error; a schedule whose store calls fail does not stop the others.
+//! run that works clears the error; a schedule whose store calls fail does not stop the others
+//! and has the failure recorded on it, as has a run put off by a queue outage, until a run
+//! works.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -23,13 +26,23 @@ use super::*;
 
 const NOW: i64 = 1_795_000_000_000;
 
-/// The jobs pushed, in order (the queue port's contract is exercised by its own suite).
+/// The jobs pushed, in order (the queue port's contract is exercised by its own suite); while
+/// `down` is set every push fails, as a queue that cannot be reached does.
 #[derive(Debug, Default)]
-struct RecordingQueue(Mutex<Vec<ExportJob>>);
+struct RecordingQueue(Mutex<Vec<ExportJob>>, AtomicBool);
+
+impl RecordingQueue {
+    fn set_down(&self, down: bool) {
+        self.1.store(down, Ordering::SeqCst);
+    }
+}
 
 #[async_trait]
 impl JobQueue for RecordingQueue {
     async fn push(&self, job: ExportJob) -> Result<(), QueueError> {
+        if self.1.load(Ordering::SeqCst) {
+            return Err(QueueError("connection to 10.0.0.7:6379 refused".into()));
+        }
         self.0
             .lock()
             .map_err(|e| QueueError(e.to_string()))?
@@ -89,6 +102,7 @@ fn record(tenant: &str, template: Value) -> ScheduleRecord {
         update_time: NOW,
         last_fire_time: None,
         last_error: None,
+        last_failure: None,
         skipped_fires: 0,
     }
 }
@@ -185,12 +199,27 @@ async fn a_gone_tenant_or_an_invalid_template_is_recorded_on_the_schedule() {
     assert_eq!(f.queue.0.lock().expect("queue").len(), 1);
 }
 
-/// The in-process store, except that claiming a fire time of one schedule fails (as a corrupt
-/// run record or a failed write of that schedule's keys would).
+/// The in-process store, except that claiming a fire time of the `broken` schedule fails (as a
+/// corrupt run record or a failed write of that schedule's keys would) until it is mended.
 #[derive(Debug)]
 struct OneBroken {
     inner: MemoryScheduleStore,
-    broken: String,
+    broken: Mutex<Option<String>>,
+}
+
+impl OneBroken {
+    fn is_broken(&self, id: &str) -> bool {
+        self.broken
+            .lock()
+            .map(|broken| broken.as_deref() == Some(id))
+            .unwrap_or(true)
+    }
+
+    fn mend(&self) {
+        if let Ok(mut broken) = self.broken.lock() {
+            *broken = None;
+        }
+    }
 }
 
 #[async_trait]
@@ -239,7 +268,7 @@ impl ScheduleStore for OneBroken {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<FireClaim, StoreError> {
-        if id == self.broken {
+        if self.is_broken(id) {
             return Err(StoreError::Corrupt {
                 key: format!("runs:{id}"),
                 reason: "not our JSON".into(),
@@ -274,6 +303,25 @@ impl ScheduleStore for OneBroken {
         self.inner.skip_fires(tenant, id, up_to, skipped).await
     }
 
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        id: &str,
+        at_ms: i64,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_failure(tenant, id, at_ms, message).await
+    }
+
+    async fn clear_failure(
+        &self,
+        tenant: &str,
+        id: &str,
+        seen: &statport_core::schedule::ScheduleFailure,
+    ) -> Result<bool, StoreError> {
+        self.inner.clear_failure(tenant, id, seen).await
+    }
+
     async fn runs(
         &self,
         tenant: &str,
@@ -285,7 +333,7 @@ impl ScheduleStore for OneBroken {
 }
 
 #[tokio::test]
-async fn one_failing_schedule_does_not_stop_the_others() {
+async fn one_failing_schedule_does_not_stop_the_others_and_is_told_why() {
     let f = fixture();
     f.objects.ensure_bucket("logs").await.expect("bucket");
     let reading = || {
@@ -297,7 +345,7 @@ async fn one_failing_schedule_does_not_stop_the_others() {
     };
     let store = Arc::new(OneBroken {
         inner: MemoryScheduleStore::new(),
-        broken: "s-t1".into(),
+        broken: Mutex::new(Some("s-t1".into())),
     });
     for r in [
         record("t1", json!({"domain_name": "all", "interval": 300})),
@@ -318,5 +366,141 @@ async fn one_failing_schedule_does_not_stop_the_others() {
     assert_eq!((report.created, report.failed), (1, 1), "{report:?}");
     let t2 = store.get("t2", "s-t2").await.expect("get").expect("there");
     assert!(t2.last_fire_time.is_some(), "the healthy schedule ran");
+    assert_eq!(t2.last_failure, None);
     assert_eq!(f.queue.0.lock().expect("queue").len(), 1);
+    let t1 = store.get("t1", "s-t1").await.expect("get").expect("there");
+    assert_eq!(t1.last_fire_time, None, "the failing one did not run");
+    let failure = t1.last_failure.expect("the failure is recorded on it");
+    assert_eq!((failure.at, failure.consecutive), (first_fire + 1_000, 1));
+    assert!(
+        failure.message.contains("could not be read"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        !failure.message.contains("runs:") && !failure.message.contains("JSON"),
+        "no key or detail for the tenant: {}",
+        failure.message
+    );
+
+    // It fails again at the next tick, counted; once mended, its run is made and the failure
+    // is gone.
+    f.clock.advance(1_000);
+    let report = s.tick().await.expect("tick");
+    assert_eq!((report.created, report.failed), (0, 1), "{report:?}");
+    let t1 = store.get("t1", "s-t1").await.expect("get").expect("there");
+    assert_eq!(t1.last_failure.map(|e| e.consecutive), Some(2));
+    store.mend();
+    f.clock.advance(1_000);
+    let report = s.tick().await.expect("tick");
+    assert_eq!((report.created, report.failed), (1, 0), "{report:?}");
+    let t1 = store.get("t1", "s-t1").await.expect("get").expect("there");
+    assert_eq!(
+        (t1.last_fire_time, t1.last_failure, t1.last_error),
+        (Some(first_fire), None, None)
+    );
+    assert_eq!(f.queue.0.lock().expect("queue").len(), 2);
+}
+
+#[tokio::test]
+async fn a_run_put_off_by_a_queue_outage_is_recorded_until_it_is_made() {
+    let f = fixture();
+    f.objects.ensure_bucket("logs").await.expect("bucket");
+    let t1 = Tenant::reading(LogSource {
+        bucket: "logs".into(),
+        prefix: String::new(),
+        format: LogFormat::Cloudfront,
+    });
+    let schedules = &f.schedules;
+    let r = record("t1", json!({"domain_name": "all", "interval": 300}));
+    assert!(schedules.create(&r, 20).await.expect("create"));
+    let s = scheduler(&f, TenantDirectory::default().with("t1", t1));
+    f.queue.set_down(true);
+    let first_fire = NOW - NOW.rem_euclid(HOUR_MS) + HOUR_MS;
+    f.clock.advance(first_fire - NOW + 1_000);
+    let report = s.tick().await.expect("tick");
+    assert_eq!((report.postponed, report.failed), (1, 0), "{report:?}");
+    let t1 = schedules
+        .get("t1", "s-t1")
+        .await
+        .expect("get")
+        .expect("there");
+    let failure = t1.last_failure.expect("recorded");
+    assert_eq!(failure.consecutive, 1);
+    assert!(
+        failure.message.contains("task queue did not answer"),
+        "{}",
+        failure.message
+    );
+    assert!(!failure.message.contains("10.0.0.7"), "{}", failure.message);
+    assert_eq!(
+        t1.last_error, None,
+        "not a refusal: nothing for the tenant to fix"
+    );
+    f.clock.advance(1_000);
+    let report = s.tick().await.expect("tick");
+    assert_eq!(report.taken_elsewhere, 1, "the lease holds: {report:?}");
+    let t1 = schedules
+        .get("t1", "s-t1")
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(
+        t1.last_failure.map(|e| e.consecutive),
+        Some(1),
+        "still due, so not cleared"
+    );
+
+    // The queue is back; once the lease passes the run is taken again, made, and the failure
+    // clears.
+    f.queue.set_down(false);
+    f.clock
+        .advance(i64::try_from(s.settings.lease_secs).expect("small") * 1_000 - 1_000);
+    let report = s.tick().await.expect("tick");
+    assert_eq!(report.created, 1, "{report:?}");
+    let t1 = schedules
+        .get("t1", "s-t1")
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(
+        (t1.last_fire_time, t1.last_failure),
+        (Some(first_fire), None)
+    );
+    assert_eq!(f.queue.0.lock().expect("queue").len(), 1);
+}
+
+#[tokio::test]
+async fn a_failure_overtaken_by_another_schedulers_run_is_cleared_at_the_next_tick() {
+    let f = fixture();
+    f.objects.ensure_bucket("logs").await.expect("bucket");
+    let t1 = Tenant::reading(LogSource {
+        bucket: "logs".into(),
+        prefix: String::new(),
+        format: LogFormat::Cloudfront,
+    });
+    let schedules = &f.schedules;
+    let r = record("t1", json!({"domain_name": "all", "interval": 300}));
+    assert!(schedules.create(&r, 20).await.expect("create"));
+    let s = scheduler(&f, TenantDirectory::default().with("t1", t1));
+    let first_fire = NOW - NOW.rem_euclid(HOUR_MS) + HOUR_MS;
+    f.clock.advance(first_fire - NOW + 1_000);
+    assert_eq!(s.tick().await.expect("tick").created, 1);
+    // Another scheduler's claim of that fire time failed, and it wrote so after the run was
+    // made: nothing is left due, so the next tick clears it.
+    assert!(schedules
+        .record_failure("t1", "s-t1", first_fire + 1_500, "late")
+        .await
+        .expect("record"));
+    f.clock.advance(1_000);
+    assert_eq!(s.tick().await.expect("tick"), TickReport::default());
+    let t1 = schedules
+        .get("t1", "s-t1")
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(
+        (t1.last_fire_time, t1.last_failure),
+        (Some(first_fire), None)
+    );
 }

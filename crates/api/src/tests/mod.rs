@@ -2,7 +2,8 @@
 //! manual clock: auth, the error body, creation and the expiry of download links; `errors`: the
 //! body on responses axum makes itself; `limits`: per-tenant rate limits; `origin_volume`: the
 //! synchronous origin-volume report over a scripted engine; `callbacks`: `callback_url` at submission;
-//! `ready`: `/readyz` says coarse states, never a probe's error text.
+//! `ready`: `/readyz` says coarse states, never a probe's error text; `schedules`: the failure
+//! the scheduler recorded on a schedule is shown on it.
 
 mod callbacks;
 mod errors;
@@ -11,6 +12,7 @@ mod limits;
 mod links;
 mod origin_volume;
 mod ready;
+mod schedules;
 mod socket;
 
 use std::sync::Mutex;

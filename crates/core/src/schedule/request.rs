@@ -167,6 +167,7 @@ impl ValidSchedule {
             update_time: now_ms,
             last_fire_time: None,
             last_error: None,
+            last_failure: None,
             skipped_fires: 0,
         }
     }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use statport_core::schedule::{ScheduleRecord, ScheduleRun};
+use statport_core::schedule::{ScheduleFailure, ScheduleRecord, ScheduleRun};
 
 use super::{rules, FireClaim, FireResult, ScheduleStore};
 use crate::error::StoreError;
@@ -203,6 +203,38 @@ impl ScheduleStore for MemoryScheduleStore {
             }
         }
         Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        at_ms: i64,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let Some(current) = state.schedules.get_mut(&slot(tenant, schedule_id)) else {
+            return Ok(false);
+        };
+        *current = rules::fail(current, at_ms, message);
+        Ok(true)
+    }
+
+    async fn clear_failure(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        seen: &ScheduleFailure,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let Some(current) = state.schedules.get_mut(&slot(tenant, schedule_id)) else {
+            return Ok(false);
+        };
+        let Some(next) = rules::clear_failure(current, seen) else {
+            return Ok(false);
+        };
+        *current = next;
+        Ok(true)
     }
 
     async fn runs(

@@ -6,11 +6,15 @@
 //! schedule and fire time), creates the task, then records what happened with
 //! [`ScheduleStore::complete_fire`]. A scheduler that dies between the two loses its claim when
 //! its lease passes, and another takes the fire time over. Fire times passed over under the
-//! catch-up policy are recorded with [`ScheduleStore::skip_fires`].
+//! catch-up policy are recorded with [`ScheduleStore::skip_fires`]. A schedule the scheduler
+//! fails to handle (a store or queue outage) gets the failure recorded on it with
+//! [`ScheduleStore::record_failure`], until its next run is completed or a scheduler finds
+//! nothing of it left due ([`ScheduleStore::clear_failure`]).
 //!
 //! # Layout
 //! - `rules`: the pure rules every store applies (claiming, completing, skipping, pausing,
-//!   listing order, trimming the runs), so all implementations agree.
+//!   recording and clearing a failure, listing order, trimming the runs), so all
+//!   implementations agree.
 //! - [`memory`]: [`MemoryScheduleStore`], one process.
 //! - [`redis_store`]: [`RedisScheduleStore`], shared by processes through Redis.
 //! - [`sqlite_store`]: [`SqliteScheduleStore`], shared by processes through one SQLite file.
@@ -26,7 +30,7 @@ pub mod sqlite_store;
 use std::fmt;
 
 use async_trait::async_trait;
-use statport_core::schedule::{ScheduleError, ScheduleRecord, ScheduleRun};
+use statport_core::schedule::{ScheduleError, ScheduleFailure, ScheduleRecord, ScheduleRun};
 
 use crate::error::StoreError;
 
@@ -116,8 +120,9 @@ pub trait ScheduleStore: Send + Sync + fmt::Debug {
     /// Ends a claimed run: it becomes `Created{task_id}` or `Refused{error}` with
     /// `update_time = now_ms`, only if `owner` still holds it (its claim was not taken over; a
     /// lease that passed without a takeover still holds), else `Ok(false)` and nothing changes.
-    /// In the same atomic step the schedule's `last_fire_time` becomes `max(old, fire_time)`
-    /// and `last_error` is cleared (created) or set (refused).
+    /// In the same atomic step the schedule's `last_fire_time` becomes `max(old, fire_time)`,
+    /// `last_error` is cleared (created) or set (refused), and `last_failure` is cleared (the
+    /// scheduler handled the schedule again).
     async fn complete_fire(
         &self,
         tenant: &str,
@@ -139,6 +144,28 @@ pub trait ScheduleStore: Send + Sync + fmt::Debug {
         up_to: i64,
         skipped: u64,
     ) -> Result<(), StoreError>;
+
+    /// Records on the schedule that the scheduler failed to handle it at `at_ms`:
+    /// `last_failure` becomes `{at: at_ms, message, consecutive: previous + 1}` (1 after a clear
+    /// one), atomically, nothing else changes. `message` is shown to the tenant as it is.
+    /// `Ok(false)` when the schedule is gone.
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        at_ms: i64,
+        message: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Clears `last_failure` when it is still `seen`, atomically: a scheduler found the schedule
+    /// with nothing left due, so the failure was overtaken (another scheduler made the run). A
+    /// failure recorded since (not `seen`) stays. `Ok(false)` when nothing was cleared.
+    async fn clear_failure(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        seen: &ScheduleFailure,
+    ) -> Result<bool, StoreError>;
 
     /// The schedule's runs, newest fire time first, at most `limit` (none when the schedule is
     /// not the tenant's).

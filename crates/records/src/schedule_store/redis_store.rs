@@ -4,16 +4,18 @@
 //! As in the task store, writes that depend on a read are optimistic: Rust reads the schedule
 //! (with its `rev` token) and the run, decides with the shared `rules`, and a Lua script
 //! (`redis_scripts`) writes only if what was read is still there, else the round is retried.
-//! A change of the schedule alone goes through the compare-and-set of `cas`; the hash read and
-//! write and the field names are the task store's (`redis_store::record`), and the key layout
-//! is documented with the task keys (`redis_store::layout`).
+//! A change of the schedule alone (pausing, skipping fire times, recording or clearing a
+//! failure) goes
+//! through the compare-and-set of `cas`; the hash read and write and the field names are the
+//! task store's (`redis_store::record`), and the key layout is documented with the task keys
+//! (`redis_store::layout`).
 
 use std::collections::HashMap;
 use std::fmt;
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
-use statport_core::schedule::{ScheduleRecord, ScheduleRun};
+use statport_core::schedule::{ScheduleFailure, ScheduleRecord, ScheduleRun};
 
 use super::{redis_scripts as scripts, rules, FireClaim, FireResult, ScheduleStore};
 use crate::cas::{self, RecordCas};
@@ -382,6 +384,34 @@ impl ScheduleStore for RedisScheduleStore {
     ) -> Result<(), StoreError> {
         cas::update(self, tenant, schedule_id, |current| {
             (current.and_then(|c| rules::skip(c, up_to, skipped)), ())
+        })
+        .await
+    }
+
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        at_ms: i64,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        cas::update(self, tenant, schedule_id, |current| match current {
+            None => (None, false),
+            Some(current) => (Some(rules::fail(current, at_ms, message)), true),
+        })
+        .await
+    }
+
+    async fn clear_failure(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        seen: &ScheduleFailure,
+    ) -> Result<bool, StoreError> {
+        cas::update(self, tenant, schedule_id, |current| {
+            let next = current.and_then(|c| rules::clear_failure(c, seen));
+            let cleared = next.is_some();
+            (next, cleared)
         })
         .await
     }

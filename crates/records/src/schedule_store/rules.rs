@@ -4,7 +4,7 @@
 
 use std::cmp::{Ordering, Reverse};
 
-use statport_core::schedule::{RunState, ScheduleRecord, ScheduleRun};
+use statport_core::schedule::{RunState, ScheduleFailure, ScheduleRecord, ScheduleRun};
 
 use super::{FireClaim, FireResult, RUNS_KEPT};
 
@@ -113,6 +113,7 @@ pub(crate) fn complete(
             next.last_error = Some(error.clone());
         }
     }
+    next.last_failure = None;
     next_run.update_time = now_ms;
     Some((next_run, next))
 }
@@ -126,6 +127,32 @@ pub(crate) fn skip(current: &ScheduleRecord, up_to: i64, skipped: u64) -> Option
     let mut next = current.clone();
     next.last_fire_time = Some(up_to);
     next.skipped_fires = next.skipped_fires.saturating_add(skipped);
+    Some(next)
+}
+
+/// [`ScheduleStore::record_failure`](super::ScheduleStore::record_failure) applied to
+/// `current`: one more failed attempt, counted from the one recorded before.
+pub(crate) fn fail(current: &ScheduleRecord, at_ms: i64, message: &str) -> ScheduleRecord {
+    let mut next = current.clone();
+    next.last_failure = Some(ScheduleFailure::next(
+        current.last_failure.as_ref(),
+        at_ms,
+        message,
+    ));
+    next
+}
+
+/// [`ScheduleStore::clear_failure`](super::ScheduleStore::clear_failure) applied to `current`;
+/// `None` when its failure is not `seen` (none, or recorded since).
+pub(crate) fn clear_failure(
+    current: &ScheduleRecord,
+    seen: &ScheduleFailure,
+) -> Option<ScheduleRecord> {
+    if current.last_failure.as_ref() != Some(seen) {
+        return None;
+    }
+    let mut next = current.clone();
+    next.last_failure = None;
     Some(next)
 }
 
@@ -173,6 +200,7 @@ mod tests {
             update_time: 0,
             last_fire_time,
             last_error: None,
+            last_failure: None,
             skipped_fires: 0,
         }
     }
@@ -222,6 +250,34 @@ mod tests {
             complete(&done, &next, "a", &refused, 8).is_none(),
             "only once"
         );
+    }
+
+    #[test]
+    fn a_failure_counts_on_until_a_run_is_completed() {
+        let failed = fail(&fail(&schedule(Some(3)), 10, "a"), 20, "b");
+        let failure = failed.last_failure.clone().expect("recorded");
+        assert_eq!(
+            (failure.at, failure.message.as_str(), failure.consecutive),
+            (20, "b", 2)
+        );
+        assert_eq!(failed.last_fire_time, Some(3), "nothing else changes");
+        let held = run(5, claimed("a", 100));
+        let created = FireResult::Created {
+            task_id: "x".into(),
+        };
+        let (_, next) = complete(&held, &failed, "a", &created, 30).expect("held");
+        assert_eq!(next.last_failure, None, "the next completed run clears it");
+        let again = fail(&next, 40, "c");
+        let seen = again.last_failure.clone().expect("recorded");
+        assert_eq!(seen.consecutive, 1, "counted afresh");
+        let newer = fail(&again, 50, "d");
+        assert!(
+            clear_failure(&newer, &seen).is_none(),
+            "a newer failure stays"
+        );
+        let cleared = clear_failure(&again, &seen).expect("still the one seen");
+        assert_eq!(cleared.last_failure, None);
+        assert!(clear_failure(&cleared, &seen).is_none());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::{Row, SqliteConnection, SqlitePool};
-use statport_core::schedule::{RunState, ScheduleRecord, ScheduleRun};
+use statport_core::schedule::{RunState, ScheduleFailure, ScheduleRecord, ScheduleRun};
 
 use super::{rules, FireClaim, FireResult, ScheduleStore};
 use crate::error::StoreError;
@@ -447,6 +447,40 @@ impl ScheduleStore for SqliteScheduleStore {
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        at_ms: i64,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let Some(current) = read_schedule(&mut tx, tenant, schedule_id).await? else {
+            return Ok(false);
+        };
+        write_schedule(&mut tx, &rules::fail(&current, at_ms, message)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn clear_failure(
+        &self,
+        tenant: &str,
+        schedule_id: &str,
+        seen: &ScheduleFailure,
+    ) -> Result<bool, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let Some(current) = read_schedule(&mut tx, tenant, schedule_id).await? else {
+            return Ok(false);
+        };
+        let Some(next) = rules::clear_failure(&current, seen) else {
+            return Ok(false);
+        };
+        write_schedule(&mut tx, &next).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn runs(

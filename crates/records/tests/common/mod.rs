@@ -150,6 +150,7 @@ pub fn schedule(tenant: &str, schedule_id: &str, create_ms: i64) -> ScheduleReco
         update_time: create_ms,
         last_fire_time: None,
         last_error: None,
+        last_failure: None,
         skipped_fires: 0,
     }
 }

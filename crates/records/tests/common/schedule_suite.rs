@@ -1,7 +1,9 @@
 //! The conformance suite every [`ScheduleStore`] must pass. Each scenario uses its own tenants,
 //! so they can share one (empty) store.
 
-use statport_core::schedule::{RunState, ScheduleError, ScheduleRecord, ScheduleRun};
+use statport_core::schedule::{
+    RunState, ScheduleError, ScheduleFailure, ScheduleRecord, ScheduleRun,
+};
 use statport_records::{FireClaim, FireResult, ScheduleStore, RUNS_KEPT};
 
 use super::schedule;
@@ -29,6 +31,7 @@ pub async fn schedule_suite(store: &dyn ScheduleStore) {
     a_passed_lease_is_taken_over_and_a_holding_one_is_not(store).await;
     only_the_owner_completes_and_the_schedule_follows(store).await;
     skipping_fires_is_idempotent(store).await;
+    a_failure_is_recorded_until_the_next_completed_run(store).await;
     runs_are_newest_first_and_trimmed(store).await;
     delete_removes_the_runs(store).await;
 }
@@ -570,6 +573,112 @@ async fn skipping_fires_is_idempotent(store: &dyn ScheduleStore) {
         .skip_fires(t, "gone", T0, 1)
         .await
         .expect("no schedule is no error");
+}
+
+async fn record_failure(
+    store: &dyn ScheduleStore,
+    tenant: &str,
+    id: &str,
+    at: i64,
+    message: &str,
+) -> bool {
+    store
+        .record_failure(tenant, id, at, message)
+        .await
+        .expect("record_failure")
+}
+
+async fn a_failure_is_recorded_until_the_next_completed_run(store: &dyn ScheduleStore) {
+    let t = "failure";
+    let original = schedule(t, "s", T0);
+    create(store, &original).await;
+    assert!(record_failure(store, t, "s", T0 + 1, "first").await);
+    assert!(record_failure(store, t, "s", T0 + 2, "second").await);
+    let s = get(store, t, "s").await.expect("exists");
+    assert_eq!(
+        s.last_failure,
+        Some(ScheduleFailure {
+            at: T0 + 2,
+            message: "second".into(),
+            consecutive: 2
+        })
+    );
+    assert_eq!(
+        ScheduleRecord {
+            last_failure: None,
+            ..s
+        },
+        original,
+        "nothing else changes"
+    );
+    // Concurrent attempts (several schedulers failing at once) are each counted.
+    let repeats = (0..8).map(|i| store.record_failure(t, "s", T0 + 3 + i, "again"));
+    for done in futures::future::join_all(repeats).await {
+        assert!(done.expect("record_failure"));
+    }
+    let failure = get(store, t, "s").await.and_then(|s| s.last_failure);
+    assert_eq!(
+        failure.map(|f| (f.consecutive, f.message)),
+        Some((10, "again".into()))
+    );
+    assert!(
+        !record_failure(store, t, "gone", T0, "x").await,
+        "no schedule"
+    );
+    assert!(
+        !record_failure(store, "failure-other", "s", T0, "x").await,
+        "another tenant's"
+    );
+
+    // Cleared only while it is the failure seen: a newer one stays.
+    let seen = get(store, t, "s")
+        .await
+        .and_then(|s| s.last_failure)
+        .expect("recorded");
+    assert!(record_failure(store, t, "s", T0 + 20, "newer").await);
+    assert!(
+        !store.clear_failure(t, "s", &seen).await.expect("clear"),
+        "a newer failure"
+    );
+    let seen = get(store, t, "s")
+        .await
+        .and_then(|s| s.last_failure)
+        .expect("recorded");
+    assert_eq!(seen.consecutive, 11);
+    assert!(store.clear_failure(t, "s", &seen).await.expect("clear"));
+    assert_eq!(get(store, t, "s").await.and_then(|s| s.last_failure), None);
+    assert!(
+        !store.clear_failure(t, "s", &seen).await.expect("clear"),
+        "already clear"
+    );
+    assert!(
+        !store.clear_failure(t, "gone", &seen).await.expect("clear"),
+        "no schedule"
+    );
+    assert!(record_failure(store, t, "s", T0 + 21, "once more").await);
+
+    // A refused run is a handled one: the failure clears, the refusal is the schedule's error.
+    let f1 = T0 + HOUR;
+    assert_eq!(claim(store, t, "s", f1, "a", f1).await, FireClaim::Claimed);
+    assert!(store
+        .complete_fire(t, "s", f1, "a", FireResult::Refused(refusal(f1)), f1 + 1)
+        .await
+        .expect("complete"));
+    let s = get(store, t, "s").await.expect("exists");
+    assert_eq!((s.last_failure, s.last_error), (None, Some(refusal(f1))));
+
+    // Counted afresh after a clear, and cleared by a run that creates its task.
+    let f2 = T0 + 2 * HOUR;
+    assert!(record_failure(store, t, "s", f2, "later").await);
+    let failure = get(store, t, "s").await.and_then(|s| s.last_failure);
+    assert_eq!(failure.map(|f| f.consecutive), Some(1));
+    assert_eq!(claim(store, t, "s", f2, "a", f2).await, FireClaim::Claimed);
+    assert!(store
+        .complete_fire(t, "s", f2, "a", created("task-2"), f2 + 1)
+        .await
+        .expect("complete"));
+    let s = get(store, t, "s").await.expect("exists");
+    assert_eq!((s.last_failure, s.last_error), (None, None));
 }
 
 async fn runs_are_newest_first_and_trimmed(store: &dyn ScheduleStore) {
