@@ -79,6 +79,11 @@ struct CountingReader<R> {
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Checked on every read of compressed bytes too, so a cancel is seen inside one long
+        // line (or a run of lines that are all skipped) within one buffer of input.
+        if self.signals.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other(ScanError::Cancelled));
+        }
         let n = self.inner.read(buf)?;
         self.signals
             .bytes_read
@@ -86,6 +91,10 @@ impl<R: Read> Read for CountingReader<R> {
         Ok(n)
     }
 }
+
+/// Lines between two looks at the cancel flag inside a scan (besides the look at every read of
+/// compressed input): at ~500 bytes a line, about 2 MB of text.
+const CANCEL_CHECK_LINES: u64 = 4_096;
 
 /// Marks errors that come from the transport rather than from the gzip stream.
 #[derive(Debug)]
@@ -205,7 +214,14 @@ impl<R: Read, S: RecordSink> WithParser for ScanJob<'_, R, S> {
         );
         parser.start_file(key);
         let mut stats = ScanStats::default();
-        while let Some(line) = reader.next_line().map_err(|e| classify(key, e))? {
+        let cancelled = || signals.cancel.load(Ordering::Relaxed);
+        while let Some(line) = reader.next_line().map_err(|e| {
+            if cancelled() {
+                ScanError::Cancelled
+            } else {
+                classify(key, e)
+            }
+        })? {
             match line {
                 Line::TooLong => {
                     stats.lines += 1;
@@ -227,7 +243,7 @@ impl<R: Read, S: RecordSink> WithParser for ScanJob<'_, R, S> {
                     }
                 },
             }
-            if stats.lines % 65_536 == 0 && signals.cancel.load(Ordering::Relaxed) {
+            if stats.lines.is_multiple_of(CANCEL_CHECK_LINES) && cancelled() {
                 return Err(ScanError::Cancelled);
             }
         }
@@ -401,6 +417,51 @@ mod tests {
         assert_eq!(
             signals.bytes_read.load(Ordering::Relaxed),
             data.len() as u64
+        );
+    }
+
+    #[test]
+    fn a_cancel_is_seen_inside_one_long_line() {
+        // 32 MiB of one line after a good one: before, the scan read it all (no line ended, so
+        // the every-N-lines check never came) and finished as if nothing was asked.
+        let huge = "x".repeat(32 << 20);
+        let text = format!(
+            "#Version: 1.0\n{FIELDS}\n{}\n{huge}\n",
+            line("00:10:00", 100, "a.example.com", "https")
+        );
+        let data = gz(&text);
+        let c = condition();
+        let mut agg = ReportAggregate::new(&c);
+        let signals = Arc::new(ScanSignals::default());
+        // Raised once the scan has read its first 64 KiB of compressed input.
+        struct RaiseAfter<'a> {
+            data: &'a [u8],
+            at: usize,
+            signals: Arc<ScanSignals>,
+        }
+        impl Read for RaiseAfter<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.at >= 64 << 10 {
+                    self.signals.cancel.store(true, Ordering::Relaxed);
+                }
+                let n = buf.len().min(self.data.len() - self.at).min(4096);
+                buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+                self.at += n;
+                Ok(n)
+            }
+        }
+        let input = RaiseAfter {
+            data: &data,
+            at: 0,
+            signals: Arc::clone(&signals),
+        };
+        let result = scan_cloudfront("k.gz", input, &c, &mut agg, &signals);
+        assert!(matches!(result, Err(ScanError::Cancelled)), "{result:?}");
+        let read = signals.bytes_read.load(Ordering::Relaxed);
+        assert!(
+            read < data.len() as u64,
+            "stopped early: {read} of {} bytes",
+            data.len()
         );
     }
 

@@ -32,7 +32,7 @@ use crate::output::{Contents, RowKind, Target};
 use crate::sort::{Merger, Run, RunBuilder, RunSettings, SORT_DIR_PREFIX};
 
 /// Rows written between two checks of the shutdown signal.
-const CHECK_EVERY: u64 = 65_536;
+const CHECK_EVERY: u64 = 4_096;
 
 /// The sorted runs of every scanned object.
 struct SortedRuns {

@@ -176,10 +176,14 @@ pub async fn run_export(
 /// their next check, the upload is dropped) before it is left behind.
 const TIMED_OUT_RUN_GRACE: Duration = Duration::from_secs(30);
 
-/// [`execute`] under the action's job timeout. The run gets a stop token of its own (a child of
-/// the process's shutdown); at the deadline it is cancelled, so the scans stop and the upload
-/// is aborted, and the run becomes a failure with `StatPort.ExportTimedOut`, unless it finished
-/// in the meantime.
+/// [`execute`] under the action's job timeout and a watch on its task. The run gets a stop
+/// token of its own (a child of the process's shutdown), cancelled
+/// - at the deadline: the scans stop and the upload is aborted, and the run becomes a failure
+///   with `StatPort.ExportTimedOut`, unless it finished in the meantime;
+/// - when the watch, which reads the task every `progress_interval`, finds it deleted or taken
+///   over by another run (a DELETE, a replacement, a takeover): the run ends dropped, in every
+///   phase (scanning, sorting, merging, uploading), within that interval plus the phase's next
+///   look at the token.
 async fn execute_within_timeout(
     ctx: &ExportContext,
     record: &TaskRecord,
@@ -192,13 +196,21 @@ async fn execute_within_timeout(
     };
     let work = execute(&run_ctx, record, run_id);
     tokio::pin!(work);
-    tokio::select! {
+    let lost = tokio::select! {
         done = &mut work => return done,
-        () = tokio::time::sleep(limit) => {}
-    }
+        () = tokio::time::sleep(limit) => false,
+        () = watch_task(ctx, record, run_id) => true,
+    };
     run_ctx.shutdown.cancel();
-    warn!(task_id = %record.task_id, run_id, limit_secs = limit.as_secs(), "export ran past its job timeout; stopping it");
+    if lost {
+        info!(task_id = %record.task_id, run_id, "the task was deleted or taken over; stopping its run");
+    } else {
+        warn!(task_id = %record.task_id, run_id, limit_secs = limit.as_secs(), "export ran past its job timeout; stopping it");
+    }
     let stopped = tokio::time::timeout(TIMED_OUT_RUN_GRACE, &mut work).await;
+    if lost {
+        return Err(Unfinished::Dropped);
+    }
     if let Ok(Ok(file)) = stopped {
         return Ok(file);
     }
@@ -217,6 +229,19 @@ async fn execute_within_timeout(
             }
         ),
     ))
+}
+
+/// Returns once the task is gone or no longer held by `run_id` (read every
+/// `progress_interval`); a failed read says nothing and the watch goes on.
+async fn watch_task(ctx: &ExportContext, record: &TaskRecord, run_id: &str) {
+    loop {
+        tokio::time::sleep(ctx.settings.progress_interval).await;
+        match ctx.tasks.get(&record.tenant_id, &record.task_id).await {
+            Ok(None) => return,
+            Ok(Some(now)) if now.run_id.as_deref() != Some(run_id) => return,
+            Ok(Some(_)) | Err(_) => {}
+        }
+    }
 }
 
 /// Tells the [`TaskEnded`](super::TaskEnded) port, if any, that `record` ended as `end` under `run_id` (only

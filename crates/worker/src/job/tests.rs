@@ -616,6 +616,50 @@ async fn a_run_past_its_timeout_during_the_upload_aborts_it() {
     );
 }
 
+#[tokio::test]
+async fn a_delete_stops_a_run_whose_read_stalls() {
+    let f = fixture(&day_files()).await;
+    task(&f, "t-del", "csv", 0).await;
+    f.faults.hang_gets.store(true, Ordering::SeqCst);
+    let ctx = f.ctx.clone();
+    let run = tokio::spawn(async move { run_export(&ctx, &job("t-del"), "run-1").await });
+    // Blocked in a read that never completes by itself, and no progress report comes.
+    f.faults.gets.notified().await;
+    f.store.delete("t1", "t-del").await.expect("delete");
+    let end = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run notices within a progress interval")
+        .expect("joined")
+        .expect("ended");
+    assert_eq!(end, RunEnd::Dropped);
+    assert_eq!(f.store.get("t1", "t-del").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn a_replacement_stops_a_run_in_the_middle_of_its_upload() {
+    let f = fixture(&day_files()).await;
+    let original = task(&f, "t-rep", "xlsx", 0).await;
+    f.faults.hang_puts.store(true, Ordering::SeqCst);
+    let ctx = f.ctx.clone();
+    let run = tokio::spawn(async move { run_export(&ctx, &job("t-rep"), "run-1").await });
+    f.faults.gets.notified().await;
+    // The task is replaced (a same-condition resubmission resets it to waiting, no run).
+    f.store.create(&original).await.expect("replace");
+    let end = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run notices within a progress interval")
+        .expect("joined")
+        .expect("ended");
+    assert_eq!(end, RunEnd::Dropped);
+    let now = record(&f, "t-rep").await;
+    assert_eq!((now.status, now.run_id), (TaskStatus::Waiting, None));
+    assert_eq!(
+        std::fs::read_dir(f.root.join("tmp")).expect("tmp").count(),
+        0,
+        "no temp file left"
+    );
+}
+
 #[test]
 fn logs_exports_have_their_own_timeout() {
     use statport_core::request::Action;
