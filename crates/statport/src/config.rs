@@ -474,8 +474,11 @@ impl Settings {
         }
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
             bail!(
-                "invalid configuration: redis.url must start with redis:// or rediss://, not '{}'",
-                self.redis.url
+                "invalid configuration: redis.url must start with redis:// or rediss://, not '{}' (credentials not shown)",
+                statport_api::ready::redact_credentials(&self.redis.url)
+                    .split('@')
+                    .next_back()
+                    .unwrap_or_default()
             );
         }
         if self.results.bucket.is_empty() {
@@ -637,6 +640,18 @@ mod tests {
             !s.callbacks.allow_private,
             "private destinations are off by default"
         );
+    }
+
+    #[test]
+    fn a_bad_redis_url_is_named_without_its_password() {
+        for url in [
+            "http://user:hunter2secret@r:6379/",
+            "user:hunter2secret@r:6379",
+        ] {
+            let err = load_with(&format!("[redis]\nurl = \"{url}\"\n")).expect_err(url);
+            assert!(err.to_string().contains("redis.url"), "{err}");
+            assert!(!err.to_string().contains("hunter2secret"), "{err}");
+        }
     }
 
     #[test]

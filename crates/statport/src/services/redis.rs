@@ -102,8 +102,12 @@ pub enum RedisProfile {
 /// A lazy Redis connection: nothing is dialled until the first command, so a process starts
 /// while Redis is down. Fails only on a malformed URL.
 pub fn redis_connection(url: &str, profile: RedisProfile) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url)
-        .with_context(|| format!("invalid configuration: redis.url '{url}'"))?;
+    let client = redis::Client::open(url).with_context(|| {
+        format!(
+            "invalid configuration: redis.url '{}'",
+            statport_api::ready::redact_credentials(url)
+        )
+    })?;
     let config = redis::aio::ConnectionManagerConfig::new();
     let config = match profile {
         RedisProfile::Patient => config
