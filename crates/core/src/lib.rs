@@ -6,6 +6,9 @@
 //! # Layout
 //! Grouped by the domain each part holds; the arrows of the import graph point one way, from
 //! the top of this list down to its leaves (`error`, `table`, `time`), with no circle.
+//! - [`result_file`]: the key of a task's result file under the results prefix, read back
+//!   ([`result_file::ResultKey`]), and whether a record still wants an object there
+//!   ([`result_file::wants_file`]): the invariant the orphan sweep enforces.
 //! - [`task`]: the stored task record, its states and the job that carries it through the queue.
 //! - [`tenant`]: a tenant (keys, log source, limits, callback secret), the
 //!   [`tenant::TenantDirectory`] every part looks tenants up in, its limits
@@ -41,6 +44,7 @@ pub mod log;
 pub mod origin_volume;
 pub mod outbox;
 pub mod request;
+pub mod result_file;
 pub mod schedule;
 pub mod stats;
 pub mod table;

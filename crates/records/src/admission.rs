@@ -41,7 +41,9 @@ pub enum Admission {
         evicted: Vec<TaskRecord>,
     },
     /// An existing task with the same normalized condition took the request: same `task_id`,
-    /// reset to `waiting` (its file is overwritten when the new run succeeds).
+    /// reset to `waiting` and naming no file (the same condition is the same format, so every
+    /// run writes the same key: the new run overwrites the previous file; if it fails, the
+    /// janitor's orphan sweep deletes that file).
     Replaced {
         /// The record as stored now.
         record: TaskRecord,

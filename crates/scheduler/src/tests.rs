@@ -115,6 +115,7 @@ fn scheduler(f: &Fixture, tenants: TenantDirectory) -> Scheduler {
             queue: f.queue.clone(),
             objects: f.objects.clone(),
             results_bucket: "results".into(),
+            results_prefix: "exports/".into(),
             tenants: Arc::new(tenants),
             deployment: Deployment::default(),
             clock: f.clock.clone(),

@@ -122,14 +122,21 @@ pub struct EmbeddedSettings {
 
 use statport_scheduler::SchedulerSettings;
 
-/// `[retention]`: how often result-file retention (`tenants.<id>.limits.result_retention_secs`)
-/// and the trimming of finished queue records are enforced.
+/// `[retention]`: how often result-file retention (`tenants.<id>.limits.result_retention_secs`),
+/// the sweep of orphaned result files and the trimming of finished queue records are enforced.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     /// Seconds between two retention sweeps of a worker process.
     pub sweep_interval_secs: u64,
+    /// Seconds an object under `results.prefix` that no live task wants must have been an
+    /// orphan (and unwritten) before the sweep deletes it.
+    pub orphan_grace_secs: u64,
 }
+
+/// The shortest `retention.orphan_grace_secs`: longer than a submission may leave an evicted or
+/// replaced task's record away while it waits for the queue, and than a sweep interval.
+pub const MIN_ORPHAN_GRACE_SECS: u64 = 60;
 
 /// `[reports]`: the bounds of a synchronous report and the server groups it filters by.
 #[derive(Debug, Clone, Deserialize)]
@@ -496,6 +503,9 @@ impl Settings {
         if self.queue.job_timeout_secs == 0 || self.queue.logs_job_timeout_secs == 0 {
             bail!("invalid configuration: queue.job_timeout_secs and queue.logs_job_timeout_secs must be at least 1");
         }
+        if self.retention.orphan_grace_secs < MIN_ORPHAN_GRACE_SECS {
+            bail!("invalid configuration: retention.orphan_grace_secs is {} and must be at least {MIN_ORPHAN_GRACE_SECS}: an orphaned result file is deleted only after being one that long, which must outlast a submission waiting for the queue (default 3600)", self.retention.orphan_grace_secs);
+        }
         if self.queue.concurrency == 0
             || self.queue.heartbeat_secs == 0
             || self.queue.missed_heartbeats == 0
@@ -668,6 +678,18 @@ mod tests {
             .expect_err("a rotation within a link's life");
         assert!(err.to_string().contains("links.rotate_secs"), "{err}");
         load_with("[links]\nttl_secs = 3600\nrotate_secs = 3720\n").expect("just enough");
+    }
+
+    #[test]
+    fn an_orphan_grace_under_a_minute_refuses_to_start() {
+        let default = load_with("").expect("the default");
+        assert_eq!(default.retention.orphan_grace_secs, 3600);
+        let err = load_with("[retention]\norphan_grace_secs = 59\n").expect_err("59 s");
+        assert!(
+            err.to_string().contains("retention.orphan_grace_secs"),
+            "{err}"
+        );
+        load_with("[retention]\norphan_grace_secs = 60\n").expect("a minute");
     }
 
     #[test]

@@ -41,6 +41,53 @@ pub(crate) async fn run_suite(store: &dyn ObjectStore, bucket: &str) {
     stream_replaces_only_at_finish(store, bucket).await;
     stream_abort_and_drop(store, bucket).await;
     stream_missing_bucket(store, &format!("{bucket}-absent")).await;
+    last_modified(store, bucket).await;
+}
+
+/// The listing of `prefix` with every object's age checked to be known, then left out, so the
+/// checks compare keys and sizes.
+async fn listed(store: &dyn ObjectStore, bucket: &str, prefix: &str) -> Vec<ObjectMeta> {
+    let listed = store.list(bucket, prefix).await.expect("list");
+    listed
+        .into_iter()
+        .map(|m| {
+            assert!(m.last_modified_ms.is_some(), "no last-modified time: {m:?}");
+            ObjectMeta {
+                last_modified_ms: None,
+                ..m
+            }
+        })
+        .collect()
+}
+
+/// Now, ms since the Unix epoch, as the test host's clock says.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .expect("a clock after 1970")
+}
+
+/// A listed object says when it was written: between just before the put and just after it
+/// (S3 keeps whole seconds, and the server's clock may be a little off the test's).
+async fn last_modified(store: &dyn ObjectStore, bucket: &str) {
+    const SLACK_MS: i64 = 5_000;
+    let before = now_ms();
+    store
+        .put_bytes(bucket, "aged/k", Bytes::from_static(b"x"), "text/plain")
+        .await
+        .expect("put");
+    let after = now_ms();
+    let listed = store.list(bucket, "aged/").await.expect("list");
+    let [object] = listed.as_slice() else {
+        panic!("one object: {listed:?}");
+    };
+    let at = object.last_modified_ms.expect("a last-modified time");
+    assert!(
+        (before - SLACK_MS..=after + SLACK_MS).contains(&at),
+        "written between {before} and {after}, listed as {at}"
+    );
 }
 
 async fn buckets(store: &dyn ObjectStore, bucket: &str) {
@@ -80,7 +127,7 @@ async fn put_get_round_trip(store: &dyn ObjectStore, bucket: &str) {
         .await
         .expect("put_bytes");
     assert_eq!(read_all(store, bucket, key).await, body);
-    let listed = store.list(bucket, "round-trip/").await.expect("list");
+    let listed = listed(store, bucket, "round-trip/").await;
     assert_eq!(listed, vec![meta(key, body.len())]);
 
     store
@@ -141,7 +188,7 @@ async fn prefix_listing(store: &dyn ObjectStore, bucket: &str) {
     assert!(listed_keys("prefix/nothing/").await.is_empty());
     assert!(listed_keys("prefix/logs/2024/01/a.gz/").await.is_empty());
 
-    let sizes = store.list(bucket, "prefix/").await.expect("list");
+    let sizes = listed(store, bucket, "prefix/").await;
     let expected: Vec<ObjectMeta> = keys
         .iter()
         .enumerate()
@@ -158,7 +205,7 @@ async fn paginated_listing(store: &dyn ObjectStore, bucket: &str) {
             .await
             .expect("put");
     }
-    let listed = store.list(bucket, "paged/").await.expect("list");
+    let listed = listed(store, bucket, "paged/").await;
     let expected: Vec<ObjectMeta> = keys.iter().map(|k| meta(k, k.len())).collect();
     assert_eq!(listed, expected);
 }
@@ -178,7 +225,7 @@ async fn overwrite_and_delete(store: &dyn ObjectStore, bucket: &str) {
         Bytes::from_static(b"second!")
     );
     assert_eq!(
-        store.list(bucket, "overwrite/").await.expect("list"),
+        listed(store, bucket, "overwrite/").await,
         vec![meta(key, 7)]
     );
 
@@ -232,7 +279,7 @@ async fn put_multipart_file(store: &dyn ObjectStore, bucket: &str) {
         "content survives the part split"
     );
     assert_eq!(
-        store.list(bucket, key).await.expect("list"),
+        listed(store, bucket, key).await,
         vec![meta(key, data.len())]
     );
 
@@ -277,7 +324,7 @@ async fn assert_absent(store: &dyn ObjectStore, bucket: &str, key: &str) {
         matches!(err, StorageError::NoSuchKey { .. }),
         "{key}: {err:?}"
     );
-    let listed = store.list(bucket, key).await.expect("list");
+    let listed = listed(store, bucket, key).await;
     assert!(listed.is_empty(), "{key}: {listed:?}");
 }
 
@@ -289,7 +336,7 @@ async fn stream_small(store: &dyn ObjectStore, bucket: &str) {
     assert_eq!(upload.finish().await.expect("finish"), data.len() as u64);
     assert_eq!(read_all(store, bucket, key).await, data);
     assert_eq!(
-        store.list(bucket, key).await.expect("list"),
+        listed(store, bucket, key).await,
         vec![meta(key, data.len())]
     );
 }
@@ -314,7 +361,7 @@ async fn stream_multipart(store: &dyn ObjectStore, bucket: &str) {
         "content survives the part split"
     );
     assert_eq!(
-        store.list(bucket, key).await.expect("list"),
+        listed(store, bucket, key).await,
         vec![meta(key, data.len())]
     );
 }
@@ -399,6 +446,7 @@ fn meta(key: &str, size: usize) -> ObjectMeta {
     ObjectMeta {
         key: key.to_owned(),
         size: size as u64,
+        last_modified_ms: None,
     }
 }
 

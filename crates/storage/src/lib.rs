@@ -5,7 +5,7 @@
 //!
 //! - [`ObjectStore`] (module `store`): the narrow async trait every component codes against,
 //!   held as `Arc<dyn ObjectStore>`, with the values it returns: [`ObjectMeta`] for listings
-//!   and [`ObjectReader`], a streaming body; [`Upload`], a streaming upload in progress
+//!   (key, size, last-modified time) and [`ObjectReader`], a streaming body; [`Upload`], a streaming upload in progress
 //!   ([`ObjectStore::start_upload`]).
 //! - [`StorageError`] (module `error`): missing bucket, missing key, retryable
 //!   ([`StorageError::is_retryable`]) or permanent failure.

@@ -287,6 +287,11 @@ fn walk(
                 Ok(meta) => out.push(ObjectMeta {
                     key,
                     size: meta.len(),
+                    last_modified_ms: meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .and_then(|d| i64::try_from(d.as_millis()).ok()),
                 }),
                 Err(err) if is_missing(&err) => {}
                 Err(err) => return Err(io_error("cannot stat", &entry.path(), err)),

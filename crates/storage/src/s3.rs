@@ -236,6 +236,7 @@ impl ObjectStore for S3Store {
                         .size()
                         .and_then(|size| u64::try_from(size).ok())
                         .unwrap_or(0),
+                    last_modified_ms: object.last_modified().and_then(|t| t.to_millis().ok()),
                 })
             }));
             match (page.is_truncated(), page.next_continuation_token()) {

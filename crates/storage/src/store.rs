@@ -100,6 +100,10 @@ pub struct ObjectMeta {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// When the object was last written, ms since the Unix epoch (S3's `LastModified`, a local
+    /// file's mtime); `None` when the store does not say. The janitor's sweep of orphaned
+    /// result files deletes only objects older than its grace period.
+    pub last_modified_ms: Option<i64>,
 }
 
 /// A streaming object body plus the object's size when the store reports it.

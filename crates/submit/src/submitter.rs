@@ -7,6 +7,7 @@ use statport_core::callback::{AddressPolicy, CallbackSupport};
 use statport_core::log::format::LogFormat;
 use statport_core::log::geo::GeoSupport;
 use statport_core::request::RequestLimits;
+use statport_core::result_file::keys_of;
 use statport_core::task::{ExportJob, TaskRecord};
 use statport_core::tenant::TenantDirectory;
 use statport_core::time::clock::Clock;
@@ -68,6 +69,9 @@ pub struct Submitter {
     pub objects: Arc<dyn ObjectStore>,
     /// The bucket result files are written to.
     pub results_bucket: String,
+    /// The key prefix of result files (`results.prefix`): a removed task's file is at a key
+    /// derived from it even when the record names none.
+    pub results_prefix: String,
     /// Every configured tenant: its limits, log format and callback secret.
     pub tenants: Arc<TenantDirectory>,
     /// What the deployment supports (IP database, callback destinations).
@@ -158,6 +162,9 @@ impl Submitter {
                 previous,
                 requeue,
             } => {
+                // Its previous file stays at the task's key: the new run overwrites it, and if
+                // that run fails the record names no file and the janitor's orphan sweep
+                // deletes it. Deleting it here could delete the new run's file instead.
                 info!(task_id = %record.task_id, tenant = %tenant, previous = previous.status.as_str(), "same condition: the existing task takes the request");
                 (Submitted::Existing(record), requeue, Some(previous))
             }
@@ -199,12 +206,15 @@ impl Submitter {
         Ok(submitted)
     }
 
-    /// Deletes the result file of a removed task, if it has one (a failure is logged: the file
-    /// is then an orphan under the results prefix, which holds no other data).
+    /// Deletes the result file of a removed task: at the key every run of the task writes
+    /// (`{results_prefix}{tenant}/{task_id}.{ext}`), even when the record names no file (a task
+    /// reset by a same-condition resubmission whose new run failed or never ran still has the
+    /// previous run's file there), and at the key it names if that differs. A failure is
+    /// logged: the file is then an orphan, which the janitor's sweep deletes.
     pub async fn delete_result_file(&self, record: &TaskRecord) {
-        if let Some(key) = &record.file_key {
-            if let Err(e) = self.objects.delete(&self.results_bucket, key).await {
-                error!(task_id = %record.task_id, error = %e, "deleting the result file failed");
+        for key in keys_of(&self.results_prefix, record) {
+            if let Err(e) = self.objects.delete(&self.results_bucket, &key).await {
+                error!(task_id = %record.task_id, key = %key, error = %e, "deleting the result file failed; the orphan sweep will");
             }
         }
     }

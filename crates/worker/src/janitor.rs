@@ -10,6 +10,11 @@
 //!   removed here through the queue's [`FinishedJobs`] port: once a job is done, the task record
 //!   is the only truth about it.
 //!
+//! - Result files that no task wants (an orphan: its task deleted or failed, a superseded run's
+//!   upload, a delete that failed) are deleted by the orphan sweep ([`orphans`], one more step
+//!   of each sweep) once they have been orphans for its grace period: every object under the
+//!   results prefix is the file of a live record or goes.
+//!
 //! - The sort directories of `logs` runs (`statport-logs-*` in the worker's temp dir) are
 //!   removed by their run however it ends; one left by a process that died mid-run is removed
 //!   here once nothing changed in it for longer than a job may run.
@@ -29,6 +34,10 @@ use statport_records::{ListQuery, TaskStore};
 use statport_storage::ObjectStore;
 use tracing::{debug, info, warn};
 
+pub mod orphans;
+
+pub use orphans::OrphanSweep;
+
 /// One tenant's retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantRetention {
@@ -47,6 +56,8 @@ pub struct SweepReport {
     pub queue_records_removed: u64,
     /// Sort directories of dead `logs` runs removed.
     pub sort_dirs_removed: u64,
+    /// Result files no task wanted, deleted after their grace period.
+    pub orphans_deleted: u64,
 }
 
 /// Where `logs` runs keep their sort directories, and when one counts as left behind.
@@ -76,6 +87,8 @@ pub struct Janitor {
     pub clock: Arc<dyn Clock>,
     /// The `logs` sort directories to sweep, when this process runs exports.
     pub sort_dirs: Option<StaleSortDirs>,
+    /// The sweep of orphaned result files under the results prefix, when enabled.
+    pub orphans: Option<OrphanSweep>,
 }
 
 /// Removes the `logs` sort directories in `dirs.temp_dir` last changed more than
@@ -120,13 +133,18 @@ fn remove_stale_sort_dirs(dirs: &StaleSortDirs, now_ms: i64) -> u64 {
 }
 
 impl Janitor {
-    /// One sweep: expires result files past their retention and trims the queue's records of
-    /// finished jobs. Errors are logged and the sweep goes on; the next sweep retries.
+    /// One sweep: expires result files past their retention, deletes orphaned result files
+    /// past their grace, trims the queue's records of finished jobs and removes dead runs' sort
+    /// directories. Errors are logged and the sweep goes on; the next sweep retries.
     pub async fn sweep(&self) -> SweepReport {
         let mut report = SweepReport::default();
         let now = self.clock.now_ms();
         for tenant in &self.tenants {
             report.files_expired += self.expire_files(tenant, now).await;
+        }
+        // After expiry: an expired file whose delete failed is an orphan now.
+        if let Some(orphans) = &self.orphans {
+            report.orphans_deleted = orphans::sweep(self, orphans, now).await;
         }
         if let Some(queue) = &self.queue {
             match queue.trim().await {
@@ -145,6 +163,7 @@ impl Janitor {
                 files_expired = report.files_expired,
                 queue_records_removed = report.queue_records_removed,
                 sort_dirs_removed = report.sort_dirs_removed,
+                orphans_deleted = report.orphans_deleted,
                 "retention sweep"
             );
         }

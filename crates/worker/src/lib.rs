@@ -25,8 +25,9 @@
 //!   SQLite): each [`RunEnd`] becomes the queue's `JobEnd` in one function,
 //!   [`runner::job_end`] (an ack, a scheduled or immediate new job, or a dead letter); and
 //!   `run_workers` over either backend.
-//! - [`janitor`]: retention sweeps: expired result files, the queue's records of finished jobs
-//!   (through the queue's `FinishedJobs` port).
+//! - [`janitor`]: retention sweeps: expired result files, orphaned result files (no live
+//!   record wants them, past a grace period: [`janitor::orphans`]), the queue's records of
+//!   finished jobs (through the queue's `FinishedJobs` port), dead runs' sort directories.
 
 mod fanout;
 pub mod janitor;

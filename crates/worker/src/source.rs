@@ -82,6 +82,7 @@ mod tests {
         ObjectMeta {
             key: key.to_string(),
             size: 1,
+            last_modified_ms: None,
         }
     }
 

@@ -184,6 +184,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
         ))),
         clock: later,
         sort_dirs: None,
+        orphans: None,
     };
     let limits = AdmissionLimits {
         max_kept: 50,

@@ -112,6 +112,7 @@ async fn fixture() -> Fixture {
             queue: queue.clone(),
             objects,
             results_bucket: "results".into(),
+            results_prefix: "exports/".into(),
             tenants: Arc::new(tenants),
             deployment: Deployment::default(),
             clock: clock.clone(),
@@ -409,4 +410,52 @@ async fn a_file_past_its_retention_is_gone_and_the_task_says_so() {
     let (status, headers, body) = send(&f.state, "GET", &path, None, Body::empty()).await;
     assert_eq!(status, StatusCode::GONE);
     assert_eq!(error_code(&headers, &body), "StatPort.FileExpired");
+}
+
+/// A task reset by a resubmission of its condition names no file, but the previous run's file
+/// is still at the task's key: DELETE removes it all the same.
+#[tokio::test]
+async fn deleting_a_resubmitted_task_deletes_the_file_at_its_key() {
+    let f = fixture().await;
+    finished_task(&f.state, "once").await;
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/v1/cdn/statistics/export-tasks",
+        Some("k1"),
+        Some(valid_body()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the same condition takes the task");
+    let task = as_json(&body);
+    assert_eq!(
+        (task["task_id"].as_str(), task["status"].as_str()),
+        (Some("done"), Some("waiting"))
+    );
+    let reset = f
+        .state
+        .tasks()
+        .get("t1", "done")
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(reset.file_key, None);
+    let (status, _) = call(
+        &f.state,
+        "DELETE",
+        "/v1/cdn/statistics/export-tasks/done",
+        Some("k1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        f.state
+            .submitter
+            .objects
+            .get("results", "exports/t1/done.csv")
+            .await
+            .is_err(),
+        "the file at the task's key is deleted"
+    );
 }

@@ -35,7 +35,7 @@ use statport_queue::QueueSettings;
 use statport_scheduler::Scheduler;
 use statport_storage::{LocalStore, ObjectStore, S3Store};
 use statport_submit::{Deployment, Submitter};
-use statport_worker::janitor::{Janitor, StaleSortDirs, TenantRetention};
+use statport_worker::janitor::{Janitor, OrphanSweep, StaleSortDirs, TenantRetention};
 use statport_worker::origin_volume::{OriginVolumeReporter, OriginVolumeSettings};
 use statport_worker::retry::RetryPolicy;
 use statport_worker::CancellationToken;
@@ -226,6 +226,7 @@ impl Services {
             queue: Arc::clone(&self.backends.queue.api_queue),
             objects: Arc::clone(&self.objects),
             results_bucket: self.settings.results.bucket.clone(),
+            results_prefix: self.settings.results.prefix.clone(),
             tenants: Arc::clone(&self.tenants),
             deployment: Deployment {
                 ip_database: self.geo.is_some(),
@@ -313,6 +314,10 @@ impl Services {
                 temp_dir: self.settings.temp_dir(),
                 older_than: job_timeouts(&self.settings).longest(),
             }),
+            orphans: Some(OrphanSweep::new(
+                self.settings.results.prefix.clone(),
+                Duration::from_secs(self.settings.retention.orphan_grace_secs),
+            )),
         })
     }
 

@@ -53,6 +53,7 @@ fn submitter(queue: Arc<SwitchQueue>, tasks: Arc<MemoryTaskStore>) -> Submitter 
         queue,
         objects: Arc::new(LocalStore::new(root)),
         results_bucket: "results".into(),
+        results_prefix: "exports/".into(),
         tenants: Arc::new(TenantDirectory::default()),
         deployment: Deployment::default(),
         clock: Arc::new(ManualClock::new(NOW)),
@@ -194,6 +195,75 @@ async fn evicted_tasks_keep_record_and_file_until_the_new_task_is_queued() {
     assert!(
         objects.get("results", "r/old.csv").await.is_err(),
         "the old file is deleted"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A task reset by the same condition names no file, but its previous file is still at the key
+/// every run of it writes; when its new run failed and the task is later evicted, that file
+/// goes with it.
+#[tokio::test]
+async fn an_evicted_task_that_was_resubmitted_loses_the_file_at_its_key() {
+    let root =
+        std::env::temp_dir().join(format!("statport-submit-{}", uuid::Uuid::new_v4().simple()));
+    let objects = Arc::new(LocalStore::new(&root));
+    objects.ensure_bucket("results").await.expect("bucket");
+    let tasks = Arc::new(MemoryTaskStore::new());
+    let mut t1 = Tenant::reading(LogSource {
+        bucket: "logs".into(),
+        prefix: String::new(),
+        format: LogFormat::Cloudfront,
+    });
+    t1.limits = TenantLimits {
+        max_kept_tasks: 1,
+        ..TenantLimits::DEFAULT
+    };
+    let s = Submitter {
+        objects: objects.clone(),
+        tenants: Arc::new(TenantDirectory::default().with("t1", t1)),
+        ..submitter(queue(true), Arc::clone(&tasks))
+    };
+    let condition = ExportRequest::from_json(&body())
+        .and_then(|r| r.validate_with(&s.request_limits("t1")))
+        .expect("valid");
+    let key = "exports/t1/old.csv";
+    let mut done = TaskRecord::waiting("old".into(), "t1".into(), "old".into(), condition, NOW);
+    done.status = TaskStatus::Success;
+    done.file_key = Some(key.into());
+    tasks.create(&done).await.expect("create");
+    objects
+        .put_bytes(
+            "results",
+            key,
+            bytes::Bytes::from_static(b"a,b\n"),
+            "text/csv",
+        )
+        .await
+        .expect("put");
+    // The same condition again: the task is reset and names no file; its new run fails.
+    let again = s.submit("t1", &body()).await.expect("existing");
+    assert!(
+        matches!(again, Submitted::Existing(ref r) if r.task_id == "old" && r.file_key.is_none())
+    );
+    tasks.claim("t1", "old", "r2", NOW).await.expect("claim");
+    let failed = statport_records::Outcome::Fail {
+        error: statport_core::task::TaskError {
+            error_code: "X".into(),
+            error_msg: "no".into(),
+        },
+        read_lines: 0,
+        skipped_lines: 0,
+    };
+    assert!(tasks
+        .finish("t1", "old", "r2", failed, NOW)
+        .await
+        .expect("finish"));
+    // Another task evicts it: the file at its key goes too.
+    let other = json!({"domain_name": "www.example.com", "start_time": NOW - 2 * HOUR_MS, "end_time": NOW, "interval": 3600});
+    s.submit("t1", &other).await.expect("created");
+    assert!(
+        objects.get("results", key).await.is_err(),
+        "the evicted task's file is deleted"
     );
     let _ = std::fs::remove_dir_all(&root);
 }

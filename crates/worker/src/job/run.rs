@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use statport_core::result_file::wants_file;
 use statport_core::task::{ExportJob, TaskError, TaskRecord, TaskStatus};
 use statport_core::ErrorCode;
 use statport_records::{Claim, Outcome};
@@ -152,17 +153,24 @@ pub async fn run_export(
         }
         Ok(false) => {
             // Deleted (cancelled) or taken over while we uploaded. Every run of a task writes
-            // the same key, so the file is ours to delete only when the record is truly gone: a
-            // newer run's record names it, and a failed read says nothing either way (the file
-            // is then kept; a leftover of a deleted task is an orphan, never a lost result).
+            // the same key, so the file is ours to delete only when no record wants it: the
+            // task is gone, or it ended without naming this file (the run that took over
+            // failed, or its file expired). A waiting or processing task's run will write the
+            // key again, a success names it; a failed read says nothing either way (the file is
+            // then kept, and the janitor's sweep of orphans removes it if no task wants it).
             if let Some(key) = file_key {
+                let prefix = &ctx.settings.results_prefix;
                 match ctx.tasks.get(&record.tenant_id, &record.task_id).await {
-                    Ok(None) => {
-                        let _ = ctx.objects.delete(&ctx.settings.results_bucket, &key).await;
+                    Ok(now) if !now.as_ref().is_some_and(|r| wants_file(prefix, r, &key)) => {
+                        info!(task_id = %record.task_id, run_id, key = %key, "the superseded run's file belongs to no task; deleting it");
+                        if let Err(e) = ctx.objects.delete(&ctx.settings.results_bucket, &key).await
+                        {
+                            warn!(task_id = %record.task_id, key = %key, error = %e, "deleting the superseded run's file failed; the orphan sweep will");
+                        }
                     }
-                    Ok(Some(_)) => {}
+                    Ok(_) => {}
                     Err(e) => {
-                        warn!(task_id = %record.task_id, key = %key, error = %e, "could not tell whether the superseded task still exists; its file is kept");
+                        warn!(task_id = %record.task_id, key = %key, error = %e, "could not tell whether the superseded task still wants its file; it is kept");
                     }
                 }
             }

@@ -945,11 +945,14 @@ async fn recorded_ends_and_only_they_reach_the_task_ended_port() {
 }
 
 /// The in-process task store, except that once `superseded` is set every `finish` finds the run
-/// superseded and every `get` fails (the store answered the guarded write, then went away).
+/// superseded and every `get` fails (the store answered the guarded write, then went away), and
+/// with `take_over` set another run claims the task just before a run's `finish` (and, with
+/// `Some(outcome)`, ends it so).
 #[derive(Debug)]
 struct SupersededThenAway {
     inner: Arc<MemoryTaskStore>,
     superseded: std::sync::atomic::AtomicBool,
+    take_over: std::sync::Mutex<Option<Option<statport_records::Outcome>>>,
 }
 
 #[async_trait::async_trait]
@@ -1044,6 +1047,15 @@ impl TaskStore for SupersededThenAway {
         if self.superseded.load(Ordering::SeqCst) {
             return Ok(false);
         }
+        let take_over = self.take_over.lock().expect("lock").take();
+        if let Some(then) = take_over {
+            self.inner.claim(tenant, task_id, "thief", now_ms).await?;
+            if let Some(end) = then {
+                self.inner
+                    .finish(tenant, task_id, "thief", end, now_ms)
+                    .await?;
+            }
+        }
         self.inner
             .finish(tenant, task_id, run_id, outcome, now_ms)
             .await
@@ -1068,6 +1080,7 @@ async fn a_superseded_run_keeps_the_file_when_the_store_cannot_say_the_task_is_g
     let store = Arc::new(SupersededThenAway {
         inner: Arc::clone(&f.store),
         superseded: std::sync::atomic::AtomicBool::new(false),
+        take_over: std::sync::Mutex::new(None),
     });
     f.ctx.tasks = store.clone();
     f.store
@@ -1093,4 +1106,40 @@ async fn a_superseded_run_keeps_the_file_when_the_store_cannot_say_the_task_is_g
         f.faults.inner.get("results", key).await.is_ok(),
         "the live file is kept"
     );
+}
+
+/// A run that was taken over uploads its file and then finds it lost the task: the file is
+/// deleted when the run that took over failed (no record wants it), kept while that run is
+/// still going (it writes the same key).
+#[tokio::test]
+async fn a_taken_over_run_deletes_its_upload_unless_the_task_still_wants_it() {
+    let mut f = fixture(&day_files()).await;
+    let store = Arc::new(SupersededThenAway {
+        inner: Arc::clone(&f.store),
+        superseded: std::sync::atomic::AtomicBool::new(false),
+        take_over: std::sync::Mutex::new(None),
+    });
+    f.ctx.tasks = store.clone();
+    let failed = statport_records::Outcome::Fail {
+        error: statport_core::task::TaskError {
+            error_code: "X".into(),
+            error_msg: "the run that took over failed".into(),
+        },
+        read_lines: 0,
+        skipped_lines: 0,
+    };
+    for (id, then, kept) in [("t-failed", Some(failed), false), ("t-running", None, true)] {
+        task(&f, id, "csv", 0).await;
+        *store.take_over.lock().expect("lock") = Some(then);
+        let end = run_export(&f.ctx, &job(id), "run-1")
+            .await
+            .expect("no retry");
+        assert_eq!(end, RunEnd::Dropped, "{id}");
+        let key = format!("exports/t1/{id}.csv");
+        assert_eq!(
+            f.faults.inner.get("results", &key).await.is_ok(),
+            kept,
+            "{id}: the upload is kept only while a run may still name it"
+        );
+    }
 }

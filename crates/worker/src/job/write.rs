@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use statport_core::request::ExportFormat;
 use statport_core::stats::partial::Partial;
 use statport_core::task::TaskRecord;
 use statport_core::ErrorCode;
@@ -21,10 +20,7 @@ pub(super) struct Uploaded {
     pub key: String,
 }
 
-/// The object key of a task's result file.
-pub fn result_key(prefix: &str, tenant: &str, task_id: &str, format: ExportFormat) -> String {
-    format!("{prefix}{tenant}/{task_id}.{}", format.extension())
-}
+pub use statport_core::result_file::result_key;
 
 /// Writes the aggregate's rows to `path` in the condition's format (csv text cells that start
 /// like a formula neutralized when `escape_formulas`); returns the rows written.

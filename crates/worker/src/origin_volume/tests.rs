@@ -42,6 +42,7 @@ impl ObjectStore for MemStore {
             .map(|(k, v)| ObjectMeta {
                 key: k.clone(),
                 size: v.len() as u64,
+                last_modified_ms: None,
             })
             .collect())
     }
