@@ -64,6 +64,9 @@ pub enum ErrorCode {
     LogFileVanished,
     /// Task failure: a log file is not valid gzip.
     CorruptLogFile,
+    /// Task failure: the run would have written more to the worker's temp dir than the worker
+    /// allows (`worker.temp_disk_bytes`, shared by its runs); it was stopped at once (507).
+    TempDiskFull,
     /// The endpoint exists but not with this HTTP method (405, with `Allow`).
     MethodNotAllowed,
     /// The request body is larger than the endpoint accepts (413).
@@ -129,6 +132,7 @@ impl ErrorCode {
             ErrorCode::LogBucketNotFound => "StatPort.LogBucketNotFound",
             ErrorCode::LogFileVanished => "StatPort.LogFileVanished",
             ErrorCode::CorruptLogFile => "StatPort.CorruptLogFile",
+            ErrorCode::TempDiskFull => "StatPort.TempDiskFull",
             ErrorCode::MethodNotAllowed => "StatPort.MethodNotAllowed",
             ErrorCode::PayloadTooLarge => "StatPort.PayloadTooLarge",
             ErrorCode::UriTooLong => "StatPort.UriTooLong",
@@ -176,6 +180,7 @@ impl ErrorCode {
             // such an answer would be.
             ErrorCode::DependencyUnavailable => 503,
             ErrorCode::ExportTimedOut => 504,
+            ErrorCode::TempDiskFull => 507,
             ErrorCode::TooManyAttempts
             | ErrorCode::NoLogSource
             | ErrorCode::ResultBucketMissing

@@ -322,6 +322,12 @@ pub struct WorkerConfig {
     /// Directory for result files before upload; empty = the system temp dir.
     #[serde(default)]
     pub temp_dir: String,
+    /// Bytes this worker process's runs may hold in `temp_dir` at once, all runs together
+    /// (sorted runs and merge passes of `logs` exports, result files before upload); a run that
+    /// would pass it fails with `StatPort.TempDiskFull`. At least 1: there is no unbounded
+    /// setting.
+    #[serde(default = "default_temp_disk_bytes")]
+    pub temp_disk_bytes: u64,
     /// Memory bounds past which top lists and `uv` become estimates (`[worker.sketches]`).
     #[serde(default)]
     pub sketches: statport_core::stats::sketch::SketchLimits,
@@ -333,6 +339,11 @@ pub struct WorkerConfig {
 
 fn default_retry_span_secs() -> u64 {
     900
+}
+
+/// 10 GiB: a `logs` export of about 40 million rows of ~250 bytes, or two of 20 million.
+fn default_temp_disk_bytes() -> u64 {
+    10 * 1024 * 1024 * 1024
 }
 
 /// `[callbacks]`: completion callbacks (`callback_url`), sent by the process that ran the task.
@@ -515,6 +526,9 @@ impl Settings {
         if !(1..=20).contains(&self.worker.max_attempts) {
             bail!("invalid configuration: worker.max_attempts must be from 1 to 20 (the queue itself gives up on a job after 25 tries)");
         }
+        if self.worker.temp_disk_bytes == 0 {
+            bail!("invalid configuration: worker.temp_disk_bytes must be at least 1: it bounds the bytes one worker process keeps in worker.temp_dir (there is no unbounded setting; the default is 10737418240, 10 GiB)");
+        }
         if self.reports.max_concurrent == 0 || self.reports.timeout_ms == 0 {
             bail!("invalid configuration: reports.max_concurrent and reports.timeout_ms must be at least 1");
         }
@@ -650,6 +664,15 @@ mod tests {
             !s.callbacks.allow_private,
             "private destinations are off by default"
         );
+        assert_eq!(s.worker.temp_disk_bytes, 10 * 1024 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_temp_disk_bound_must_be_positive() {
+        let err = load_with("[worker]\ntemp_disk_bytes = 0\n").expect_err("0 is refused");
+        assert!(err.to_string().contains("worker.temp_disk_bytes"), "{err}");
+        let set = load_with("[worker]\ntemp_disk_bytes = 1048576\n").expect("valid");
+        assert_eq!(set.worker.temp_disk_bytes, 1 << 20);
     }
 
     #[test]

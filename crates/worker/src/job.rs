@@ -27,15 +27,18 @@
 //! - here: the run's body (`execute`): find the tenant's log objects, then fan out, then write.
 //! - `scans`: the run's side of the shared fan-out (`crate::fanout`): partial aggregates merged
 //!   into the result, how a failed read or scan ends the run, progress written to the task.
-//! - `write`: the rows into a csv / json / xlsx file ([`write_file`]), uploaded under
-//!   [`result_key`].
+//! - `write`: the rows into a csv / json / xlsx file ([`write_file`]) in the temp dir, uploaded
+//!   under [`result_key`].
 //! - `logs`: the run of a `logs` export: the scans fill sorted runs ([`crate::sort`]), merged
 //!   into the file in the export's order and cut at its `count`.
+//! - every file a run writes in the temp dir is held in the process's temp disk budget
+//!   ([`crate::temp_disk`]) while it exists; a refusal fails the run (`temp_disk_full`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use statport_core::error::thousands;
 use statport_core::log::geo::{GeoLookup, GeoSupport};
 use statport_core::request::Action;
 use statport_core::stats::sketch::SketchLimits;
@@ -51,6 +54,7 @@ use crate::retry::RetryPolicy;
 use crate::scan::ScanStats;
 use crate::sort::LogSortSettings;
 use crate::source::select_objects;
+use crate::temp_disk::{Exhausted, TempDiskBudget};
 
 use statport_core::tenant::TenantDirectory;
 mod logs;
@@ -152,6 +156,10 @@ pub struct ExportContext {
     /// Told when a run has recorded its task's end (`success` or `fail`): the completion
     /// callbacks. `None`: nobody listens.
     pub task_ended: Option<Arc<dyn TaskEnded>>,
+    /// The bound on the temp disk (`worker.temp_disk_bytes`): one budget for every run of the
+    /// process (clones of the context share it), reserved before any file is written in
+    /// `settings.temp_dir`; a run it refuses fails with `StatPort.TempDiskFull`.
+    pub temp_disk: TempDiskBudget,
 }
 
 /// A task whose end (`success` or `fail`) a run has just recorded.
@@ -323,6 +331,20 @@ async fn execute(
         stats,
         approximation,
     })
+}
+
+/// How a run ends when the temp disk budget refused it bytes: the task fails, saying what the
+/// bound is and what to do. Not retried: the same export would ask for the same bytes again.
+fn temp_disk_full(refused: &Exhausted) -> Unfinished {
+    Unfinished::fail(
+        ErrorCode::TempDiskFull,
+        format!(
+            "the export needs more temp disk than this worker allows: worker.temp_disk_bytes is {} bytes, shared by the worker's running exports, which held {} bytes when it asked for {} more; narrow the export (a shorter range, fewer domains, a narrower query or a smaller count) or raise worker.temp_disk_bytes, with the disk under worker.temp_dir to match",
+            thousands(refused.limit),
+            thousands(refused.in_use),
+            thousands(refused.requested)
+        ),
+    )
 }
 
 /// "object store: GET bucket/key: what it said", the cause a transient failure records.

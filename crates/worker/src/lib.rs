@@ -17,6 +17,9 @@
 //!   reports running at once.
 //! - [`sort`]: the external sort of `logs` exports: selected rows packed into sorted runs on
 //!   disk in bounded memory, merged back in time order and cut at the export's `count`.
+//! - [`temp_disk`]: the bound on a worker process's temp disk (`worker.temp_disk_bytes`): one
+//!   byte budget shared by its runs, reserved before sort runs, merge passes and result files
+//!   are written and given back when they are removed; a run past it fails at once.
 //! - [`retry`]: backoff with jitter and the retry span of transient failures.
 //! - [`output`]: the csv / json / JSON Lines / xlsx writers, opened through one entry point,
 //!   [`output::writer_for`] (a file, or for the formats that stream a byte sink such as a
@@ -39,6 +42,7 @@ pub mod runner;
 pub mod scan;
 pub mod sort;
 pub mod source;
+pub mod temp_disk;
 
 pub use job::{run_export, ExportContext, JobTimeouts, RunEnd, TaskEnd, TaskEnded, WorkerSettings};
 /// The shutdown token of an [`ExportContext`], re-exported so callers need no tokio-util.

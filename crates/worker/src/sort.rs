@@ -10,7 +10,11 @@
 //! merged into fewer, longer runs), and the merged stream is cut at `count` rows.
 //!
 //! Memory is the scans' buffers (`parallelism` × `buffer_bytes`) plus one read buffer per run
-//! being merged; disk is at most the packed size of the selected rows (each run cut to `count`).
+//! being merged; disk is at most the packed size of the selected rows (each run cut to `count`),
+//! plus a merge pass's output while its inputs still exist. Every run and pass is reserved in the
+//! worker's temp disk budget ([`crate::temp_disk`]) before it is written and given back when its
+//! file is removed; a refusal is an error carrying
+//! [`Exhausted`](crate::temp_disk::Exhausted).
 //! The order is exact: by time, then by the row's sequence number (its file's place in the
 //! listing, then its place in the file), so rows of the same millisecond keep a stable order
 //! and `desc` is exactly `asc` reversed.

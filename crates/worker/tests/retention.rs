@@ -159,6 +159,7 @@ async fn redis_memory_is_flat_over_10000_tasks() {
         geo: None,
         shutdown: CancellationToken::new(),
         task_ended: None,
+        temp_disk: statport_worker::temp_disk::TempDiskBudget::new(u64::MAX),
     });
     let storage = job_storage(conn.clone(), &queue);
     let stop = CancellationToken::new();

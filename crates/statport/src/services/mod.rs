@@ -38,6 +38,7 @@ use statport_submit::{Deployment, Submitter};
 use statport_worker::janitor::{Janitor, OrphanSweep, StaleSortDirs, TenantRetention};
 use statport_worker::origin_volume::{OriginVolumeReporter, OriginVolumeSettings};
 use statport_worker::retry::RetryPolicy;
+use statport_worker::temp_disk::TempDiskBudget;
 use statport_worker::CancellationToken;
 use statport_worker::{ExportContext, JobTimeouts, TaskEnded, WorkerSettings};
 use tokio::net::TcpListener;
@@ -78,6 +79,9 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Sends the completion callbacks recorded in the task store (any process's ended tasks).
     pub callbacks: Arc<CallbackSender>,
+    /// The process's one temp disk budget (`worker.temp_disk_bytes`), made here once so every
+    /// export context of the process, and so every run, shares it.
+    pub temp_disk: TempDiskBudget,
 }
 
 /// The IP database the settings name, read once at start; `None` when `ip_database.path` is
@@ -189,6 +193,7 @@ impl Services {
             metrics: Arc::clone(&metrics),
         }));
         Ok(Services {
+            temp_disk: TempDiskBudget::new(settings.worker.temp_disk_bytes),
             tenants,
             links,
             metrics,
@@ -365,7 +370,7 @@ impl Services {
         )
     }
 
-    /// The worker context.
+    /// The worker context: every one of the process shares its temp disk budget.
     pub fn export_context(&self) -> ExportContext {
         let w = &self.settings.worker;
         let parallelism = cores_if_zero(w.scan_parallelism);
@@ -390,6 +395,7 @@ impl Services {
             geo: self.geo.clone(),
             shutdown: CancellationToken::new(),
             task_ended: Some(Arc::clone(&self.callbacks) as Arc<dyn TaskEnded>),
+            temp_disk: self.temp_disk.clone(),
         }
     }
 

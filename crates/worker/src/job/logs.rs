@@ -6,7 +6,9 @@
 //! ([`UploadWriter`]: a multipart upload on S3, a staged file on the local store), so the
 //! result never sits on the worker's disk; xlsx, a zip archive written with seeks, goes through
 //! a file first. Everything the run writes on disk lives in its own directory under the
-//! worker's temp dir (`statport-logs-<task>-<run>`), removed when the run ends however it ends.
+//! worker's temp dir (`statport-logs-<task>-<run>`), removed when the run ends however it ends,
+//! and is held in the worker's temp disk budget while it exists: the sorted runs, the merge
+//! passes, the xlsx file. A refusal fails the run with `StatPort.TempDiskFull`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,11 +27,12 @@ use super::scans::scan_all;
 use super::write::{result_key, upload_file, upload_stop, Uploaded};
 use statport_core::tenant::LogSource;
 
-use super::{ExportContext, ResultFile, Unfinished};
+use super::{temp_disk_full, ExportContext, ResultFile, Unfinished};
 use crate::fanout::Gather;
 use crate::output::{self, RowWriter};
 use crate::output::{Contents, RowKind, Target};
 use crate::sort::{Merger, Run, RunBuilder, RunSettings, SORT_DIR_PREFIX};
+use crate::temp_disk::{Exhausted, TempDiskBudget};
 
 /// Rows written between two checks of the shutdown signal.
 const CHECK_EVERY: u64 = 4_096;
@@ -50,8 +53,10 @@ impl Gather for SortedRuns {
     }
 
     fn seal(part: RunBuilder) -> Result<Vec<Run>, Unfinished> {
-        part.finish()
-            .map_err(|e| Unfinished::Retry(format!("writing a sort run to the temp dir: {e}")))
+        part.finish().map_err(|e| match Exhausted::find_in(&e) {
+            Some(refused) => temp_disk_full(refused),
+            None => Unfinished::Retry(format!("writing a sort run to the temp dir: {e}")),
+        })
     }
 
     fn absorb(&mut self, runs: Vec<Run>) -> Result<(), Unfinished> {
@@ -113,6 +118,7 @@ pub(super) async fn export(
             count: spec.count,
             buffer_bytes: ctx.settings.logs.sort_buffer_bytes,
             dir: dir.0.clone(),
+            disk: ctx.temp_disk.clone(),
         },
         runs: Vec::new(),
     };
@@ -168,18 +174,30 @@ pub(super) async fn export(
         let path = dir.0.join(format!("result.{}", format.extension()));
         let job = WriteJob::new(ctx, &spec, dir.0.clone());
         let target = path.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let sink = output::writer_for(
+        let mut disk = ctx.temp_disk.empty();
+        let (written, disk) = tokio::task::spawn_blocking(move || {
+            let written = output::writer_for(
                 format,
-                Target::File(&target),
+                Target::BudgetedFile {
+                    path: &target,
+                    disk: &mut disk,
+                },
                 log_contents(language, escape),
-            )?;
-            job.write(runs, sink)
+            )
+            .and_then(|sink| job.write(runs, sink));
+            (written, disk)
         })
         .await
         .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?;
-        let rows = written.map_err(|e| write_stop(ctx, "", e))?;
-        (rows, upload_file(ctx, record, &path).await?)
+        let rows = match (written, disk.refused()) {
+            (Ok(rows), _) => rows,
+            (Err(_), Some(refused)) => return Err(temp_disk_full(refused)),
+            (Err(e), None) => return Err(write_stop(ctx, "", e)),
+        };
+        let uploaded = upload_file(ctx, record, &path).await;
+        // The file is removed: its bytes go back to the budget.
+        drop(disk);
+        (rows, uploaded?)
     };
     drop(dir);
     Ok(ResultFile {
@@ -191,7 +209,8 @@ pub(super) async fn export(
 }
 
 /// How a run ends after its result could not be written: the object store's own failure when it
-/// was the store (a part refused, the bucket gone), a shutdown, else a retry.
+/// was the store (a part refused, the bucket gone), the temp disk budget's refusal (a merge
+/// pass), a shutdown, else a retry.
 fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Unfinished {
     if ctx.shutdown.is_cancelled() {
         return Unfinished::Released;
@@ -205,6 +224,9 @@ fn write_stop(ctx: &ExportContext, key: &str, e: output::OutputError) -> Unfinis
         output::OutputError::Json(json) => std::io::Error::from(json),
         other => return Unfinished::Retry(format!("writing the result file: {other}")),
     };
+    if let Some(refused) = Exhausted::find_in(&io) {
+        return temp_disk_full(refused);
+    }
     let stored = StorageError::find_in(&io).cloned();
     match stored {
         Some(e) => upload_stop(ctx, key, e),
@@ -229,6 +251,7 @@ struct WriteJob {
     count: u64,
     fan_in: usize,
     run_dir: PathBuf,
+    disk: TempDiskBudget,
     shutdown: CancellationToken,
 }
 
@@ -239,6 +262,7 @@ impl WriteJob {
             count: spec.count,
             fan_in: ctx.settings.logs.merge_fan_in,
             run_dir,
+            disk: ctx.temp_disk.clone(),
             shutdown: ctx.shutdown.clone(),
         }
     }
@@ -250,7 +274,14 @@ impl WriteJob {
         runs: Vec<Run>,
         mut sink: Box<dyn RowWriter + Send + '_>,
     ) -> Result<u64, output::OutputError> {
-        let mut merger = Merger::new(runs, self.order, self.count, self.fan_in, &self.run_dir)?;
+        let mut merger = Merger::new(
+            runs,
+            self.order,
+            self.count,
+            self.fan_in,
+            &self.run_dir,
+            &self.disk,
+        )?;
         let mut rows = 0u64;
         while let Some(packed) = merger.next_row()? {
             let row = PackedRow::parse(packed).ok_or_else(|| {

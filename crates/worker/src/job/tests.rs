@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{result_key, run_export, ExportContext, RunEnd, TaskEnd, TaskEnded, WorkerSettings};
 use crate::retry::RetryPolicy;
+use crate::temp_disk::TempDiskBudget;
 
 const FIELDS: &str = "#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields";
 
@@ -111,6 +112,7 @@ async fn fixture(files: &[(&str, Vec<u8>)]) -> Fixture {
         geo: None,
         shutdown: CancellationToken::new(),
         task_ended: None,
+        temp_disk: TempDiskBudget::new(u64::MAX),
     };
     Fixture {
         ctx,
@@ -1142,4 +1144,171 @@ async fn a_taken_over_run_deletes_its_upload_unless_the_task_still_wants_it() {
             "{id}: the upload is kept only while a run may still name it"
         );
     }
+}
+
+/// Two hours of `per_file` lines of `a.example.com` in each of two files, every line selected
+/// by a `logs` task over the range.
+fn busy_files(per_file: usize) -> Vec<(&'static str, Vec<u8>)> {
+    ["E.2026-11-01-00.a.gz", "E.2026-11-01-01.a.gz"]
+        .into_iter()
+        .enumerate()
+        .map(|(hour, name)| {
+            let mut text = format!("#Version: 1.0\n{FIELDS}\n");
+            for i in 0..per_file {
+                let time = format!("{hour:02}:{:02}:{:02}", (i / 60) % 60, i % 60);
+                text.push_str(&line(&time, 100 + i as u64, "a.example.com"));
+                text.push('\n');
+            }
+            (name, gz(&text))
+        })
+        .collect()
+}
+
+/// Asserts that `id` failed with `StatPort.TempDiskFull`, naming the setting, and that nothing
+/// of it is left in the temp dir nor in the budget.
+async fn assert_temp_disk_full(f: &Fixture, id: &str, end: RunEnd) {
+    assert_eq!(end, RunEnd::Failed, "{id}");
+    let done = record(f, id).await;
+    let error = done.error.expect("an error");
+    assert_eq!(error.error_code, "StatPort.TempDiskFull", "{id}");
+    assert!(
+        error.error_msg.contains("worker.temp_disk_bytes")
+            && error.error_msg.contains("narrow the export"),
+        "{}",
+        error.error_msg
+    );
+    assert!(done.file_key.is_none());
+    assert_eq!(
+        std::fs::read_dir(f.root.join("tmp")).expect("tmp").count(),
+        0,
+        "{id}: no temp file left"
+    );
+    assert_eq!(f.ctx.temp_disk.in_use(), 0, "{id}: every byte given back");
+}
+
+#[tokio::test]
+async fn a_logs_run_whose_sort_runs_pass_the_temp_disk_bound_fails_and_leaves_nothing() {
+    let mut f = fixture(&busy_files(600)).await;
+    // 4 KiB buffers: a run every few dozen rows, far more than 16 KiB of runs in all.
+    f.ctx.settings.logs.sort_buffer_bytes = 4096;
+    logs_task(&f, "t-fits", json!({"count": 5000})).await;
+    let end = run_export(&f.ctx, &job("t-fits"), "run-1")
+        .await
+        .expect("recorded");
+    assert_eq!(
+        end,
+        RunEnd::Succeeded { rows: 1200 },
+        "unbounded, it succeeds"
+    );
+
+    f.ctx.temp_disk = TempDiskBudget::new(16 * 1024);
+    logs_task(&f, "t-big", json!({"count": 5000})).await;
+    let end = run_export(&f.ctx, &job("t-big"), "run-1")
+        .await
+        .expect("recorded");
+    assert_temp_disk_full(&f, "t-big", end).await;
+    let msg = record(&f, "t-big").await.error.expect("error").error_msg;
+    assert!(msg.contains("16,384 bytes"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_logs_run_whose_xlsx_file_passes_the_temp_disk_bound_fails() {
+    let mut f = fixture(&busy_files(200)).await;
+    // Room for the 400 rows' sorted runs (well under 100 bytes a row), not for their xlsx
+    // worksheets (over 900 bytes a row of XML).
+    f.ctx.temp_disk = TempDiskBudget::new(200 * 1024);
+    logs_task(&f, "t-csv", json!({"count": 5000, "export_format": "csv"})).await;
+    let end = run_export(&f.ctx, &job("t-csv"), "run-1")
+        .await
+        .expect("recorded");
+    assert_eq!(
+        end,
+        RunEnd::Succeeded { rows: 400 },
+        "streamed: only the runs"
+    );
+    assert_eq!(f.ctx.temp_disk.in_use(), 0);
+    logs_task(
+        &f,
+        "t-xlsx",
+        json!({"count": 5000, "export_format": "xlsx"}),
+    )
+    .await;
+    let end = run_export(&f.ctx, &job("t-xlsx"), "run-1")
+        .await
+        .expect("recorded");
+    assert_temp_disk_full(&f, "t-xlsx", end).await;
+}
+
+#[tokio::test]
+async fn a_statistics_result_file_past_the_temp_disk_bound_fails_and_is_removed() {
+    let mut f = fixture(&day_files()).await;
+    // The csv file is 62 bytes.
+    f.ctx.temp_disk = TempDiskBudget::new(61);
+    for (id, format) in [("t-csv", "csv"), ("t-json", "json"), ("t-xlsx", "xlsx")] {
+        task(&f, id, format, 0).await;
+        let end = run_export(&f.ctx, &job(id), "run-1")
+            .await
+            .expect("recorded");
+        assert_temp_disk_full(&f, id, end).await;
+    }
+    f.ctx.temp_disk = TempDiskBudget::new(62);
+    task(&f, "t-fits", "csv", 0).await;
+    let end = run_export(&f.ctx, &job("t-fits"), "run-1")
+        .await
+        .expect("recorded");
+    assert_eq!(
+        end,
+        RunEnd::Succeeded { rows: 2 },
+        "exactly the file's bytes"
+    );
+    assert_eq!(f.ctx.temp_disk.in_use(), 0, "given back once uploaded");
+}
+
+#[tokio::test]
+async fn concurrent_runs_share_one_temp_disk_budget() {
+    let mut f = fixture(&day_files()).await;
+    // Room for one 62-byte csv file, not two.
+    f.ctx.temp_disk = TempDiskBudget::new(100);
+    task(&f, "t-a", "csv", 0).await;
+    task(&f, "t-b", "csv", 0).await;
+    // A's upload hangs: its file stays on the temp disk, held in the budget.
+    f.faults.hang_puts.store(true, Ordering::SeqCst);
+    let ctx_a = ExportContext {
+        shutdown: CancellationToken::new(),
+        ..f.ctx.clone()
+    };
+    let stop_a = ctx_a.shutdown.clone();
+    let a = tokio::spawn(async move { run_export(&ctx_a, &job("t-a"), "run-1").await });
+    f.faults.gets.notified().await;
+    assert_eq!(
+        f.ctx.temp_disk.in_use(),
+        62,
+        "A's file is held while it uploads"
+    );
+
+    let end = run_export(&f.ctx, &job("t-b"), "run-1")
+        .await
+        .expect("recorded");
+    assert_eq!(end, RunEnd::Failed);
+    let error = record(&f, "t-b").await.error.expect("an error");
+    assert_eq!(error.error_code, "StatPort.TempDiskFull");
+    assert!(
+        error.error_msg.contains("held 62 bytes"),
+        "{}",
+        error.error_msg
+    );
+
+    stop_a.cancel();
+    let end_a = a.await.expect("joined").expect("recorded");
+    assert_eq!(end_a, RunEnd::Released);
+    assert_eq!(
+        f.ctx.temp_disk.in_use(),
+        0,
+        "A's file removed, its bytes back"
+    );
+    f.faults.hang_puts.store(false, Ordering::SeqCst);
+    let end = run_export(&f.ctx, &job("t-a"), "run-2")
+        .await
+        .expect("recorded");
+    assert_eq!(end, RunEnd::Succeeded { rows: 2 }, "alone, it fits");
 }

@@ -1,5 +1,5 @@
-//! File writing: the aggregate's rows into a csv / json / xlsx file, uploaded under the task's
-//! result key.
+//! File writing: the aggregate's rows into a csv / json / xlsx file in the temp dir (its bytes
+//! held in the temp disk budget until it is removed), uploaded under the task's result key.
 
 use std::path::Path;
 
@@ -9,8 +9,9 @@ use statport_core::ErrorCode;
 use statport_core::ExportCondition;
 use statport_storage::StorageError;
 
-use super::{storage_cause, ExportContext, Unfinished};
+use super::{storage_cause, temp_disk_full, ExportContext, Unfinished};
 use crate::output::{self, Contents, RowKind, Target};
+use crate::temp_disk::Reservation;
 
 /// A result file as stored: what the task's record keeps of it.
 pub(super) struct Uploaded {
@@ -23,17 +24,19 @@ pub(super) struct Uploaded {
 pub use statport_core::result_file::result_key;
 
 /// Writes the aggregate's rows to `path` in the condition's format (csv text cells that start
-/// like a formula neutralized when `escape_formulas`); returns the rows written.
+/// like a formula neutralized when `escape_formulas`), its bytes held in `disk` before they are
+/// written (a refusal fails the write, and `disk` says so); returns the rows written.
 pub fn write_file(
     path: &Path,
     condition: &ExportCondition,
     aggregate: &Partial,
     escape_formulas: bool,
+    disk: &mut Reservation,
 ) -> Result<u64, output::OutputError> {
     let columns = Partial::columns(condition);
     let mut writer = output::writer_for(
         condition.export_format,
-        Target::File(path),
+        Target::BudgetedFile { path, disk },
         Contents {
             columns: &columns,
             language: condition.language,
@@ -63,23 +66,32 @@ pub(super) async fn write_and_upload(
         record.task_id,
         format.extension()
     ));
-    let rows = {
+    let (rows, disk) = {
         let temp = temp.clone();
         let condition = condition.clone();
         let escape = super::escape_formulas(ctx, &record.tenant_id);
-        tokio::task::spawn_blocking(move || write_file(&temp, &condition, &aggregate, escape))
-            .await
-            .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?
+        let mut disk = ctx.temp_disk.empty();
+        tokio::task::spawn_blocking(move || {
+            let rows = write_file(&temp, &condition, &aggregate, escape, &mut disk);
+            (rows, disk)
+        })
+        .await
+        .map_err(|e| Unfinished::Retry(format!("writer thread: {e}")))?
     };
     let rows = match rows {
         Ok(rows) => rows,
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
-            return Err(Unfinished::Retry(format!("writing the result file: {e}")));
+            return Err(match disk.refused() {
+                Some(refused) => temp_disk_full(refused),
+                None => Unfinished::Retry(format!("writing the result file: {e}")),
+            });
         }
     };
-    let file = upload_file(ctx, record, &temp).await?;
-    Ok((rows, file))
+    let file = upload_file(ctx, record, &temp).await;
+    // The file is removed: its bytes go back to the budget.
+    drop(disk);
+    Ok((rows, file?))
 }
 
 /// Uploads the finished result file at `temp` under the task's result key and removes it;

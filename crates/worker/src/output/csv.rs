@@ -35,6 +35,12 @@ fn open<'a>(
             contents.language,
             contents.escape_formulas,
         ),
+        Target::BudgetedFile { path, disk } => writer(
+            super::create_within(path, disk)?,
+            contents.columns,
+            contents.language,
+            contents.escape_formulas,
+        ),
     }
 }
 

@@ -26,6 +26,9 @@ fn open<'a>(
     match target {
         Target::File(path) => json_to(BufWriter::new(File::create(path)?), contents.columns, lines),
         Target::Stream(out) => json_to(out, contents.columns, lines),
+        Target::BudgetedFile { path, disk } => {
+            json_to(super::create_within(path, disk)?, contents.columns, lines)
+        }
     }
 }
 

@@ -19,11 +19,14 @@ mod csv;
 mod json;
 mod xlsx;
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use statport_core::request::ExportFormat;
 use statport_core::table::{Cell, Column, Language};
+
+use crate::temp_disk::{BudgetedWriter, Reservation};
 
 pub use self::csv::{csv_writer, csv_writer_to};
 pub use self::json::{json_lines_writer, json_lines_writer_to, json_writer};
@@ -33,6 +36,17 @@ pub use self::xlsx::xlsx_writer;
 pub enum Target<'a> {
     /// A file created (or truncated) at this path: every format can be written there.
     File(&'a Path),
+    /// A file on the worker's temp disk, created (or truncated) at `path`, its bytes held in
+    /// `disk` before they are written (which the caller keeps while the file exists): every
+    /// format can be written there. csv and json are counted exactly; xlsx by estimate while
+    /// its worksheets go to the library's unnamed temporary files, then exactly for the archive
+    /// (see [`xlsx_writer`]). A refusal fails the write; [`Reservation::refused`] says so.
+    BudgetedFile {
+        /// Where the file is created.
+        path: &'a Path,
+        /// Its bytes in the temp disk budget.
+        disk: &'a mut Reservation,
+    },
     /// A byte sink written front to back, such as a streaming upload; only for the formats
     /// [`streams`] accepts. [`RowWriter::finish`] flushes it and drops it.
     Stream(Box<dyn Write + Send + 'a>),
@@ -153,6 +167,18 @@ pub enum OutputError {
     NeedsFile(&'static str),
 }
 
+/// The buffered file of a [`Target::BudgetedFile`]: every flushed buffer reserved in `disk`
+/// first.
+fn create_within<'a>(
+    path: &Path,
+    disk: &'a mut Reservation,
+) -> std::io::Result<BufWriter<BudgetedWriter<'a, File>>> {
+    Ok(BufWriter::new(BudgetedWriter::new(
+        File::create(path)?,
+        disk,
+    )))
+}
+
 /// Checks that an export has columns and copies them for a writer to keep.
 fn owned_columns(columns: &[Column]) -> Result<Vec<Column>, OutputError> {
     if columns.is_empty() {
@@ -229,6 +255,61 @@ mod tests {
     #[test]
     fn no_columns_is_an_error() {
         assert!(matches!(owned_columns(&[]), Err(OutputError::NoColumns)));
+    }
+
+    /// Writes `rows` rows of two cells into a budgeted file of `format`; returns the file's
+    /// size and the bytes still held, or the refusal.
+    fn budgeted(
+        format: ExportFormat,
+        limit: u64,
+        rows: usize,
+    ) -> (Result<u64, OutputError>, crate::temp_disk::Reservation, u64) {
+        let tmp = test_support::TempPath::new(format.extension());
+        let budget = crate::temp_disk::TempDiskBudget::new(limit);
+        let mut disk = budget.empty();
+        let columns = [Column::Path, Column::Bytes];
+        let written = writer_for(
+            format,
+            Target::BudgetedFile {
+                path: tmp.path(),
+                disk: &mut disk,
+            },
+            Contents {
+                columns: &columns,
+                language: Language::En,
+                rows: RowKind::LogLines,
+                escape_formulas: true,
+            },
+        )
+        .and_then(|mut writer| {
+            for i in 0..rows {
+                writer
+                    .write_row(&[Cell::Text(format!("/a/{i}?x=1&y=2")), Cell::Count(i as u64)])?;
+            }
+            writer.finish()
+        });
+        let size = std::fs::metadata(tmp.path()).map_or(0, |m| m.len());
+        (written, disk, size)
+    }
+
+    #[test]
+    fn a_budgeted_file_holds_its_size_and_a_refusal_fails_the_write() {
+        for format in [ExportFormat::Csv, ExportFormat::Json, ExportFormat::Xlsx] {
+            let (written, disk, size) = budgeted(format, u64::MAX, 2_000);
+            assert_eq!(written.expect("written"), 2_000, "{format:?}");
+            assert!(size > 0);
+            assert_eq!(
+                disk.bytes(),
+                size,
+                "{format:?}: the file's size, once written"
+            );
+            assert!(disk.refused().is_none());
+
+            let (written, disk, size) = budgeted(format, 4_096, 2_000);
+            assert!(written.is_err(), "{format:?}: past the bound");
+            assert!(disk.refused().is_some(), "{format:?}: the refusal is kept");
+            assert!(disk.bytes() <= 4_096 && size <= 4_096, "{format:?}");
+        }
     }
 }
 

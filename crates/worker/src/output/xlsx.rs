@@ -2,6 +2,8 @@
 //! the export's language, and a new worksheet whenever one is full.
 
 use std::any::Any;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -9,6 +11,7 @@ use rust_xlsxwriter::{ColNum, Format, RowNum, Workbook, Worksheet, XlsxError};
 use statport_core::table::{Cell, Column, Language};
 
 use super::{check_row, owned_columns, Contents, OutputError, RowWriter, Target};
+use crate::temp_disk::{BudgetedWriter, Reservation};
 
 /// xlsx, a zip archive written with seeks, needs a file: it does not stream.
 pub(super) const FORMAT: super::FileFormat = super::FileFormat {
@@ -22,8 +25,42 @@ fn open<'a>(
 ) -> Result<Box<dyn RowWriter + Send + 'a>, OutputError> {
     match target {
         Target::File(path) => xlsx_writer(path, contents.columns, contents.language),
+        Target::BudgetedFile { path, disk } => Ok(Box::new(XlsxRowWriter::new(
+            path,
+            contents.columns,
+            contents.language,
+            DATA_ROWS_PER_SHEET,
+            Some(disk),
+        )?)),
         Target::Stream(_) => Err(OutputError::NeedsFile("xlsx")),
     }
+}
+
+/// Worksheet XML of one row besides its cells (`<row r="1048576" spans="1:13">`, `</row>`):
+/// what a [`Target::BudgetedFile`] reserves per row, with [`CELL_XML_BYTES`] per cell.
+const ROW_XML_BYTES: u64 = 40;
+
+/// Worksheet XML of one cell besides its text, rounded up (`<c r="XFD1048576" s="1"
+/// t="inlineStr"><is><t xml:space="preserve">`, `</t></is></c>`; a number and its digits fit
+/// too).
+const CELL_XML_BYTES: u64 = 72;
+
+/// About the bytes `row` takes in a constant-memory worksheet's temporary file: the texts
+/// (with the growth of `&`, `<`, `>` escaped) plus a fixed overhead per cell and per row.
+fn row_xml_bytes(row: &[Cell]) -> u64 {
+    row.iter().fold(ROW_XML_BYTES, |sum, cell| {
+        let text = match cell {
+            Cell::Text(text) => {
+                let escaped = text
+                    .bytes()
+                    .filter(|b| matches!(b, b'&' | b'<' | b'>'))
+                    .count();
+                (text.len() as u64).saturating_add((escaped as u64).saturating_mul(4))
+            }
+            Cell::Count(_) => 0,
+        };
+        sum.saturating_add(CELL_XML_BYTES).saturating_add(text)
+    })
 }
 
 /// Excel's rows per worksheet, header included.
@@ -56,6 +93,11 @@ const MAX_TEXT_UTF16: usize = 32_767;
 ///
 /// A worksheet holds Excel's maximum of 1,048,576 rows (the header and 1,048,575 data rows);
 /// further rows continue on a new worksheet (`Sheet2`, `Sheet3`, …) that repeats the header.
+///
+/// Into a [`Target::BudgetedFile`], the worksheets' temporary files (unnamed, so never
+/// measured) are counted by estimate: each row reserves about its XML (`row_xml_bytes`)
+/// before it is written; the archive is saved through the budget, every byte reserved; once it
+/// is saved and the temporary files are gone, the reservation is the file's size.
 pub fn xlsx_writer(
     path: &Path,
     columns: &[Column],
@@ -66,11 +108,12 @@ pub fn xlsx_writer(
         columns,
         language,
         DATA_ROWS_PER_SHEET,
+        None,
     )?))
 }
 
 /// Streams rows into a workbook of constant-memory worksheets.
-struct XlsxRowWriter {
+struct XlsxRowWriter<'a> {
     workbook: Workbook,
     path: PathBuf,
     columns: Vec<Column>,
@@ -85,16 +128,20 @@ struct XlsxRowWriter {
     rows: u64,
     /// Set when rust_xlsxwriter panicked: the workbook is then unusable.
     aborted: Option<String>,
+    /// Where the file's bytes are held, into a [`Target::BudgetedFile`].
+    disk: Option<&'a mut Reservation>,
 }
 
-impl XlsxRowWriter {
+impl<'a> XlsxRowWriter<'a> {
     /// A writer with at most `rows_per_sheet` data rows per worksheet (the tests use a small
-    /// limit; values above Excel's 1,048,575 are lowered to it, 0 is raised to 1).
+    /// limit; values above Excel's 1,048,575 are lowered to it, 0 is raised to 1), its bytes
+    /// held in `disk` when there is one.
     fn new(
         path: &Path,
         columns: &[Column],
         language: Language,
         rows_per_sheet: RowNum,
+        disk: Option<&'a mut Reservation>,
     ) -> Result<Self, OutputError> {
         let columns = owned_columns(columns)?;
         let mut workbook = Workbook::new();
@@ -112,6 +159,7 @@ impl XlsxRowWriter {
             sheet_rows: 0,
             rows: 0,
             aborted: None,
+            disk,
         };
         writer.guarded(Self::add_sheet)?;
         Ok(writer)
@@ -171,17 +219,38 @@ impl XlsxRowWriter {
     }
 }
 
-impl RowWriter for XlsxRowWriter {
+impl RowWriter for XlsxRowWriter<'_> {
     fn write_row(&mut self, row: &[Cell]) -> Result<(), OutputError> {
         check_row(&self.columns, row)?;
+        if let Some(disk) = self.disk.as_deref_mut() {
+            disk.grow(row_xml_bytes(row))
+                .map_err(|refused| OutputError::Io(refused.into()))?;
+        }
         self.guarded(|writer| writer.put_row(row))?;
         self.rows += 1;
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64, OutputError> {
-        self.guarded(|writer| Ok(writer.workbook.save(&writer.path)?))?;
-        Ok(self.rows)
+        let Some(disk) = self.disk.take() else {
+            self.guarded(|writer| Ok(writer.workbook.save(&writer.path)?))?;
+            return Ok(self.rows);
+        };
+        let worksheets = disk.bytes();
+        self.guarded(|writer| {
+            let mut out =
+                BufWriter::new(BudgetedWriter::new(File::create(&writer.path)?, &mut *disk));
+            writer.workbook.save_to_writer(&mut out)?;
+            out.flush()?;
+            Ok(())
+        })?;
+        let archive = disk.bytes().saturating_sub(worksheets);
+        let rows = self.rows;
+        // The worksheets' temporary files go with the workbook: what is left is the archive.
+        drop(self);
+        disk.resize_to(archive)
+            .map_err(|refused| OutputError::Io(refused.into()))?;
+        Ok(rows)
     }
 }
 
@@ -273,7 +342,7 @@ mod tests {
         rows: &[Vec<Cell>],
     ) -> u64 {
         let mut writer: Box<dyn RowWriter + Send> = Box::new(
-            XlsxRowWriter::new(path, columns, language, rows_per_sheet).expect("create xlsx"),
+            XlsxRowWriter::new(path, columns, language, rows_per_sheet, None).expect("create xlsx"),
         );
         for row in rows {
             writer.write_row(row).expect("write row");
@@ -469,10 +538,11 @@ mod tests {
     #[test]
     fn sheet_limit_is_clamped() {
         let tmp = TempPath::new("xlsx");
-        let writer = XlsxRowWriter::new(tmp.path(), &[Column::Uv], Language::En, 0).expect("new");
-        assert_eq!(writer.rows_per_sheet, 1);
         let writer =
-            XlsxRowWriter::new(tmp.path(), &[Column::Uv], Language::En, RowNum::MAX).expect("new");
+            XlsxRowWriter::new(tmp.path(), &[Column::Uv], Language::En, 0, None).expect("new");
+        assert_eq!(writer.rows_per_sheet, 1);
+        let writer = XlsxRowWriter::new(tmp.path(), &[Column::Uv], Language::En, RowNum::MAX, None)
+            .expect("new");
         assert_eq!(writer.rows_per_sheet, EXCEL_MAX_ROWS - 1);
     }
 

@@ -10,6 +10,7 @@ use statport_core::log::row::sort_key;
 use statport_core::request::LogOrder;
 
 use super::Run;
+use crate::temp_disk::{BudgetedWriter, Reservation, TempDiskBudget};
 
 /// Read buffer per run being merged.
 const READ_BUFFER: usize = 64 * 1024;
@@ -20,8 +21,9 @@ const MAX_ROW_BYTES: usize = 16 * 1024 * 1024;
 /// Merges sorted runs into one stream of packed rows, in the export's order, cut at `count`.
 ///
 /// More than `fan_in` runs are first merged `fan_in` at a time into longer runs (each also cut
-/// at `count`) in the same directory, so open files and read buffers stay bounded. Run files
-/// are removed as soon as they are read.
+/// at `count`) in the same directory, so open files and read buffers stay bounded; their bytes
+/// are reserved in the temp disk budget as they are written. Run files are removed (and their
+/// reservations given back) as soon as they are read.
 #[derive(Debug)]
 pub struct Merger {
     readers: Vec<RunReader>,
@@ -52,13 +54,15 @@ fn torn(what: &str) -> io::Error {
 
 impl Merger {
     /// Opens `runs` for merging, first merging them down to at most `fan_in` (at least 2) in
-    /// `dir`.
+    /// `dir`, the longer runs' bytes reserved in `disk` (a refusal is an
+    /// [`Exhausted`](crate::temp_disk::Exhausted) inside the error).
     pub fn new(
         mut runs: Vec<Run>,
         order: LogOrder,
         count: u64,
         fan_in: usize,
         dir: &Path,
+        disk: &TempDiskBudget,
     ) -> io::Result<Merger> {
         let fan_in = fan_in.max(2);
         let mut pass = 0usize;
@@ -70,14 +74,44 @@ impl Merger {
                 let chunk: Vec<Run> = rest.by_ref().take(fan_in).collect();
                 let path = dir.join(format!("merge-{pass}-{group}.run"));
                 group += 1;
-                let mut merger = Merger::open(chunk, order, count)?;
-                let rows = merger.write_to(&path)?;
-                longer.push(Run { path, rows });
+                match Merger::merge_into(chunk, order, count, &path, disk) {
+                    Ok(run) => longer.push(run),
+                    Err(e) => {
+                        // Nothing of the merge is of use any more: every run file it holds goes.
+                        longer.into_iter().chain(rest).for_each(discard);
+                        return Err(e);
+                    }
+                }
             }
             runs = longer;
             pass += 1;
         }
         Merger::open(runs, order, count)
+    }
+
+    /// Merges `runs` into one longer run at `path`, its bytes reserved in `disk`; on an error
+    /// the file is removed.
+    fn merge_into(
+        runs: Vec<Run>,
+        order: LogOrder,
+        count: u64,
+        path: &Path,
+        disk: &TempDiskBudget,
+    ) -> io::Result<Run> {
+        let mut held = disk.empty();
+        let written = Merger::open(runs, order, count)
+            .and_then(|mut merger| merger.write_to(path, &mut held));
+        match written {
+            Ok(rows) => Ok(Run {
+                path: path.to_path_buf(),
+                rows,
+                disk: held,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
+        }
     }
 
     fn open(runs: Vec<Run>, order: LogOrder, count: u64) -> io::Result<Merger> {
@@ -117,9 +151,11 @@ impl Merger {
         Ok(Some(&self.current))
     }
 
-    /// Writes every remaining row to a new run file at `path`; returns the rows written.
-    fn write_to(&mut self, path: &Path) -> io::Result<u64> {
-        let mut out = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+    /// Writes every remaining row to a new run file at `path`, its bytes reserved in `disk`;
+    /// returns the rows written.
+    fn write_to(&mut self, path: &Path, disk: &mut Reservation) -> io::Result<u64> {
+        let file = BudgetedWriter::new(File::create(path)?, disk);
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
         let mut rows = 0u64;
         while let Some(row) = self.next_row()? {
             let len = u32::try_from(row.len()).map_err(io::Error::other)?;
@@ -132,13 +168,20 @@ impl Merger {
     }
 }
 
-/// One run being read back; its file is removed when it is dropped.
+/// Removes the file of a run that will not be read, then gives its bytes back.
+fn discard(run: Run) {
+    let _ = std::fs::remove_file(&run.path);
+}
+
+/// One run being read back; its file is removed when it is dropped, then its reservation
+/// given back.
 #[derive(Debug)]
 struct RunReader {
     path: PathBuf,
     input: BufReader<File>,
     left: u64,
     row: Vec<u8>,
+    _disk: Reservation,
 }
 
 impl RunReader {
@@ -149,6 +192,7 @@ impl RunReader {
             input,
             left: run.rows,
             row: Vec::new(),
+            _disk: run.disk,
         })
     }
 

@@ -12,6 +12,8 @@ use statport_core::log::LogRecord;
 use statport_core::log::RecordSink;
 use statport_core::request::LogOrder;
 
+use crate::temp_disk::{Reservation, TempDiskBudget};
+
 /// How a run builder sorts and spills, shared by every scan of one export.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
@@ -25,15 +27,20 @@ pub struct RunSettings {
     pub buffer_bytes: usize,
     /// Where runs are written (the export run's own temp directory).
     pub dir: PathBuf,
+    /// The worker's temp disk budget: each run is reserved in it before it is written.
+    pub disk: TempDiskBudget,
 }
 
 /// One sorted run on disk: rows as `[u32 length][packed row]`, in the export's order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Run {
     /// The run's file, read back by the merge and removed with the run's directory.
     pub path: PathBuf,
     /// Rows in it: the merge reads exactly this many back, so it knows a run's end.
     pub rows: u64,
+    /// Its bytes in the temp disk budget, given back when the merge has read and removed it
+    /// (a run dropped unread leaves its file to the removal of the run's directory).
+    pub disk: Reservation,
 }
 
 /// Where one packed row sits in the buffer, with its key.
@@ -46,6 +53,9 @@ struct Entry {
 
 /// Bytes of index per buffered row, counted against the buffer.
 const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
+
+/// Bytes before each row in a run file: its length as a `u32`.
+const RUN_ROW_HEADER: u64 = 4;
 
 /// The record sink of one log file's scan in a `logs` export: rows the query selects are
 /// packed into a buffer that is sorted and spilled as a [`Run`] when full, and once more by
@@ -62,7 +72,9 @@ pub struct RunBuilder {
     buffer: Vec<u8>,
     index: Vec<Entry>,
     runs: Vec<Run>,
-    /// The first failure to write a run; later records are dropped and `finish` reports it.
+    /// The first failure to write a run (a refused reservation among them: an
+    /// [`Exhausted`](crate::temp_disk::Exhausted) inside); later records are dropped and
+    /// `finish` reports it.
     failed: Option<io::Error>,
     /// Rows the query selected.
     selected: u64,
@@ -110,19 +122,31 @@ impl RunBuilder {
         let keep = usize::try_from(self.settings.count)
             .unwrap_or(usize::MAX)
             .min(self.index.len());
-        let path = self
-            .settings
-            .dir
-            .join(format!("{}-{}.run", self.file_index, self.runs.len()));
-        match write_run(&path, &self.buffer, &self.index[..keep]) {
-            Ok(()) => self.runs.push(Run {
-                path,
-                rows: keep as u64,
-            }),
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                self.failed = Some(e);
+        let entries = &self.index[..keep];
+        // The run's exact size, reserved before a byte of it is written.
+        let size = entries.iter().fold(0u64, |sum, e| {
+            sum.saturating_add(RUN_ROW_HEADER)
+                .saturating_add(e.end.saturating_sub(e.start) as u64)
+        });
+        match self.settings.disk.reserve(size) {
+            Ok(disk) => {
+                let path =
+                    self.settings
+                        .dir
+                        .join(format!("{}-{}.run", self.file_index, self.runs.len()));
+                match write_run(&path, &self.buffer, entries) {
+                    Ok(()) => self.runs.push(Run {
+                        path,
+                        rows: keep as u64,
+                        disk,
+                    }),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&path);
+                        self.failed = Some(e);
+                    }
+                }
             }
+            Err(refused) => self.failed = Some(refused.into()),
         }
         self.buffer.clear();
         self.index.clear();

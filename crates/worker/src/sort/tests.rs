@@ -12,6 +12,7 @@ use statport_core::log::{LogRecord, Scheme};
 use statport_core::request::LogOrder;
 
 use super::*;
+use crate::temp_disk::{Exhausted, TempDiskBudget};
 
 /// A fresh directory, removed when dropped.
 struct TempDir(PathBuf);
@@ -79,7 +80,8 @@ fn record<'a>(t: i64, status: u16, path: &'a str) -> LogRecord<'a> {
     }
 }
 
-/// Runs the external sort; returns (time, sequence) of every row out.
+/// Runs the external sort; returns (time, sequence) of every row out. Every byte it writes is
+/// reserved in a budget, all given back once the merge is done.
 fn external(
     input: &[Vec<(i64, u16, String)>],
     query: &str,
@@ -89,12 +91,14 @@ fn external(
     fan_in: usize,
 ) -> Vec<(i64, u64, String)> {
     let dir = TempDir::new("external");
+    let disk = TempDiskBudget::new(u64::MAX);
     let settings = RunSettings {
         query: Arc::new(Query::parse(query).expect("query")),
         order,
         count,
         buffer_bytes,
         dir: dir.0.clone(),
+        disk: disk.clone(),
     };
     let mut runs = Vec::new();
     for (i, file) in input.iter().enumerate() {
@@ -104,7 +108,12 @@ fn external(
         }
         runs.extend(builder.finish().expect("runs written"));
     }
-    let mut merger = Merger::new(runs, order, count, fan_in, &dir.0).expect("merger");
+    assert_eq!(
+        disk.in_use(),
+        dir_bytes(&dir.0),
+        "the runs' reservations are their files' sizes"
+    );
+    let mut merger = Merger::new(runs, order, count, fan_in, &dir.0, &disk).expect("merger");
     let mut out = Vec::new();
     while let Some(row) = merger.next_row().expect("row") {
         let row = PackedRow::parse(row).expect("packed row");
@@ -113,7 +122,16 @@ fn external(
     drop(merger);
     let left: Vec<_> = std::fs::read_dir(&dir.0).expect("dir").collect();
     assert!(left.is_empty(), "run files left behind: {left:?}");
+    assert_eq!(disk.in_use(), 0, "every reservation given back");
     out
+}
+
+/// Bytes of the files in `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").metadata().expect("metadata").len())
+        .sum()
 }
 
 /// The same by an in-memory sort of every selected row.
@@ -188,8 +206,13 @@ fn a_damaged_run_is_an_error_not_a_wrong_row() {
     let dir = TempDir::new("torn");
     let path = dir.0.join("torn.run");
     std::fs::write(&path, [200, 0, 0, 0, 1, 2, 3]).expect("write");
-    let runs = vec![Run { path, rows: 1 }];
-    let err = Merger::new(runs, LogOrder::Asc, 10, 8, &dir.0).expect_err("refused");
+    let disk = TempDiskBudget::new(u64::MAX);
+    let runs = vec![Run {
+        path,
+        rows: 1,
+        disk: disk.empty(),
+    }];
+    let err = Merger::new(runs, LogOrder::Asc, 10, 8, &dir.0, &disk).expect_err("refused");
     assert!(err.to_string().contains("damaged"), "{err}");
 }
 
@@ -202,9 +225,106 @@ fn a_run_that_cannot_be_written_fails_the_builder() {
         count: 10,
         buffer_bytes: 1,
         dir: dir.0.join("missing"),
+        disk: TempDiskBudget::new(u64::MAX),
     };
     let mut builder = RunBuilder::new(settings, 0);
     builder.add(&record(1, 200, "/a"));
     builder.add(&record(2, 200, "/b"));
     assert!(builder.finish().is_err());
+}
+
+/// Sorted runs of `input` under `disk`, written to `dir` (4 KiB buffers: several per file).
+fn runs_under(input: &[Vec<(i64, u16, String)>], dir: &TempDir, disk: &TempDiskBudget) -> Vec<Run> {
+    let settings = RunSettings {
+        query: Arc::new(Query::parse("").expect("query")),
+        order: LogOrder::Asc,
+        count: u64::MAX,
+        buffer_bytes: 4096,
+        dir: dir.0.clone(),
+        disk: disk.clone(),
+    };
+    let mut runs = Vec::new();
+    for (i, file) in input.iter().enumerate() {
+        let mut builder = RunBuilder::new(settings.clone(), i);
+        for (t, status, path) in file {
+            builder.add(&record(*t, *status, path));
+        }
+        runs.extend(builder.finish().expect("runs written"));
+    }
+    runs
+}
+
+#[test]
+fn a_run_past_the_temp_disk_bound_is_refused_before_it_is_written() {
+    let input = files(3, 300);
+    let dir = TempDir::new("bound");
+    let unbounded = TempDiskBudget::new(u64::MAX);
+    let all = runs_under(&input, &dir, &unbounded);
+    let needed = unbounded.in_use();
+    drop(all);
+    assert_eq!(unbounded.in_use(), 0);
+    for f in std::fs::read_dir(&dir.0).expect("dir") {
+        std::fs::remove_file(f.expect("entry").path()).expect("remove");
+    }
+
+    let disk = TempDiskBudget::new(needed / 2);
+    let settings = RunSettings {
+        query: Arc::new(Query::parse("").expect("query")),
+        order: LogOrder::Asc,
+        count: u64::MAX,
+        buffer_bytes: 4096,
+        dir: dir.0.clone(),
+        disk: disk.clone(),
+    };
+    let mut builder = RunBuilder::new(settings, 0);
+    for file in &input {
+        for (t, status, path) in file {
+            builder.add(&record(*t, *status, path));
+        }
+    }
+    let err = builder.finish().expect_err("past the bound");
+    let refused = Exhausted::find_in(&err).expect("a refused reservation");
+    assert_eq!(refused.limit, needed / 2);
+    assert!(refused.in_use.saturating_add(refused.requested) > refused.limit);
+    assert!(
+        dir_bytes(&dir.0) <= needed / 2,
+        "nothing past the bound was written"
+    );
+    assert_eq!(disk.in_use(), 0, "the failed builder's runs are given back");
+}
+
+#[test]
+fn a_merge_pass_past_the_temp_disk_bound_fails_and_leaves_no_file() {
+    let input = files(13, 300);
+    let dir = TempDir::new("pass");
+    // Room for the runs and a tenth of them again: a pass's output is on disk with its inputs
+    // until it is done, and at fan-in 3 the third pass merges 27 of the first runs at once.
+    let probe = TempDiskBudget::new(u64::MAX);
+    let needed = {
+        let runs = runs_under(&input, &dir, &probe);
+        let needed = probe.in_use();
+        drop(runs);
+        needed
+    };
+    for f in std::fs::read_dir(&dir.0).expect("dir") {
+        std::fs::remove_file(f.expect("entry").path()).expect("remove");
+    }
+    let disk = TempDiskBudget::new(needed + needed / 10);
+    let runs = runs_under(&input, &dir, &disk);
+    assert!(
+        runs.len() > 27,
+        "at least four merge passes: {}",
+        runs.len()
+    );
+    let err = Merger::new(runs, LogOrder::Asc, u64::MAX, 3, &dir.0, &disk).expect_err("refused");
+    assert!(Exhausted::find_in(&err).is_some(), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir.0)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the refused pass's file, the longer runs before it and the runs not merged yet are removed: {left:?}"
+    );
+    assert_eq!(disk.in_use(), 0, "every reservation given back");
 }

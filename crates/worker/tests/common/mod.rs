@@ -171,6 +171,7 @@ impl Env {
             geo: None,
             shutdown: CancellationToken::new(),
             task_ended: None,
+            temp_disk: statport_worker::temp_disk::TempDiskBudget::new(u64::MAX),
         }
     }
 
