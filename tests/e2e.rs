@@ -2,6 +2,7 @@
 //! (Redis + S3) or the embedded default (SQLite + a local folder): `STATPORT_E2E_BACKEND`.
 
 mod callbacks;
+mod chaos;
 mod common;
 mod geo;
 mod huawei;

@@ -15,7 +15,7 @@ use statport_core::task::ExportJob;
 
 use crate::apalis_queue::{self, ApalisQueue};
 use crate::payload::check_payload;
-use crate::runner::{ErrorSpacing, WorkerBackend};
+use crate::runner::{ErrorSpacing, WorkerBackend, FETCH_BATCH};
 use crate::settings::QueueSettings;
 
 /// A Redis connection manager with a response timeout long enough for queue scripts under load
@@ -29,11 +29,13 @@ pub async fn connect(url: &str) -> Result<ConnectionManager, ::redis::RedisError
 }
 
 /// The apalis-redis configuration of the export queue for `settings`: heartbeat and missed
-/// beats set explicitly (the crate's default is 30 s × 10), and a payload that is not an
-/// [`ExportJob`] goes to the dead letters when fetched instead of stopping the worker.
+/// beats set explicitly (the crate's default is 30 s × 10), one job per fetch (see
+/// [`FETCH_BATCH`]), and a payload that is not an [`ExportJob`] goes to the dead letters when
+/// fetched instead of stopping the worker.
 pub fn config(settings: &QueueSettings) -> apalis_redis::Config {
     apalis_redis::Config::default()
         .queue(&settings.name)
+        .batch_size(FETCH_BATCH)
         .heartbeat_interval(settings.heartbeat)
         .missed_heartbeats(settings.missed_heartbeats)
         .payload_check(Some(check_payload))

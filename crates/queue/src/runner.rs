@@ -57,6 +57,19 @@ pub enum ErrorSpacing {
     HoldAttemptSeconds,
 }
 
+/// Jobs one fetch takes (apalis's default is 10). A worker fetches only when it has a free slot,
+/// but a batch bigger than one leaves the rest in the worker's buffer, already in its in-flight
+/// set, and apalis 1.0 sends no heartbeat while its buffer holds jobs (`Persisted::poll_ready`
+/// beats only in its `Ready` state). A worker whose slots were all busy with exports longer than
+/// heartbeat × missed beats was then taken for dead: its running and buffered jobs went to other
+/// workers (each take-over counting as a crash of the task), its own runs were dropped when its
+/// next heartbeat failed, and the buffered copies ran again later: under load the tasks crash-
+/// looped into `StatPort.TooManyAttempts`, and a job acked by a superseded copy could be trimmed
+/// while its task was still `processing`, leaving the task without a job. With one job per fetch
+/// nothing waits in the buffer, so a busy worker keeps beating (the chaos e2e test found it). Both
+/// backends use it.
+pub const FETCH_BATCH: usize = 1;
+
 /// The longest a failing run holds its slot under [`ErrorSpacing::HoldAttemptSeconds`].
 pub const MAX_ERROR_HOLD: Duration = Duration::from_secs(30);
 

@@ -31,7 +31,7 @@ use statport_core::task::ExportJob;
 
 use crate::apalis_queue::{self, ApalisQueue};
 use crate::port::QueueError;
-use crate::runner::{ErrorSpacing, WorkerBackend};
+use crate::runner::{ErrorSpacing, WorkerBackend, FETCH_BATCH};
 use crate::settings::QueueSettings;
 
 /// The table recording which apalis-sqlite migrations ran: its own, not sqlx's default
@@ -49,14 +49,16 @@ pub async fn setup(pool: &SqlitePool) -> Result<(), QueueError> {
     migrator.run(pool).await.map_err(QueueError::from_display)
 }
 
-/// The apalis-sqlite configuration of the export queue for `settings`. A worker fetches at most
-/// `concurrency` jobs per poll (the default is 10): a fetched job is locked to its worker, so a
-/// bigger batch of long exports would wait on one busy worker while others idle. One poll
-/// fetches one batch, so an idle worker takes at most `concurrency` jobs per poll interval.
+/// The apalis-sqlite configuration of the export queue for `settings`. A worker fetches one job
+/// at a time (the default is 10), as on Redis ([`FETCH_BATCH`]): a fetched job is
+/// locked to its worker, and while the worker's buffer holds one it sends no heartbeat, so a
+/// worker whose slots are all busy would be taken for dead and its jobs run twice. A fetch that
+/// found a job is followed at once by the next while a slot is free, so an idle worker still
+/// fills its slots without waiting for the poll interval.
 pub fn config(settings: &QueueSettings) -> Config {
     Config::default()
         .queue(&settings.name)
-        .batch_size(settings.concurrency.max(1))
+        .batch_size(FETCH_BATCH)
         .heartbeat_interval(settings.heartbeat)
         .missed_heartbeats(settings.missed_heartbeats)
 }

@@ -51,6 +51,12 @@ macro_rules! conformance {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_busy_worker_keeps_its_jobs_and_fetches_no_more_than_it_runs() {
+                suite::a_busy_worker_keeps_its_jobs_and_fetches_no_more_than_it_runs::<$fixture>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_shutdown_hands_the_running_job_to_a_new_worker() {
                 suite::a_shutdown_hands_the_running_job_to_a_new_worker::<$fixture>().await;
             }

@@ -404,6 +404,62 @@ pub async fn an_orphaned_job_is_run_by_another_worker<F: Fixture>() {
     fx.cleanup().await;
 }
 
+/// Waits until `n` runs (of any task) have started; panics after [`DEADLINE`].
+async fn wait_for_any_runs(log: &RunLog, n: usize) {
+    let deadline = Instant::now() + DEADLINE;
+    while log.lock().expect("log").len() < n {
+        assert!(Instant::now() < deadline, "{n} runs did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A worker whose slots are all busy takes no more jobs than it runs, and keeps heart-beating
+/// for as long as it runs them: it used to fetch ten at once, keep the rest in its buffer, and
+/// send no heartbeat while they waited there, so another worker took it for dead after
+/// heartbeat × missed beats and ran its jobs again (see `FETCH_BATCH`).
+pub async fn a_busy_worker_keeps_its_jobs_and_fetches_no_more_than_it_runs<F: Fixture>() {
+    let fx = F::new(settings(String::new())).await;
+    let log = RunLog::default();
+    let stop_a = CancellationToken::new();
+    let a = fx.start(Scripted::new(&log, forever, &stop_a), stop_a);
+    fx.queue().push(job("busy-1")).await.expect("push");
+    wait_for_runs(&log, "busy-1", 1).await;
+    // One slot of two is free: the worker takes one of the three, the others stay queued.
+    fx.push_bulk(vec![job("busy-2"), job("busy-3"), job("busy-4")])
+        .await;
+    wait_for_any_runs(&log, 2).await;
+    assert_eq!(
+        fx.waiting().await,
+        2,
+        "a busy worker fetched more than it runs"
+    );
+
+    // A second worker takes the other two; then both are full for three orphan timeouts, and a
+    // worker taken for dead would show as its jobs queued again (nobody has a slot for them).
+    let stop_b = CancellationToken::new();
+    let b = fx.start(Scripted::new(&log, forever, &stop_b), stop_b);
+    wait_for_any_runs(&log, 4).await;
+    let window = fx.settings().orphan_after() * 3;
+    let watched = Instant::now();
+    while watched.elapsed() < window {
+        assert_eq!(
+            fx.waiting().await,
+            0,
+            "jobs of a busy worker were re-queued after {:?}",
+            watched.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for task in ["busy-1", "busy-2", "busy-3", "busy-4"] {
+        assert_eq!(runs_of(&log, task).len(), 1, "{task} ran twice");
+    }
+    a.handle.abort();
+    b.handle.abort();
+    let _ = a.handle.await;
+    let _ = b.handle.await;
+    fx.cleanup().await;
+}
+
 fn until_stopped(_: &str, _: usize) -> Step {
     Step::UntilStopped
 }
