@@ -7,7 +7,9 @@ use std::io::{BufWriter, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use rust_xlsxwriter::{ColNum, Format, RowNum, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{
+    ColNum, DocProperties, ExcelDateTime, Format, RowNum, Workbook, Worksheet, XlsxError,
+};
 use statport_core::table::{Cell, Column, Language};
 
 use super::{check_row, owned_columns, Contents, OutputError, RowWriter, Target};
@@ -132,6 +134,10 @@ struct XlsxRowWriter<'a> {
     disk: Option<&'a mut Reservation>,
 }
 
+/// The creation time every xlsx file states (2000-01-01T00:00:00Z, seconds since the epoch):
+/// fixed, so files are byte-identical run after run.
+const FIXED_CREATION_TIMESTAMP: i64 = 946_684_800;
+
 impl<'a> XlsxRowWriter<'a> {
     /// A writer with at most `rows_per_sheet` data rows per worksheet (the tests use a small
     /// limit; values above Excel's 1,048,575 are lowered to it, 0 is raised to 1), its bytes
@@ -145,6 +151,12 @@ impl<'a> XlsxRowWriter<'a> {
     ) -> Result<Self, OutputError> {
         let columns = owned_columns(columns)?;
         let mut workbook = Workbook::new();
+        // A fixed creation time instead of the clock's: every run of a task writes the same
+        // bytes (the file's properties would otherwise record the second it was written).
+        workbook.set_properties(
+            &DocProperties::new()
+                .set_creation_datetime(&ExcelDateTime::from_timestamp(FIXED_CREATION_TIMESTAMP)?),
+        );
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             workbook.set_tempdir(dir)?;
         }
