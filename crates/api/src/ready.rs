@@ -381,6 +381,9 @@ mod tests {
             .with_ansi(false)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
+            // Another test may have hit the warn! callsite first, with no subscriber, and its
+            // interest is cached as "never": ask again now that this one is in place.
+            tracing::callsite::rebuild_interest_cache();
             let r = Readiness::new();
             r.record_task_store(Err(
                 "status store request failed: redis://app:hunter2@10.0.0.5:6379/ refused".into(),
