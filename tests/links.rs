@@ -12,7 +12,9 @@ use statport_core::time::{ms_from_civil, HOUR_MS};
 use tokio::sync::mpsc;
 
 use crate::common::unique;
-use crate::restart::{free_port, statport, task, wait_ready, write_config, Running};
+use crate::restart::{
+    create_task, free_port, gen_logs, statport, task, wait_ready, write_config, Running,
+};
 
 /// A callback receiver on 127.0.0.1 that hands every body it gets to the test.
 async fn receiver() -> (String, mpsc::UnboundedReceiver<Vec<u8>>) {
@@ -70,23 +72,7 @@ async fn links_signed_by_a_worker_or_another_api_process_download_everywhere() {
     let (hook, mut bodies) = receiver().await;
     let http = reqwest::Client::new();
     let day = ms_from_civil(2026, 11, 24, 0, 0, 0).expect("date");
-    let status = statport(
-        &config,
-        &[
-            "gen-logs",
-            "--tenant",
-            "r",
-            "--start",
-            "2026-11-24T00:00:00Z",
-            "--hours",
-            "1",
-            "--lines-per-hour",
-            "200",
-        ],
-    )
-    .status()
-    .expect("run gen-logs");
-    assert!(status.success());
+    gen_logs(&config, 1, 200);
 
     // Three processes: two APIs and a worker, none of them configured with a link secret.
     let a = format!("http://127.0.0.1:{port_a}");
@@ -102,20 +88,14 @@ async fn links_signed_by_a_worker_or_another_api_process_download_everywhere() {
     wait_ready(&http, &a).await;
     wait_ready(&http, &b).await;
 
-    let created: Value = http
-        .post(format!("{a}/v1/cdn/statistics/export-tasks"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"domain_name": "all", "start_time": day, "end_time": day + HOUR_MS,
+    let id = create_task(
+        &http,
+        &a,
+        &key,
+        &json!({"domain_name": "all", "start_time": day, "end_time": day + HOUR_MS,
                       "interval": 3600, "export_format": "csv", "callback_url": hook}),
-        )
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("JSON");
-    let id = created["task_id"].as_str().expect("task id").to_owned();
+    )
+    .await;
 
     // The worker process signs the link of its callback; API process b serves it.
     let body = tokio::time::timeout(Duration::from_secs(120), bodies.recv())

@@ -14,7 +14,9 @@ use statport_core::time::{ms_from_civil, HOUR_MS};
 use tokio::sync::mpsc;
 
 use crate::common::unique;
-use crate::restart::{free_port, statport, task, wait_ready, write_config, Running};
+use crate::restart::{
+    create_task, free_port, gen_logs, statport, task, wait_ready, write_config, Running,
+};
 
 /// What the receiver saw of one request: its delivery id.
 type Seen = mpsc::UnboundedSender<Option<String>>;
@@ -86,41 +88,19 @@ async fn a_callback_in_flight_when_its_worker_is_killed_is_delivered_by_the_next
     let (hook, mut seen) = hanging_receiver().await;
     let http = reqwest::Client::new();
     let day = ms_from_civil(2026, 11, 24, 0, 0, 0).expect("date");
-    let status = statport(
-        &config,
-        &[
-            "gen-logs",
-            "--tenant",
-            "r",
-            "--start",
-            "2026-11-24T00:00:00Z",
-            "--hours",
-            "1",
-            "--lines-per-hour",
-            "100",
-        ],
-    )
-    .status()
-    .expect("run gen-logs");
-    assert!(status.success());
+    gen_logs(&config, 1, 100);
     let base = format!("http://127.0.0.1:{port}");
     let _api = Running(statport(&config, &["api"]).spawn().expect("api"));
     let worker = Running(statport(&config, &["worker"]).spawn().expect("worker"));
     wait_ready(&http, &base).await;
-    let created: Value = http
-        .post(format!("{base}/v1/cdn/statistics/export-tasks"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"domain_name": "all", "start_time": day, "end_time": day + HOUR_MS,
+    let id = create_task(
+        &http,
+        &base,
+        &key,
+        &json!({"domain_name": "all", "start_time": day, "end_time": day + HOUR_MS,
                       "interval": 3600, "export_format": "csv", "callback_url": hook}),
-        )
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("JSON");
-    let id = created["task_id"].as_str().expect("task id").to_owned();
+    )
+    .await;
 
     // The end is recorded with its callback; the worker's attempt is in flight: kill it.
     let first = tokio::time::timeout(Duration::from_secs(60), seen.recv())

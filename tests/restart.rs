@@ -58,6 +58,49 @@ pub(crate) fn write_config(
     path
 }
 
+/// Writes tenant `r`'s logs with `statport gen-logs`: `hours` hourly files from
+/// 2026-11-24T00:00:00Z, `lines_per_hour` lines each.
+pub(crate) fn gen_logs(config: &std::path::Path, hours: u32, lines_per_hour: u32) {
+    let (hours, lines) = (hours.to_string(), lines_per_hour.to_string());
+    let status = statport(
+        config,
+        &[
+            "gen-logs",
+            "--tenant",
+            "r",
+            "--start",
+            "2026-11-24T00:00:00Z",
+            "--hours",
+            &hours,
+            "--lines-per-hour",
+            &lines,
+        ],
+    )
+    .status()
+    .expect("run gen-logs");
+    assert!(status.success());
+}
+
+/// Submits `body` as `key` to the API at `base`; the new task's id.
+pub(crate) async fn create_task(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: &Value,
+) -> String {
+    let created: Value = http
+        .post(format!("{base}/v1/cdn/statistics/export-tasks"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    created["task_id"].as_str().expect("task id").to_owned()
+}
+
 pub(crate) fn statport(config: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_statport"));
     command
@@ -117,23 +160,7 @@ async fn a_task_accepted_before_a_kill_ends_success_after_the_restart() {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let day = ms_from_civil(2026, 11, 24, 0, 0, 0).expect("date");
-    let status = statport(
-        &config,
-        &[
-            "gen-logs",
-            "--tenant",
-            "r",
-            "--start",
-            "2026-11-24T00:00:00Z",
-            "--hours",
-            "2",
-            "--lines-per-hour",
-            "500",
-        ],
-    )
-    .status()
-    .expect("run gen-logs");
-    assert!(status.success());
+    gen_logs(&config, 2, 500);
 
     // The API alone: the task is accepted and waits, for no worker runs.
     let api = Running(
@@ -142,20 +169,14 @@ async fn a_task_accepted_before_a_kill_ends_success_after_the_restart() {
             .expect("start statport api"),
     );
     wait_ready(&http, &base).await;
-    let created: Value = http
-        .post(format!("{base}/v1/cdn/statistics/export-tasks"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"domain_name": "all", "start_time": day, "end_time": day + 2 * HOUR_MS,
+    let id = create_task(
+        &http,
+        &base,
+        &key,
+        &json!({"domain_name": "all", "start_time": day, "end_time": day + 2 * HOUR_MS,
                       "interval": 3600, "export_format": "csv"}),
-        )
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("JSON");
-    let id = created["task_id"].as_str().expect("task id").to_owned();
+    )
+    .await;
     assert_eq!(task(&http, &base, &key, &id).await["status"], "waiting");
     // SIGKILL: no graceful anything.
     drop(api);
